@@ -1,0 +1,47 @@
+# tinysplit firmware build (CI and the host CLI use this; platformio.ini compiles the same files).
+#
+#   make BOARD=mps2_an386 MODEL_DIR=out/digits     -> build/mps2_an386/tinysplit.elf (+ .map, .bin)
+#   make BOARD=native MODEL_DIR=out/digits         -> build/native/tinysplit (UART on a pty)
+#   make BOARD=native SANITIZE=1 ...               -> with ASan + UBSan
+#   make hostlib                                   -> build/hostlib/libtinysplit.so (kernels and
+#                                                     protocol for the Python tests, via ctypes)
+BOARD     ?= mps2_an386
+MODEL_DIR ?=
+BUILD_DIR ?= build/$(BOARD)$(if $(SANITIZE),-san,)
+
+CORE_SRCS := $(wildcard firmware/kernels/*.c) $(wildcard firmware/protocol/*.c)
+APP_SRCS  := $(wildcard firmware/client/*.c)
+BOARD_SRCS = $(wildcard boards/$(BOARD)/*.c)
+MODEL_SRCS = $(if $(MODEL_DIR),$(wildcard $(MODEL_DIR)/*.c),)
+INCLUDES   = -Ifirmware/include -Ifirmware/protocol -Iboards/$(BOARD) $(if $(MODEL_DIR),-I$(MODEL_DIR),)
+
+# Same float results on every target: no fused multiply-add, no fast-math.
+WARN    := -Wall -Wextra -Werror -Wshadow -Wdouble-promotion -Wno-error=double-promotion
+COMMON  := -std=c11 -O2 -g -ffp-contract=off -fno-fast-math $(WARN)
+
+include boards/$(BOARD)/board.mk
+
+OBJS = $(patsubst %.c,$(BUILD_DIR)/obj/%.o,$(CORE_SRCS) $(APP_SRCS) $(BOARD_SRCS)) \
+       $(patsubst $(MODEL_DIR)/%.c,$(BUILD_DIR)/obj/model/%.o,$(MODEL_SRCS))
+
+.PHONY: all hostlib clean
+all: $(BUILD_DIR)/$(TARGET)
+
+$(BUILD_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INCLUDES) -MMD -MP -c $< -o $@
+
+$(BUILD_DIR)/obj/model/%.o: $(MODEL_DIR)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INCLUDES) -MMD -MP -c $< -o $@
+
+-include $(OBJS:.o=.d)
+
+HOSTLIB_DIR := build/hostlib
+hostlib: $(HOSTLIB_DIR)/libtinysplit.so
+$(HOSTLIB_DIR)/libtinysplit.so: $(CORE_SRCS) $(wildcard firmware/include/*.h) $(wildcard firmware/protocol/*.h)
+	@mkdir -p $(dir $@)
+	gcc $(COMMON) -fPIC -shared -Ifirmware/include -Ifirmware/protocol $(CORE_SRCS) -o $@
+
+clean:
+	rm -rf build
