@@ -19,21 +19,28 @@ INCLUDES   = -Ifirmware/include -Ifirmware/protocol -Iboards/$(BOARD) $(if $(MOD
 WARN    := -Wall -Wextra -Werror -Wshadow -Wdouble-promotion -Wno-error=double-promotion
 COMMON  := -std=c11 -O2 -g -ffp-contract=off -fno-fast-math $(WARN)
 
-include boards/$(BOARD)/board.mk
+# Extra compiler flags for one build (tests use it for -D switches), e.g. EXTRA_CFLAGS=-DFOO=1.
+EXTRA_CFLAGS ?=
 
 OBJS = $(patsubst %.c,$(BUILD_DIR)/obj/%.o,$(CORE_SRCS) $(APP_SRCS) $(BOARD_SRCS)) \
        $(patsubst $(MODEL_DIR)/%.c,$(BUILD_DIR)/obj/model/%.o,$(MODEL_SRCS))
+
+# board.mk defines CC, CFLAGS (from $(COMMON)), LDFLAGS, TARGET and the link rule
+# `$(BUILD_DIR)/$(TARGET): $(OBJS)`; it is included after OBJS so that rule sees the objects, and
+# may add board outputs to `all` (e.g. a .bin). `all` stays the default goal.
+.DEFAULT_GOAL := all
+include boards/$(BOARD)/board.mk
 
 .PHONY: all hostlib clean
 all: $(BUILD_DIR)/$(TARGET)
 
 $(BUILD_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(INCLUDES) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(INCLUDES) -MMD -MP -c $< -o $@
 
 $(BUILD_DIR)/obj/model/%.o: $(MODEL_DIR)/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(INCLUDES) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(INCLUDES) -MMD -MP -c $< -o $@
 
 -include $(OBJS:.o=.d)
 
@@ -45,3 +52,7 @@ $(HOSTLIB_DIR)/libtinysplit.so: $(CORE_SRCS) $(wildcard firmware/include/*.h) $(
 
 clean:
 	rm -rf build
+
+# `make -s BOARD=x print-CC print-TARGET`: what host/build.py asks before building.
+print-%:
+	@echo '$($*)'

@@ -1,0 +1,99 @@
+/* Client state, frame I/O and message dispatch. */
+#include "client.h"
+
+#include <string.h>
+
+#include "client_internal.h"
+#include "ts_board.h"
+#include "ts_le.h"
+
+ts_client_t ts_client;
+uint8_t ts_tx_payload[TS_WIRE_MAX_PAYLOAD];
+
+static uint8_t tx_frame[TS_WIRE_MAX_ENCODED];
+static ts_frame_decoder_t decoder;
+
+/* How long the main loop waits for a byte before it checks again; nothing else runs meanwhile. */
+#define TS_IDLE_POLL_MS 100u
+
+void ts_client_send(uint8_t type, uint32_t step, uint16_t seq, const uint8_t *payload,
+                    uint16_t len)
+{
+    ts_header_t h;
+    h.type = type;
+    h.session = ts_client.session;
+    h.step = step;
+    h.seq = seq;
+    h.length = len;
+    size_t n = ts_frame_encode(&h, payload, len, tx_frame, sizeof tx_frame);
+    if (n > 0) {
+        ts_board_uart_write(tx_frame, n);
+    }
+}
+
+void ts_client_error(uint32_t step, uint16_t code, const char *message)
+{
+    size_t n = strlen(message);
+    if (n > TS_WIRE_MAX_PAYLOAD - 2u) {
+        n = TS_WIRE_MAX_PAYLOAD - 2u;
+    }
+    ts_put_u16(ts_tx_payload, code);
+    memcpy(ts_tx_payload + 2, message, n);
+    ts_client_send(TS_MSG_ERROR, step, 0, ts_tx_payload, (uint16_t)(n + 2u));
+}
+
+void ts_client_init(void)
+{
+    memset(&ts_client, 0, sizeof ts_client);
+    ts_client.session = ts_board_entropy();
+    if (ts_client.session == 0u) {
+        ts_client.session = 1u; /* 0 is what a host that has not heard HELLO sends */
+    }
+    ts_frame_decoder_init(&decoder);
+    ts_send_hello();
+}
+
+void ts_client_handle(const ts_header_t *h, const uint8_t *payload)
+{
+    if (h->type == TS_MSG_HELLO_REQ) {
+        ts_msg_hello_req(h, payload);
+        return;
+    }
+    if (h->session != ts_client.session) {
+        ts_client_error(h->step, TS_ERR_CODE_WRONG_SESSION,
+                        "wrong session id: the board rebooted; send HELLO_REQ");
+        return;
+    }
+    switch (h->type) {
+    case TS_MSG_TRAIN_STEP:
+        ts_msg_train_step(h, payload);
+        break;
+    case TS_MSG_GRAD:
+        ts_msg_grad(h, payload);
+        break;
+    case TS_MSG_EVAL:
+        ts_msg_eval(h, payload);
+        break;
+    case TS_MSG_GET_WEIGHTS:
+        ts_msg_get_weights(h, payload);
+        break;
+    default:
+        ts_client_error(h->step, TS_ERR_CODE_UNEXPECTED, "unknown message type");
+        break;
+    }
+}
+
+void ts_client_run(void)
+{
+    for (;;) {
+        uint8_t byte;
+        if (!ts_board_uart_read(&byte, TS_IDLE_POLL_MS)) {
+            continue;
+        }
+        ts_header_t h;
+        const uint8_t *payload;
+        if (ts_frame_decoder_push(&decoder, byte, &h, &payload)) {
+            ts_client_handle(&h, payload);
+        }
+    }
+}

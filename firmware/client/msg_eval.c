@@ -1,0 +1,28 @@
+/* EVAL: u8 split (0 train, 1 test), u8 pad, u16 start, u16 count. Streams SMASHED frames. */
+#include "client_internal.h"
+#include "ts_le.h"
+
+void ts_msg_eval(const ts_header_t *h, const uint8_t *payload)
+{
+    if (ts_client.state != TS_STATE_IDLE) {
+        ts_client_error(h->step, TS_ERR_CODE_UNEXPECTED, "EVAL while a step is in flight");
+        return;
+    }
+    if (h->length != 6u) {
+        ts_client_error(h->step, TS_ERR_CODE_BAD_REQUEST, "EVAL length mismatch");
+        return;
+    }
+    uint8_t split = payload[0];
+    uint16_t start = ts_get_u16(payload + 2);
+    uint16_t count = ts_get_u16(payload + 4);
+    uint32_t n_rows = split == 0u ? TS_MODEL_N_TRAIN : TS_MODEL_N_TEST;
+    if (split > 1u || count == 0u || (uint32_t)start + count > n_rows) {
+        ts_client_error(h->step, TS_ERR_CODE_BAD_INDEX, "EVAL range out of bounds");
+        return;
+    }
+    if (split == 0u) {
+        ts_stream_forward(h->step, ts_train_x, ts_train_y, 0, start, count, 0);
+    } else {
+        ts_stream_forward(h->step, ts_test_x, ts_test_y, 0, start, count, 0);
+    }
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs everything tinysplit needs on Debian/Ubuntu, idempotently:
+#   - apt: the Arm GNU toolchain with newlib, QEMU for the emulated boards, clang (fuzzing)
+#     (--no-install-recommends: with recommends the toolchain pulls in ~2.4 GB more)
+#   - .venv: a Python >= 3.11 virtual environment with tinysplit installed editable + test extras
+# A second run only checks and returns.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PKGS=(make gcc libc6-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
+missing=()
+for pkg in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+PY=${PYTHON:-python3}
+if ! "$PY" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  missing+=(python3 python3-venv)
+fi
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]} (apt)"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.tinysplit-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: installing tinysplit and its dependencies into .venv (pip)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[test]'
+  touch "$stamp"
+fi
+echo "setup: ready ($(.venv/bin/python --version), $(arm-none-eabi-gcc --version | head -n1), $(qemu-system-arm --version | head -n1))"
