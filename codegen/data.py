@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-
 from tinysplit.host.errors import BadInput
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -78,6 +77,12 @@ def load_npz(path: Path | str, n_classes: int | None = None) -> Dataset:
     path = Path(path)
     if not path.is_file():
         raise BadInput(f"data file {path} does not exist")
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":  # an .npz is a zip archive
+        raise BadInput(
+            f"{path}: not an .npz file; save one with np.savez(path, {', '.join(NPZ_KEYS)})"
+        )
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in NPZ_KEYS if k not in npz.files]

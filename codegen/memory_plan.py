@@ -8,7 +8,6 @@ codegen emits is `_Alignas(16)`, so array sizes here are rounded up to 16 bytes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -20,11 +19,12 @@ Section = Literal["ram", "flash"]
 ALIGN = 16
 
 #: sizeof(ts_fc_layer_t) on a 32-bit target (tests/codegen checks it with arm-none-eabi-gcc).
-FC_LAYER_STRUCT_BYTES = 72
+FC_LAYER_STRUCT_BYTES = 68
 
-#: The firmware's frame decoder: an encoded-frame buffer, a decoded-frame buffer and its
-#: counters. The one place this size lives; refine it when the decoder's struct is final.
-FRAME_DECODER_BYTES = MAX_ENCODED + MAX_RAW + 16
+#: sizeof(ts_frame_decoder_t) (firmware/protocol/ts_frame.h, TS_FRAME_DECODER_SIZE): it decodes
+#: COBS as bytes arrive, so it holds one raw frame (4-aligned) and 44 bytes of state/counters.
+#: The one place this size lives; tests/codegen checks it against the C struct.
+FRAME_DECODER_BYTES = 44 + -(-MAX_RAW // 4) * 4
 
 #: Kernels + protocol + board support at -O2. An estimate: a build's .map file has the truth.
 CODE_ESTIMATE_BYTES = 16 * 1024
@@ -92,7 +92,8 @@ class MemoryPlan:
             )
         return out
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
+        """The plan as JSON-ready data (plan.json)."""
         return {
             "max_batch": self.max_batch,
             "stack_bytes": self.stack_bytes,
@@ -102,38 +103,33 @@ class MemoryPlan:
             "per_layer": self.per_layer(),
         }
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2) + "\n"
-
     def format_table(self, ram_limit: int | None = None, flash_limit: int | None = None) -> str:
-        """A printable table: name | bytes | what, RAM then flash, totals, the board's limits."""
-        width = max(len(r.name) for r in self.rows)
-        lines = [f"{'name':<{width}}  {'bytes':>8}  what"]
-        for section, label, total, limit in (
+        """A printable table: name | bytes | what, RAM then flash, totals, the board's limits,
+        then the RAM of each client layer."""
+        per_layer = self.per_layer()
+        labels = [f"layer{p['layer']} {p['kind']} {p['in']}->{p['out']}" for p in per_layer]
+        width = max(len(x) for x in [*(r.name for r in self.rows), *labels, "flash total"]) + 2
+        lines = [f"{'name':<{width}}{'bytes':>9}  what"]
+        for section, title, total, limit in (
             ("ram", "RAM", self.ram_peak, ram_limit),
             ("flash", "flash", self.flash, flash_limit),
         ):
-            lines.append(f"-- {label} " + "-" * (width + 8))
+            lines.append(title)
             lines += [
-                f"{r.name:<{width}}  {r.bytes:>8,}  {r.what}"
+                f"  {r.name:<{width - 2}}{r.bytes:>9,}  {r.what}"
                 for r in self.rows
                 if r.section == section
             ]
-            summary = f"{label + ' total':<{width}}  {total:>8,}"
-            if section == "ram":
-                summary += "  peak: nothing is allocated at run time"
+            note = "peak: nothing is allocated at run time" if section == "ram" else ""
             if limit is not None:
                 verdict = "fits" if total <= limit else "DOES NOT FIT"
-                summary += f"  board: {limit:,} ({100 * total / limit:.1f}%, {verdict})"
-            lines.append(summary)
-        lines.append("-- per client layer (RAM) " + "-" * (width - 16))
-        lines.append(f"{'layer':<{width}}  {'bytes':>8}  in -> out: tensors / master / grad / kept")
-        for p in self.per_layer():
-            lines.append(
-                f"{'layer' + str(p['layer']) + ' ' + p['kind']:<{width}}  {p['ram']:>8,}  "
-                f"{p['in']} -> {p['out']}: {p['tensors']:,} / {p['master']:,} / "
-                f"{p['grad']:,} / {p['kept_acts']:,}"
-            )
+                note += f"{'; ' if note else ''}board {limit:,}: {100 * total / limit:.1f}%, "
+                note += verdict
+            lines.append(f"  {title + ' total':<{width - 2}}{total:>9,}  {note}".rstrip())
+        lines.append("per client layer (RAM): tensors + master + grad + kept activations")
+        for label, p in zip(labels, per_layer, strict=True):
+            parts = " + ".join(f"{p[k]:,}" for k in ("tensors", "master", "grad", "kept_acts"))
+            lines.append(f"  {label:<{width - 2}}{p['ram']:>9,}  {parts}")
         return "\n".join(lines)
 
 
@@ -193,7 +189,7 @@ def plan_memory(
         PlanRow(
             "layer_structs",
             "ram",
-            FC_LAYER_STRUCT_BYTES * n,
+            align(FC_LAYER_STRUCT_BYTES * n),
             f"{n} x ts_fc_layer_t (quantization moves at run time)",
             initialized=True,
         ),
@@ -207,7 +203,7 @@ def plan_memory(
             "frame_decoder",
             "ram",
             FRAME_DECODER_BYTES,
-            f"RX: encoded {MAX_ENCODED} + raw {MAX_RAW} bytes + counters",
+            f"RX frame decoder: one raw frame ({MAX_RAW} bytes) + state, counters",
         ),
         PlanRow("frame_tx", "ram", MAX_ENCODED, "TX: one COBS-encoded frame"),
         PlanRow("payload", "ram", MAX_PAYLOAD, "payload assembly buffer"),

@@ -46,12 +46,14 @@ class ModelSpec:
 def _digits_mlp() -> keras.Model:
     import keras
 
+    # Explicit names: they end up in the client .tflite, so Keras's process-wide name counters
+    # (dense_3, ...) would make the export, and its hash, depend on what ran before.
     return keras.Sequential(
         [
-            keras.Input((64,)),
-            keras.layers.Dense(32, activation="relu"),
-            keras.layers.Dense(32, activation="relu"),
-            keras.layers.Dense(10),
+            keras.Input((64,), name="pixels"),
+            keras.layers.Dense(32, activation="relu", name="fc1"),
+            keras.layers.Dense(32, activation="relu", name="fc2"),
+            keras.layers.Dense(10, name="logits"),
         ],
         name="digits_mlp",
     )

@@ -26,8 +26,10 @@ from tinysplit.host.protocol import (
     FrameDecoder,
     GetWeights,
     Grad,
+    Header,
     Hello,
     HelloReq,
+    Message,
     MsgType,
     Smashed,
     StepDone,
@@ -108,17 +110,15 @@ class ClientLink:
         )
         self._last = now
 
-    def send(self, msg: object, *, step: int = 0, seq: int = 0) -> None:
-        payload = msg.pack()  # type: ignore[attr-defined]
-        wire = encode_frame(int(msg.TYPE), self.session, step, seq, payload)  # type: ignore[attr-defined]
+    def send(self, msg: Message, *, step: int = 0, seq: int = 0) -> None:
+        payload = msg.pack()
+        wire = encode_frame(int(msg.TYPE), self.session, step, seq, payload)
         self.port.write(wire)
         self.stats.bytes_to_client += len(wire)
         self.stats.frames_out += 1
         if self.trace:
-            from tinysplit.host.protocol import Header
-
-            hdr = Header(int(msg.TYPE), self.session, step, seq, len(payload))  # type: ignore[attr-defined]
-            self._trace("->", Frame(hdr, payload), len(wire))
+            header = Header(int(msg.TYPE), self.session, step, seq, len(payload))
+            self._trace("->", Frame(header, payload), len(wire))
 
     def _frames(self, timeout_s: float) -> Iterator[Frame]:
         """Yields frames as they arrive until the caller stops; BoardSilent after timeout_s
@@ -131,6 +131,11 @@ class ClientLink:
             data = self.port.read(waiting if waiting > 0 else 1)
             if not data:
                 if time.monotonic() > deadline:
+                    if self.decoder.last_bad_version is not None:
+                        raise ModelMismatch(
+                            f"the board speaks protocol v{self.decoder.last_bad_version}, this "
+                            f"host v{VERSION}: flash firmware built by this version of tinysplit"
+                        )
                     raise BoardSilent(
                         f"the board sent nothing for {timeout_s:.0f} s: is it running tinysplit "
                         "firmware and connected to this port? (reset it and retry)"
@@ -144,7 +149,7 @@ class ClientLink:
                     self._trace("<-", frame, frame.header.length + 21)
                 yield frame
 
-    def _expect(self, frame: Frame, want: MsgType) -> object:
+    def _expect(self, frame: Frame, want: MsgType) -> Message:
         msg = decode_message(frame)
         if isinstance(msg, ErrorMsg):
             raise ProtocolError(f"the board refused a request: {msg.message} (code {msg.code})")

@@ -53,7 +53,7 @@ def quantize_multiplier(m: float) -> tuple[int, int]:
     q, shift = math.frexp(m)  # exact: m == q * 2**shift, 0.5 <= |q| < 1
     scaled = q * 2.0**31  # exact power-of-two scaling; |scaled| in [2**30, 2**31)
     # Round half away from zero. |scaled| + 0.5 is exact: scaled's ulp is at most 2**-22.
-    q_fixed = int(math.floor(abs(scaled) + 0.5))
+    q_fixed = math.floor(abs(scaled) + 0.5)
     if scaled < 0:
         q_fixed = -q_fixed
     if q_fixed == 2**31:

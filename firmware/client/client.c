@@ -92,8 +92,12 @@ void ts_client_run(void)
         }
         ts_header_t h;
         const uint8_t *payload;
+        uint32_t bad_version = decoder.bad_version;
         if (ts_frame_decoder_push(&decoder, byte, &h, &payload)) {
             ts_client_handle(&h, payload);
+        } else if (decoder.bad_version != bad_version) {
+            /* A host of another protocol version: tell it ours, so it can name both. */
+            ts_send_hello();
         }
     }
 }

@@ -71,7 +71,8 @@ def encode_frame(msg_type: int, session: int, step: int, seq: int, payload: byte
     if len(payload) > MAX_PAYLOAD:
         raise ValueError(f"payload of {len(payload)} bytes exceeds MAX_PAYLOAD ({MAX_PAYLOAD})")
     body = Header(msg_type, session, step, seq, len(payload)).pack() + bytes(payload)
-    return cobs_encode(body + _CRC.pack(zlib.crc32(body))) + b"\x00"
+    encoded: bytes = cobs_encode(body + _CRC.pack(zlib.crc32(body)))
+    return encoded + b"\x00"
 
 
 _COUNTERS = (
@@ -140,37 +141,41 @@ class FrameDecoder:
             self._buf.clear()
 
     def _finish(self) -> Frame | None:
-        encoded = bytes(self._buf)
-        skipping = self._skipping
+        """Ends the frame in progress; counts it under the check it fails, if any."""
+        result = self._check(bytes(self._buf), self._skipping)
         self._buf.clear()
         self._skipping = False
+        if isinstance(result, Frame):
+            self.frames_ok += 1
+            return result
+        if result is not None:
+            setattr(self, result, getattr(self, result) + 1)
+            self.resyncs += 1
+        return None
+
+    def _check(self, encoded: bytes, skipping: bool) -> Frame | str | None:
+        """The frame, or the counter it fails, or None for an empty frame."""
         if skipping:
-            return self._drop("oversize")
+            return "oversize"
         if not encoded:
             return None
         try:
             raw = cobs_decode(encoded, MAX_RAW)
         except CobsOverflow:
-            return self._drop("oversize")
+            return "oversize"
         except ValueError:
-            return self._drop("cobs_errors")
+            return "cobs_errors"
         if len(raw) < HEADER_SIZE + CRC_SIZE:
-            return self._drop("short")
+            return "short"
         body = raw[:-CRC_SIZE]
         if zlib.crc32(body) != _CRC.unpack_from(raw, len(body))[0]:
-            return self._drop("crc_errors")
+            return "crc_errors"
         magic, version, type_, session, step, seq, length = _HEADER.unpack_from(body)
         if magic != MAGIC:
-            return self._drop("bad_magic")
+            return "bad_magic"
         if version != VERSION:
             self.last_bad_version = version
-            return self._drop("bad_version")
+            return "bad_version"
         if length != len(body) - HEADER_SIZE:
-            return self._drop("bad_length")
-        self.frames_ok += 1
+            return "bad_length"
         return Frame(Header(type_, session, step, seq, length), body[HEADER_SIZE:])
-
-    def _drop(self, counter: str) -> None:
-        setattr(self, counter, getattr(self, counter) + 1)
-        self.resyncs += 1
-        return None

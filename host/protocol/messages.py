@@ -13,9 +13,8 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
-
 from tinysplit.host.errors import ProtocolError
-from tinysplit.host.protocol.frame import Frame
+from tinysplit.host.protocol.frame import Frame, encode_frame
 from tinysplit.host.protocol.spec import (
     LAYOUTS,
     MAX_BOARD_NAME,
@@ -123,13 +122,27 @@ class Hello:
 
     @classmethod
     def unpack(cls, payload: bytes) -> Self:
-        *fields, name_len = _fixed(cls.TYPE, payload)
+        (
+            proto,
+            max_payload,
+            model_hash,
+            n_train,
+            n_test,
+            cut_size,
+            max_batch,
+            boot,
+            reset,
+            name_len,
+        ) = _fixed(cls.TYPE, payload)
         fixed = _FIXED[cls.TYPE].size
         if len(payload) != fixed + name_len:
             raise ProtocolError(
                 f"HELLO payload is {len(payload)} bytes, expected {fixed} + name_len {name_len}"
             )
-        return cls(*fields, board=_text(cls.TYPE, "board name", payload[fixed:]))
+        board = _text(cls.TYPE, "board name", payload[fixed:])
+        return cls(
+            proto, max_payload, model_hash, n_train, n_test, cut_size, max_batch, boot, reset, board
+        )
 
 
 @dataclass(frozen=True)
@@ -170,7 +183,9 @@ class Smashed:
     def __post_init__(self) -> None:
         acts = np.asarray(self.acts)
         if acts.dtype != np.int8 or acts.ndim != 2:
-            raise ValueError(f"SMASHED acts must be a 2-D int8 array, got {acts.dtype} {acts.shape}")
+            raise ValueError(
+                f"SMASHED acts must be a 2-D int8 array, got {acts.dtype} {acts.shape}"
+            )
         if acts.shape[0] != len(self.labels) or acts.shape[0] == 0 or acts.shape[1] == 0:
             raise ValueError(
                 f"SMASHED acts {acts.shape} must be [len(labels)={len(self.labels)}, cut_size], "
@@ -204,11 +219,11 @@ class Smashed:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Smashed):
             return NotImplemented
-        return (
-            (self.scale, self.zero_point, self.labels)
-            == (other.scale, other.zero_point, other.labels)
-            and np.array_equal(self.acts, other.acts)
-        )
+        return (self.scale, self.zero_point, self.labels) == (
+            other.scale,
+            other.zero_point,
+            other.labels,
+        ) and np.array_equal(self.acts, other.acts)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -261,9 +276,7 @@ class Grad:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Grad):
             return NotImplemented
-        return np.array_equal(self.scales, other.scales) and np.array_equal(
-            self.grads, other.grads
-        )
+        return np.array_equal(self.scales, other.scales) and np.array_equal(self.grads, other.grads)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -347,18 +360,40 @@ class ErrorMsg:
 
     def describe(self) -> str:
         """One line for the user, e.g. 'BAD_INDEX (2): EVAL range out of bounds'."""
-        name = ErrorCode(self.code).name if self.code in ErrorCode else "unknown code"
+        try:
+            name = ErrorCode(self.code).name
+        except ValueError:
+            name = "unknown error code"
         return f"{name} ({self.code}): {self.message}"
 
 
 Message = (
-    HelloReq | Hello | TrainStep | Smashed | Grad | StepDone | Eval | GetWeights | Weights | ErrorMsg
+    HelloReq
+    | Hello
+    | TrainStep
+    | Smashed
+    | Grad
+    | StepDone
+    | Eval
+    | GetWeights
+    | Weights
+    | ErrorMsg
 )
 
 MESSAGE_CLASSES: dict[int, type[Message]] = {
     cls.TYPE: cls
-    for cls in (HelloReq, Hello, TrainStep, Smashed, Grad, StepDone, Eval, GetWeights, Weights,
-                ErrorMsg)
+    for cls in (
+        HelloReq,
+        Hello,
+        TrainStep,
+        Smashed,
+        Grad,
+        StepDone,
+        Eval,
+        GetWeights,
+        Weights,
+        ErrorMsg,
+    )
 }
 
 
@@ -368,3 +403,9 @@ def decode_message(frame: Frame) -> Message:
     if cls is None:
         raise ProtocolError(f"unknown message type 0x{frame.header.type:02x}")
     return cls.unpack(frame.payload)
+
+
+def encode_message(msg: Message, session: int, step: int, seq: int = 0) -> bytes:
+    """encode_frame(msg.TYPE, session, step, seq, msg.pack())."""
+    wire: bytes = encode_frame(msg.TYPE, session, step, seq, msg.pack())
+    return wire

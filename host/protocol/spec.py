@@ -99,9 +99,7 @@ LAYOUTS: dict[MsgType, Layout] = {
         ),
         "char board[name_len]",
     ),
-    MsgType.TRAIN_STEP: Layout(
-        "host->device", (("lr", "f"), ("count", "H")), "u16 index[count]"
-    ),
+    MsgType.TRAIN_STEP: Layout("host->device", (("lr", "f"), ("count", "H")), "u16 index[count]"),
     MsgType.SMASHED: Layout(
         "device->host",
         (("scale", "f"), ("zero_point", "b"), ("pad", "B"), ("count", "H")),

@@ -1,0 +1,83 @@
+"""End to end on the native build: the very same firmware C as the boards, UART on a pty."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from e2e_support import run_steps
+
+from tinysplit.codegen.export import load_client_state
+from tinysplit.codegen.golden import client_forward, client_train_step
+from tinysplit.host.build import build_firmware
+from tinysplit.host.launch import native_board
+
+STEPS = 12
+LR = 0.1
+
+
+def test_firmware_training_matches_golden_model_bit_for_bit(
+    digits_export: Path, native_image: Path
+) -> None:
+    """Every cut activation the board sent and its weights after STEPS steps equal the numpy
+    golden model fed the same indices and gradients."""
+    with native_board(native_image) as url:
+        run = run_steps(url, digits_export, STEPS, lr=LR)
+    state = load_client_state(digits_export)
+    (layer,) = state.layers
+    for i, rec in enumerate(run.steps, start=1):
+        xs = state.x_train[rec.indices]
+        want = client_forward(layer, xs)
+        bad = np.argwhere(want != rec.smashed)
+        assert bad.size == 0, (
+            f"step {i}: board activation {tuple(bad[0])} = {rec.smashed[tuple(bad[0])]}, "
+            f"golden {want[tuple(bad[0])]}"
+        )
+        assert np.float32(rec.scale) == layer.out_scale and rec.zero_point == layer.out_zp
+        client_train_step(layer, xs, rec.grads, rec.grad_scales, LR)
+    got = run.layers[0]
+    for name in ("master_w", "master_b", "w", "bias", "w_scale"):
+        a, b = getattr(got, name), getattr(layer, name)
+        bad = np.argwhere(a.view(np.uint8 if a.dtype.itemsize == 1 else np.uint32)
+                          != b.view(np.uint8 if b.dtype.itemsize == 1 else np.uint32))
+        assert bad.size == 0, f"{name}{tuple(bad[0])}: board {a[tuple(bad[0])]}, golden {b[tuple(bad[0])]}"
+    assert got.range_min == layer.range_min and got.range_max == layer.range_max
+    # the weights moved: the test is not comparing two untouched initial states
+    assert not np.array_equal(got.master_w, load_client_state(digits_export).layers[0].master_w)
+
+
+def test_sanitized_firmware_trains_cleanly(digits_export: Path, tmp_path: Path) -> None:
+    """The firmware under ASan + UBSan: a few steps and a weight pull, no report."""
+    image = build_firmware("native", digits_export, tmp_path / "san", sanitize=True)
+    with native_board(image) as url:
+        run = run_steps(url, digits_export, 3, lr=LR)
+    assert len(run.steps) == 3 and run.blob
+
+
+def test_demo_on_native_reaches_accuracy_of_centralized_float(digits_export: Path) -> None:
+    """The full reference run (all epochs) on the native build, through the CLI."""
+    out = subprocess.run(
+        [sys.executable, "-m", "tinysplit.host.cli", "train", "--board", "native",
+         "--model-dir", str(digits_export), "--json"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads(out.stdout)
+    print(f"split {summary['split_accuracy']:.4f}  centralized {summary['centralized_accuracy']:.4f}")
+    assert summary["split_accuracy"] >= 0.95
+    assert abs(summary["split_accuracy"] - summary["centralized_accuracy"]) <= 0.015
+
+
+@pytest.mark.parametrize("steps", [1])
+def test_each_step_reports_the_crc_of_the_weights_it_pulled(
+    digits_export: Path, native_image: Path, steps: int
+) -> None:
+    import zlib
+
+    with native_board(native_image) as url:
+        run = run_steps(url, digits_export, steps, lr=LR)
+    assert run.steps[-1].weights_crc == zlib.crc32(run.blob)

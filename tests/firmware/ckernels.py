@@ -1,0 +1,279 @@
+"""ctypes binding to the C kernels in build/hostlib/libtinysplit.so (`make hostlib`).
+
+``CLayer`` mirrors ts_fc_layer_t (firmware/include/ts_layer.h) field for field and owns the
+numpy arrays its pointers point at, so a golden ``FCLayer`` can be copied in, run through the
+C kernels and read back for a field-by-field comparison.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from ctypes import POINTER, c_double, c_float, c_int8, c_int32, c_size_t, c_uint8, c_uint16
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from tinysplit.codegen.golden import FCLayer
+
+REPO = Path(__file__).resolve().parents[2]
+LIB_PATH = REPO / "build" / "hostlib" / "libtinysplit.so"
+
+I8 = npt.NDArray[np.int8]
+I32 = npt.NDArray[np.int32]
+F32 = npt.NDArray[np.float32]
+
+
+class QuantT(ctypes.Structure):
+    """ts_quant_t."""
+
+    _fields_ = [("scale", c_float), ("zero_point", c_int32)]
+
+
+class FcLayerT(ctypes.Structure):
+    """ts_fc_layer_t, same field order (ctypes applies the C ABI's padding)."""
+
+    _fields_ = [
+        ("in_features", c_uint16),
+        ("out_features", c_uint16),
+        ("relu", c_uint8),
+        ("in_q", QuantT),
+        ("out_q", QuantT),
+        ("w", POINTER(c_int8)),
+        ("bias", POINTER(c_int32)),
+        ("w_scale", POINTER(c_float)),
+        ("out_mult", POINTER(c_int32)),
+        ("out_shift", POINTER(c_int32)),
+        ("master_w", POINTER(c_float)),
+        ("master_b", POINTER(c_float)),
+        ("grad_w", POINTER(c_float)),
+        ("grad_b", POINTER(c_float)),
+        ("range_min", c_float),
+        ("range_max", c_float),
+    ]
+
+
+def _ptr(a: npt.NDArray[Any], ctype: Any) -> Any:
+    assert a.flags.c_contiguous
+    return a.ctypes.data_as(POINTER(ctype))
+
+
+class CLayer:
+    """A ts_fc_layer_t built from a golden FCLayer; the arrays are private copies."""
+
+    def __init__(self, g: FCLayer) -> None:
+        self.w = np.ascontiguousarray(g.w, dtype=np.int8).copy()
+        self.bias = np.ascontiguousarray(g.bias, dtype=np.int32).copy()
+        self.w_scale = np.ascontiguousarray(g.w_scale, dtype=np.float32).copy()
+        self.out_mult = np.ascontiguousarray(g.out_mult, dtype=np.int32).copy()
+        self.out_shift = np.ascontiguousarray(g.out_shift, dtype=np.int32).copy()
+        self.master_w = np.ascontiguousarray(g.master_w, dtype=np.float32).copy()
+        self.master_b = np.ascontiguousarray(g.master_b, dtype=np.float32).copy()
+        self.grad_w = np.ascontiguousarray(g.grad_w, dtype=np.float32).copy()
+        self.grad_b = np.ascontiguousarray(g.grad_b, dtype=np.float32).copy()
+        self.s = FcLayerT(
+            in_features=g.in_features,
+            out_features=g.out_features,
+            relu=1 if g.relu else 0,
+            in_q=QuantT(float(g.in_scale), g.in_zp),
+            out_q=QuantT(float(g.out_scale), g.out_zp),
+            w=_ptr(self.w, c_int8),
+            bias=_ptr(self.bias, c_int32),
+            w_scale=_ptr(self.w_scale, c_float),
+            out_mult=_ptr(self.out_mult, c_int32),
+            out_shift=_ptr(self.out_shift, c_int32),
+            master_w=_ptr(self.master_w, c_float),
+            master_b=_ptr(self.master_b, c_float),
+            grad_w=_ptr(self.grad_w, c_float),
+            grad_b=_ptr(self.grad_b, c_float),
+            range_min=float(g.range_min),
+            range_max=float(g.range_max),
+        )
+
+    @property
+    def ref(self) -> Any:
+        return ctypes.byref(self.s)
+
+    def act_min(self) -> int:
+        """ts_fc_act_min (a static inline in ts_layer.h, so not in the library)."""
+        zp = int(self.s.out_q.zero_point)
+        return zp if self.s.relu and zp > -128 else -128
+
+    def to_golden(self) -> FCLayer:
+        """The C layer's current state as an FCLayer (arrays copied)."""
+        s = self.s
+        return FCLayer(
+            in_features=s.in_features,
+            out_features=s.out_features,
+            relu=bool(s.relu),
+            in_scale=np.float32(s.in_q.scale),
+            in_zp=s.in_q.zero_point,
+            out_scale=np.float32(s.out_q.scale),
+            out_zp=s.out_q.zero_point,
+            w=self.w.copy(),
+            bias=self.bias.copy(),
+            w_scale=self.w_scale.copy(),
+            out_mult=self.out_mult.copy(),
+            out_shift=self.out_shift.copy(),
+            master_w=self.master_w.copy(),
+            master_b=self.master_b.copy(),
+            grad_w=self.grad_w.copy(),
+            grad_b=self.grad_b.copy(),
+            range_min=np.float32(s.range_min),
+            range_max=np.float32(s.range_max),
+        )
+
+
+def _i8(a: npt.ArrayLike) -> I8:
+    return np.ascontiguousarray(a, dtype=np.int8)
+
+
+class CKernels:
+    """The kernels of ts_quant.h and ts_kernels.h, called with numpy arrays."""
+
+    def __init__(self, path: Path = LIB_PATH) -> None:
+        lib = ctypes.CDLL(str(path))
+        lp = POINTER(FcLayerT)
+        sig: dict[str, tuple[Any, list[Any]]] = {
+            "ts_round": (c_int32, [c_float]),
+            "ts_quantize_multiplier": (None, [c_double, POINTER(c_int32), POINTER(c_int32)]),
+            "ts_multiply_by_quantized_multiplier": (c_int32, [c_int32, c_int32, c_int32]),
+            "ts_fc_forward": (None, [lp, POINTER(c_int8), POINTER(c_int8), POINTER(c_int32)]),
+            "ts_relu_forward": (None, [POINTER(c_int8), POINTER(c_int8), c_size_t, c_int8]),
+            "ts_relu_backward": (None, [POINTER(c_int8), POINTER(c_int8), c_size_t, c_int32]),
+            "ts_fc_backward_weights": (None, [lp, POINTER(c_int8), POINTER(c_int8), c_float]),
+            "ts_fc_backward_input": (
+                None,
+                [lp, POINTER(c_int8), c_float, POINTER(c_int32), POINTER(c_int8), POINTER(c_float)],
+            ),
+            "ts_fc_observe_range": (
+                None,
+                [lp, POINTER(c_int32), POINTER(c_float), POINTER(c_float)],
+            ),
+            "ts_range_update": (None, [lp, c_float, c_float]),
+            "ts_sgd_step_fc": (None, [lp, c_float]),
+            "ts_fc_requantize": (None, [lp]),
+        }
+        for name, (res, args) in sig.items():
+            fn = getattr(lib, name)
+            fn.restype = res
+            fn.argtypes = args
+        self.lib = lib
+
+    # ---- ts_quant.h --------------------------------------------------------------------------
+
+    def ts_round(self, f: float | np.float32) -> int:
+        return int(self.lib.ts_round(float(np.float32(f))))
+
+    def quantize_multiplier(self, m: float) -> tuple[int, int]:
+        mult, shift = c_int32(), c_int32()
+        self.lib.ts_quantize_multiplier(float(m), ctypes.byref(mult), ctypes.byref(shift))
+        return int(mult.value), int(shift.value)
+
+    def mbqm(self, x: int, mult: int, shift: int) -> int:
+        return int(self.lib.ts_multiply_by_quantized_multiplier(x, mult, shift))
+
+    # ---- ts_kernels.h ------------------------------------------------------------------------
+
+    def fc_forward(self, layer: CLayer, x: npt.ArrayLike) -> tuple[I8, I32]:
+        x8 = _i8(x)
+        assert x8.shape == (layer.s.in_features,)
+        y = np.zeros(layer.s.out_features, dtype=np.int8)
+        acc = np.zeros(layer.s.out_features, dtype=np.int32)
+        self.lib.ts_fc_forward(layer.ref, _ptr(x8, c_int8), _ptr(y, c_int8), _ptr(acc, c_int32))
+        return y, acc
+
+    def fc_forward_no_acc(self, layer: CLayer, x: npt.ArrayLike) -> I8:
+        x8 = _i8(x)
+        y = np.zeros(layer.s.out_features, dtype=np.int8)
+        self.lib.ts_fc_forward(layer.ref, _ptr(x8, c_int8), _ptr(y, c_int8), None)
+        return y
+
+    def relu_forward(self, x: npt.ArrayLike, zero_point: int) -> I8:
+        x8 = _i8(x)
+        y = np.zeros_like(x8)
+        self.lib.ts_relu_forward(_ptr(x8, c_int8), _ptr(y, c_int8), x8.size, zero_point)
+        return y
+
+    def relu_backward(self, g: npt.ArrayLike, y: npt.ArrayLike, act_min: int) -> I8:
+        """Returns the masked copy of g (the kernel works in place on it)."""
+        g8 = _i8(g).copy()
+        y8 = _i8(y)
+        self.lib.ts_relu_backward(_ptr(g8, c_int8), _ptr(y8, c_int8), g8.size, act_min)
+        return g8
+
+    def fc_backward_weights(
+        self, layer: CLayer, x: npt.ArrayLike, g: npt.ArrayLike, s_g: float | np.float32
+    ) -> None:
+        x8, g8 = _i8(x), _i8(g)
+        self.lib.ts_fc_backward_weights(
+            layer.ref, _ptr(x8, c_int8), _ptr(g8, c_int8), float(np.float32(s_g))
+        )
+
+    def fc_backward_input(
+        self, layer: CLayer, g: npt.ArrayLike, s_g: float | np.float32
+    ) -> tuple[I8, np.float32]:
+        g8 = _i8(g)
+        k = layer.s.in_features
+        scratch = np.zeros(k, dtype=np.int32)
+        gx = np.zeros(k, dtype=np.int8)
+        s_gx = c_float()
+        self.lib.ts_fc_backward_input(
+            layer.ref,
+            _ptr(g8, c_int8),
+            float(np.float32(s_g)),
+            _ptr(scratch, c_int32),
+            _ptr(gx, c_int8),
+            ctypes.byref(s_gx),
+        )
+        return gx, np.float32(s_gx.value)
+
+    def fc_observe_range(
+        self,
+        layer: CLayer,
+        acc: npt.ArrayLike,
+        bmin: float | np.float32,
+        bmax: float | np.float32,
+    ) -> tuple[np.float32, np.float32]:
+        a = np.ascontiguousarray(acc, dtype=np.int32)
+        lo, hi = c_float(float(bmin)), c_float(float(bmax))
+        self.lib.ts_fc_observe_range(
+            layer.ref, _ptr(a, c_int32), ctypes.byref(lo), ctypes.byref(hi)
+        )
+        return np.float32(lo.value), np.float32(hi.value)
+
+    def range_update(
+        self, layer: CLayer, bmin: float | np.float32, bmax: float | np.float32
+    ) -> None:
+        self.lib.ts_range_update(layer.ref, float(bmin), float(bmax))
+
+    def sgd_step_fc(self, layer: CLayer, lr: float | np.float32) -> None:
+        self.lib.ts_sgd_step_fc(layer.ref, float(np.float32(lr)))
+
+    def fc_requantize(self, layer: CLayer) -> None:
+        self.lib.ts_fc_requantize(layer.ref)
+
+    def client_train_step(
+        self,
+        layer: CLayer,
+        xs: npt.ArrayLike,
+        grads: npt.ArrayLike,
+        grad_scales: npt.ArrayLike,
+        lr: float | np.float32,
+    ) -> I8:
+        """One minibatch with the C kernels, in the order firmware/client/train.c calls them."""
+        x8 = _i8(xs)
+        g8 = _i8(grads)
+        sg = np.asarray(grad_scales, dtype=np.float32)
+        bmin, bmax = np.float32(np.inf), np.float32(-np.inf)
+        ys = np.zeros((x8.shape[0], layer.s.out_features), dtype=np.int8)
+        for b in range(x8.shape[0]):
+            ys[b], acc = self.fc_forward(layer, x8[b])
+            bmin, bmax = self.fc_observe_range(layer, acc, bmin, bmax)
+        for b in range(x8.shape[0]):
+            g = self.relu_backward(g8[b], ys[b], layer.act_min()) if layer.s.relu else g8[b]
+            self.fc_backward_weights(layer, x8[b], g, sg[b])
+        self.sgd_step_fc(layer, lr)
+        self.range_update(layer, bmin, bmax)
+        self.fc_requantize(layer)
+        return ys
