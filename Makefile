@@ -53,6 +53,7 @@ $(HOSTLIB_DIR)/libtinysplit.so: $(CORE_SRCS) $(wildcard firmware/include/*.h) $(
 clean:
 	rm -rf build
 
-# `make -s BOARD=x print-CC print-TARGET`: what host/build.py asks before building.
+# `make -s BOARD=x print-CC print-TARGET`: what host/build.py asks before building (no shell
+# command, so it works even when PATH lacks the tools).
 print-%:
-	@echo '$($*)'
+	$(info $($*))

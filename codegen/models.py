@@ -65,7 +65,7 @@ REGISTRY: dict[str, ModelSpec] = {
         build=_digits_mlp,
         default_cut=1,
         dataset=load_digits_split,
-        hyperparameters=Hyperparameters(batch=32, lr=0.05, epochs=30, seed=0),
+        hyperparameters=Hyperparameters(batch=32, lr=0.1, epochs=40, seed=0),
         description="64-32-32-10 MLP on scikit-learn's 8x8 digits (logits out)",
     ),
 }

@@ -34,7 +34,10 @@ def boards() -> list[str]:
 
 
 def board_profile(board: str) -> dict[str, Any]:
-    """boards/<board>/profile.json: name, core, clock_hz, ram_bytes, flash_bytes (None = no limit)."""
+    """boards/<board>/profile.json: name, core, clock_hz, ram_bytes, flash_bytes.
+
+    ram_bytes/flash_bytes are None where there is no limit (native).
+    """
     path = repo_root() / "boards" / board / "profile.json"
     if not path.is_file():
         raise BuildError(f"unknown board {board!r}: choose one of {', '.join(boards())}")

@@ -74,7 +74,8 @@ def _run(args: argparse.Namespace, export: Export, url: str) -> dict[str, Any]:
     with connect(url, export, trace=args.trace) as (link, hello):
         _say(args, f"board {hello.board}: model {hello.model_hash.hex()}, "
                    f"{hello.n_train} train / {hello.n_test} test samples on the board")
-        result = split_train(link, server, cfg, progress=True, max_steps=args.max_steps)
+        result = split_train(link, server, cfg, progress=True, max_steps=args.max_steps,
+                             log_to_stderr=args.json)
     summary: dict[str, Any] = {
         "board": hello.board,
         "split_accuracy": result.test_accuracy,

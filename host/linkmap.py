@@ -16,7 +16,9 @@ _NOT_ALLOCATED = re.compile(r"^\.(debug|zdebug|comment|ARM\.attributes|gnu\.attr
 _BSS_LIKE = {".bss", ".noinit", ".heap"}
 
 _HEX = r"0x[0-9a-fA-F]+"
-_SECTION = re.compile(rf"^(\.\S+|/DISCARD/)(?:\s+({_HEX})\s+({_HEX})(?:\s+load address ({_HEX}))?)?\s*$")
+_SECTION = re.compile(
+    rf"^(\.\S+|/DISCARD/)(?:\s+({_HEX})\s+({_HEX})(?:\s+load address ({_HEX}))?)?\s*$"
+)
 _WRAPPED = re.compile(rf"^\s+({_HEX})\s+({_HEX})(?:\s+load address ({_HEX}))?\s*$")
 _REGION = re.compile(rf"^(\S+)\s+({_HEX})\s+({_HEX})")
 
@@ -69,10 +71,14 @@ def ram_flash_from_map(map_path: Path) -> dict[str, int]:
     try:
         lines = Path(map_path).read_text().splitlines()
     except OSError as error:
-        raise BadInput(f"cannot read the linker map {map_path}: {error.strerror}; build first") from error
+        raise BadInput(
+            f"cannot read the linker map {map_path}: {error.strerror}; build first"
+        ) from error
     regions = _regions(lines)
     if "RAM" not in regions or "FLASH" not in regions:
-        raise BadInput(f"{map_path} is not a GNU ld map with FLASH and RAM regions: rebuild with -Map")
+        raise BadInput(
+            f"{map_path} is not a GNU ld map with FLASH and RAM regions: rebuild with -Map"
+        )
 
     def inside(region: str, addr: int) -> bool:
         origin, length = regions[region]

@@ -8,6 +8,7 @@ layers and answers STEP_DONE.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -93,6 +94,7 @@ def split_train(
     progress: bool = True,
     eval_every_epoch: bool = True,
     max_steps: int | None = None,
+    log_to_stderr: bool = False,
 ) -> TrainResult:
     """Trains for cfg.epochs (or max_steps); returns per-epoch loss and accuracy."""
     hello = link.hello_msg
@@ -131,7 +133,8 @@ def split_train(
         result.history.append(log)
         if progress:
             bar.write(
-                f"epoch {log.epoch:3d}/{cfg.epochs}  loss {log.loss:.4f}  "
+                file=sys.stderr if log_to_stderr else sys.stdout,
+                s=f"epoch {log.epoch:3d}/{cfg.epochs}  loss {log.loss:.4f}  "
                 f"train acc {log.train_accuracy:.4f}  test acc {log.test_accuracy:.4f}"
             )
         losses.clear()

@@ -24,7 +24,7 @@ class ClientLayerWeights:
 
 
 def blob_size(layers: Sequence[dict[str, Any]]) -> int:
-    return sum(9 * lay["out"] * lay["in"] + 12 * lay["out"] + 8 for lay in layers)
+    return sum(5 * lay["out"] * lay["in"] + 12 * lay["out"] + 8 for lay in layers)
 
 
 def parse_blob(blob: bytes, layers: Sequence[dict[str, Any]]) -> list[ClientLayerWeights]:
