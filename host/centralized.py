@@ -14,7 +14,6 @@ import keras
 import numpy as np
 import numpy.typing as npt
 import tensorflow as tf
-
 from tinysplit.host.schedule import schedule
 
 
@@ -40,14 +39,14 @@ def train_centralized(
     optimizer = keras.optimizers.SGD(learning_rate=lr)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
-    @tf.function(reduce_retracing=True)
-    def step(x: tf.Tensor, y: tf.Tensor) -> Any:
+    def train_step(x: tf.Tensor, y: tf.Tensor) -> Any:
         with tf.GradientTape() as tape:
             loss = loss_fn(y, model(x, training=True))
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
+    step = tf.function(train_step, reduce_retracing=True)
     loss = float("nan")
     for s in schedule(len(x_train), batch, epochs, seed):
         loss = float(step(tf.constant(x_train[s.indices]), tf.constant(y_train[s.indices])))

@@ -26,24 +26,28 @@ from tinysplit.host.errors import TinysplitError
 def _add_hyper(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, help="epochs (default: the model's)")
     p.add_argument("--batch", type=int, help="minibatch size (default: the model's)")
-    p.add_argument("--lr", type=float, help="SGD learning rate, client and server (default: the model's)")
+    p.add_argument(
+        "--lr", type=float, help="SGD learning rate, client and server (default: the model's)"
+    )
     p.add_argument("--seed", type=int, help="seed of the data order (default: the model's)")
     p.add_argument("--max-steps", type=int, help="stop after this many steps (quick runs)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--trace", action="store_true", help="print every frame with timing (stderr)")
-    p.add_argument("--no-baseline", action="store_true",
-                   help="skip the centralized float baseline")
+    p.add_argument("--no-baseline", action="store_true", help="skip the centralized float baseline")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tinysplit",
-        description="Split learning for microcontrollers: int8 client on the board, Keras server here.",
+        description="Split learning for microcontrollers: int8 client on the board, "
+        "Keras server on this host.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("export", help="quantize the client layers and emit C + memory plan")
-    p.add_argument("model", help="a saved Keras model (.keras) or a bundled model name (digits-mlp)")
+    p.add_argument(
+        "model", help="a saved Keras model (.keras) or a bundled model name (digits-mlp)"
+    )
     p.add_argument("--cut", type=int, help="number of client layers (default: the model's)")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--data", type=Path, help="FILE.npz with x_train, y_train, x_test, y_test")

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from tinysplit.host.errors import BadInput
 from tinysplit.host.session import (
     EMULATED_BOARDS,
@@ -30,8 +29,11 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
     from tinysplit.codegen.export import export_client
 
     res = export_client(args.model, args.cut, args.out, data=args.data, seed=args.seed)
-    _say(args, f"exported {res.manifest['model']} (cut {res.manifest['cut']}) to {args.out}, "
-               f"model hash {res.manifest['model_hash']}")
+    _say(
+        args,
+        f"exported {res.manifest['model']} (cut {res.manifest['cut']}) to {args.out}, "
+        f"model hash {res.manifest['model_hash']}",
+    )
     _say(args, res.plan.format_table())
     return res.plan.to_json()  # type: ignore[no-any-return]
 
@@ -46,8 +48,10 @@ def cmd_build(args: argparse.Namespace) -> None:
         from tinysplit.host.linkmap import ram_flash_from_map
 
         m = ram_flash_from_map(image.with_suffix(".map"))
-        print(f"RAM {m['ram_used']} B (data {m['data']} + bss {m['bss']} + stack {m['stack']}), "
-              f"flash {m['flash_used']} B")
+        print(
+            f"RAM {m['ram_used']} B (data {m['data']} + bss {m['bss']} + stack {m['stack']}), "
+            f"flash {m['flash_used']} B"
+        )
 
 
 def _hyper(args: argparse.Namespace, export: Export) -> tuple[int, int, float, int]:
@@ -72,10 +76,14 @@ def _run(args: argparse.Namespace, export: Export, url: str) -> dict[str, Any]:
     cfg = TrainConfig(epochs=epochs, batch=batch, lr=lr, seed=seed)
     server = ServerSegment.load(export.path / "server.keras", lr)
     with connect(url, export, trace=args.trace) as (link, hello):
-        _say(args, f"board {hello.board}: model {hello.model_hash.hex()}, "
-                   f"{hello.n_train} train / {hello.n_test} test samples on the board")
-        result = split_train(link, server, cfg, progress=True, max_steps=args.max_steps,
-                             log_to_stderr=args.json)
+        _say(
+            args,
+            f"board {hello.board}: model {hello.model_hash.hex()}, "
+            f"{hello.n_train} train / {hello.n_test} test samples on the board",
+        )
+        result = split_train(
+            link, server, cfg, progress=True, max_steps=args.max_steps, log_to_stderr=args.json
+        )
     summary: dict[str, Any] = {
         "board": hello.board,
         "split_accuracy": result.test_accuracy,
@@ -91,8 +99,9 @@ def _run(args: argparse.Namespace, export: Export, url: str) -> dict[str, Any]:
     return summary
 
 
-def _baseline(args: argparse.Namespace, export: Export, epochs: int, batch: int, lr: float,
-              seed: int) -> float:
+def _baseline(
+    args: argparse.Namespace, export: Export, epochs: int, batch: int, lr: float, seed: int
+) -> float:
     from tinysplit.codegen.data import load_npz
     from tinysplit.host.centralized import train_centralized
 
@@ -100,9 +109,14 @@ def _baseline(args: argparse.Namespace, export: Export, epochs: int, batch: int,
     _say(args, "training the same model centralized in float Keras for comparison ...")
     res = train_centralized(
         export.path / "full.keras",
-        data.x_train.astype(np.float32), data.y_train.astype(np.int64),
-        data.x_test.astype(np.float32), data.y_test.astype(np.int64),
-        epochs=epochs, batch=batch, lr=lr, seed=seed,
+        data.x_train.astype(np.float32),
+        data.y_train.astype(np.int64),
+        data.x_test.astype(np.float32),
+        data.y_test.astype(np.int64),
+        epochs=epochs,
+        batch=batch,
+        lr=lr,
+        seed=seed,
     )
     return res.test_accuracy
 
@@ -160,16 +174,19 @@ def _print_summary(s: dict[str, Any]) -> None:
     print(f"split accuracy        {s['split_accuracy']:.4f}  (int8 client on the board)")
     if "centralized_accuracy" in s:
         diff = (s["split_accuracy"] - s["centralized_accuracy"]) * 100
-        print(f"centralized accuracy  {s['centralized_accuracy']:.4f}  (float Keras, same data, "
-              f"epochs, batch, seed; split {diff:+.2f} points)")
-    print(f"steps                 {s['steps']} in {s['train_seconds']:.1f} s "
-          f"({s['steps_per_s']:.2f} steps/s)")
+        print(
+            f"centralized accuracy  {s['centralized_accuracy']:.4f}  (float Keras, same data, "
+            f"epochs, batch, seed; split {diff:+.2f} points)"
+        )
+    print(
+        f"steps                 {s['steps']} in {s['train_seconds']:.1f} s "
+        f"({s['steps_per_s']:.2f} steps/s)"
+    )
     print(f"bytes to server       {s['bytes_to_server']:,}")
     print(f"bytes to client       {s['bytes_to_client']:,}")
     if s.get("ram_planned") is not None:
         line = f"client RAM            planned {s['ram_planned']:,} B"
         if s.get("ram_linked"):
             dev = (s["ram_linked"] - s["ram_planned"]) / s["ram_planned"] * 100
-            line += (f", linked {s['ram_linked']:,} B ({dev:+.1f}% of plan) "
-                     f"of {s['ram_limit']:,} B")
+            line += f", linked {s['ram_linked']:,} B ({dev:+.1f}% of plan) of {s['ram_limit']:,} B"
         print(line)

@@ -15,13 +15,12 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-
 from tinysplit.host.errors import BoardSilent, ModelMismatch, ProtocolError
 from tinysplit.host.protocol import (
     MAX_PAYLOAD,
     VERSION,
-    Eval,
     ErrorMsg,
+    Eval,
     Frame,
     FrameDecoder,
     GetWeights,
@@ -155,8 +154,7 @@ class ClientLink:
             raise ProtocolError(f"the board refused a request: {msg.message} (code {msg.code})")
         if isinstance(msg, Hello) and want != MsgType.HELLO:
             raise ProtocolError(
-                "the board rebooted in the middle of a run (it said HELLO again); "
-                "restart the run"
+                "the board rebooted in the middle of a run (it said HELLO again); restart the run"
             )
         if frame.header.type != want:
             raise ProtocolError(
@@ -245,21 +243,23 @@ class ClientLink:
         self.send(Eval(split, start, count), step=request_id)
         return self._collect_smashed(request_id, count, self.hello_msg.cut_size)
 
+    def _weights_reply(self, offset: int) -> Weights:
+        for frame in self._frames(timeout_for(MAX_PAYLOAD)):
+            msg = self._expect(frame, MsgType.WEIGHTS)
+            if isinstance(msg, Weights) and msg.offset == offset:
+                return msg
+        raise AssertionError("unreachable: _frames raises on timeout")
+
     def pull_weights(self, request_id: int = 0) -> bytes:
         """Reads the client's whole weight blob (docs/protocol.md)."""
         chunk = MAX_PAYLOAD - 8
         out = bytearray()
-        total = None
+        total: int | None = None
         while total is None or len(out) < total:
             self.send(GetWeights(len(out), chunk), step=request_id)
-            for frame in self._frames(timeout_for(chunk)):
-                msg = self._expect(frame, MsgType.WEIGHTS)
-                assert isinstance(msg, Weights)
-                if msg.offset != len(out):
-                    continue
-                total = msg.total
-                out += msg.data
-                break
-            if total is not None and len(out) < total and not msg.data:
+            reply = self._weights_reply(len(out))
+            total = reply.total
+            if len(out) < total and not reply.data:
                 raise ProtocolError("the board sent an empty WEIGHTS chunk before the end")
+            out += reply.data
         return bytes(out)

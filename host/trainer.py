@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from tqdm import tqdm
-
 from tinysplit.codegen.golden import quantize_gradient
 from tinysplit.host.errors import NonFiniteGradient
 from tinysplit.host.link import ClientLink
 from tinysplit.host.schedule import schedule, steps_per_epoch
 from tinysplit.host.server import ServerSegment
+from tqdm import tqdm
 
 TRAIN_SPLIT, TEST_SPLIT = 0, 1
 EVAL_CHUNK = 256  # samples per EVAL request
@@ -104,8 +103,14 @@ def split_train(
     if max_steps is not None:
         total = min(total, max_steps)
     result = TrainResult()
-    bar = tqdm(total=total, desc="split training", unit="step", disable=not progress,
-               dynamic_ncols=True, leave=False)
+    bar = tqdm(
+        total=total,
+        desc="split training",
+        unit="step",
+        disable=not progress,
+        dynamic_ncols=True,
+        leave=False,
+    )
     losses: list[float] = []
     correct = seen = 0
     started = time.monotonic()
@@ -135,7 +140,7 @@ def split_train(
             bar.write(
                 file=sys.stderr if log_to_stderr else sys.stdout,
                 s=f"epoch {log.epoch:3d}/{cfg.epochs}  loss {log.loss:.4f}  "
-                f"train acc {log.train_accuracy:.4f}  test acc {log.test_accuracy:.4f}"
+                f"train acc {log.train_accuracy:.4f}  test acc {log.test_accuracy:.4f}",
             )
         losses.clear()
         correct = seen = 0

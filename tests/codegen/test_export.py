@@ -41,7 +41,7 @@ def test_manifest(digits_export: Path, digits_manifest: dict[str, Any]) -> None:
     assert m["model"] == "digits-mlp" and m["cut"] == REGISTRY["digits-mlp"].default_cut == 1
     assert (m["input_size"], m["cut_size"], m["n_classes"]) == (64, 32, 10)
     assert (m["n_train"], m["n_test"], m["max_batch"]) == (1347, 450, 32)
-    assert m["hyperparameters"] == {"batch": 32, "lr": 0.05, "epochs": 30, "seed": 0}
+    assert m["hyperparameters"] == REGISTRY["digits-mlp"].hyperparameters.to_dict()
     assert len(bytes.fromhex(m["model_hash"])) == 8
     (layer,) = m["layers"]
     assert layer["kind"] == "fc" and (layer["in"], layer["out"], layer["relu"]) == (64, 32, True)

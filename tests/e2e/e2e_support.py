@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-
 from tinysplit.host.launch import open_port
 from tinysplit.host.link import ClientLink
 from tinysplit.host.schedule import schedule
@@ -36,8 +35,9 @@ class Run:
     layers: list[ClientLayerWeights] = field(default_factory=list)
 
 
-def run_steps(url: str, export_dir: Path, n_steps: int, *, lr: float = 0.1, batch: int = 32,
-              seed: int = 0) -> Run:
+def run_steps(
+    url: str, export_dir: Path, n_steps: int, *, lr: float = 0.1, batch: int = 32, seed: int = 0
+) -> Run:
     export = Export.load(export_dir)
     server = ServerSegment.load(export_dir / "server.keras", lr)
     port = open_port(url, timeout=0.05)
@@ -53,8 +53,9 @@ def run_steps(url: str, export_dir: Path, n_steps: int, *, lr: float = 0.1, batc
             q, scales = quantize_cut_gradient(grad, loss, s.step)
             done = link.backward(s.step, q, scales)
             run.steps.append(
-                StepRecord(s.indices, sm.acts.copy(), sm.scale, sm.zero_point, q, scales,
-                           done.weights_crc)
+                StepRecord(
+                    s.indices, sm.acts.copy(), sm.scale, sm.zero_point, q, scales, done.weights_crc
+                )
             )
         run.blob = link.pull_weights()
     finally:

@@ -17,7 +17,11 @@ import pytest
 def tinysplit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tinysplit.host.cli", *args],
-        capture_output=True, text=True, timeout=300, check=False, env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
     )
 
 
@@ -32,8 +36,9 @@ def assert_one_line_error(out: subprocess.CompletedProcess[str], *needles: str) 
 
 
 def test_port_that_does_not_exist(digits_export: Path) -> None:
-    out = tinysplit("train", "--port", "/dev/ttyNOPE9", "--model-dir", str(digits_export),
-                    "--no-baseline")
+    out = tinysplit(
+        "train", "--port", "/dev/ttyNOPE9", "--model-dir", str(digits_export), "--no-baseline"
+    )
     assert_one_line_error(out, "/dev/ttyNOPE9")
 
 
@@ -71,8 +76,15 @@ def test_qemu_not_installed(digits_export: Path, tmp_path: Path) -> None:
                 continue
             target.symlink_to(os.path.join(d, name))
     env = dict(os.environ, PATH=str(bindir))
-    out = tinysplit("train", "--board", "mps2_an386", "--model-dir", str(digits_export),
-                    "--no-baseline", env=env)
+    out = tinysplit(
+        "train",
+        "--board",
+        "mps2_an386",
+        "--model-dir",
+        str(digits_export),
+        "--no-baseline",
+        env=env,
+    )
     assert_one_line_error(out, "qemu-system-arm", "setup.sh")
 
 
@@ -80,23 +92,31 @@ def test_qemu_not_installed(digits_export: Path, tmp_path: Path) -> None:
 def small_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = np.random.default_rng(0)
     path = tmp_path_factory.mktemp("data") / "d.npz"
-    np.savez(path, x_train=rng.random((40, 6), dtype=np.float32), y_train=rng.integers(0, 3, 40),
-             x_test=rng.random((10, 6), dtype=np.float32), y_test=rng.integers(0, 3, 10))
+    np.savez(
+        path,
+        x_train=rng.random((40, 6), dtype=np.float32),
+        y_train=rng.integers(0, 3, 40),
+        x_test=rng.random((10, 6), dtype=np.float32),
+        y_test=rng.integers(0, 3, 10),
+    )
     return path
 
 
 def test_keras_model_with_a_layer_the_client_cannot_run(tmp_path: Path, small_npz: Path) -> None:
     import keras
 
-    model = keras.Sequential([
-        keras.Input((6,)),
-        keras.layers.Dense(8, activation="tanh", name="squash"),
-        keras.layers.Dense(3),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(8, activation="tanh", name="squash"),
+            keras.layers.Dense(3),
+        ]
+    )
     path = tmp_path / "m.keras"
     model.save(path)
-    out = tinysplit("export", str(path), "--cut", "1", "--out", str(tmp_path / "x"),
-                    "--data", str(small_npz))
+    out = tinysplit(
+        "export", str(path), "--cut", "1", "--out", str(tmp_path / "x"), "--data", str(small_npz)
+    )
     line = assert_one_line_error(out, "squash")
     assert "Dense" in line  # it lists what is supported
     assert not (tmp_path / "x" / "model_data.c").exists()

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from e2e_support import run_steps
-
 from tinysplit.codegen.export import load_client_state
 from tinysplit.codegen.golden import client_forward, client_train_step
 from tinysplit.host.build import build_firmware
@@ -42,9 +41,13 @@ def test_firmware_training_matches_golden_model_bit_for_bit(
     got = run.layers[0]
     for name in ("master_w", "master_b", "w", "bias", "w_scale"):
         a, b = getattr(got, name), getattr(layer, name)
-        bad = np.argwhere(a.view(np.uint8 if a.dtype.itemsize == 1 else np.uint32)
-                          != b.view(np.uint8 if b.dtype.itemsize == 1 else np.uint32))
-        assert bad.size == 0, f"{name}{tuple(bad[0])}: board {a[tuple(bad[0])]}, golden {b[tuple(bad[0])]}"
+        bad = np.argwhere(
+            a.view(np.uint8 if a.dtype.itemsize == 1 else np.uint32)
+            != b.view(np.uint8 if b.dtype.itemsize == 1 else np.uint32)
+        )
+        assert bad.size == 0, (
+            f"{name}{tuple(bad[0])}: board {a[tuple(bad[0])]}, golden {b[tuple(bad[0])]}"
+        )
     assert got.range_min == layer.range_min and got.range_max == layer.range_max
     # the weights moved: the test is not comparing two untouched initial states
     assert not np.array_equal(got.master_w, load_client_state(digits_export).layers[0].master_w)
@@ -61,13 +64,27 @@ def test_sanitized_firmware_trains_cleanly(digits_export: Path, tmp_path: Path) 
 def test_demo_on_native_reaches_accuracy_of_centralized_float(digits_export: Path) -> None:
     """The full reference run (all epochs) on the native build, through the CLI."""
     out = subprocess.run(
-        [sys.executable, "-m", "tinysplit.host.cli", "train", "--board", "native",
-         "--model-dir", str(digits_export), "--json"],
-        capture_output=True, text=True, timeout=600, check=False,
+        [
+            sys.executable,
+            "-m",
+            "tinysplit.host.cli",
+            "train",
+            "--board",
+            "native",
+            "--model-dir",
+            str(digits_export),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     summary = json.loads(out.stdout)
-    print(f"split {summary['split_accuracy']:.4f}  centralized {summary['centralized_accuracy']:.4f}")
+    print(
+        f"split {summary['split_accuracy']:.4f}  centralized {summary['centralized_accuracy']:.4f}"
+    )
     assert summary["split_accuracy"] >= 0.95
     assert abs(summary["split_accuracy"] - summary["centralized_accuracy"]) <= 0.015
 

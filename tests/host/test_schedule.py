@@ -2,7 +2,6 @@
 seed and visit every sample once per epoch."""
 
 import numpy as np
-
 from tinysplit.host.schedule import schedule, steps_per_epoch
 
 
