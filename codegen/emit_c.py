@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
 from tinysplit.codegen.golden import FCLayer
 
 LINE_WIDTH = 100

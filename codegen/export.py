@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+
 from tinysplit.codegen.data import Dataset, load_npz
 from tinysplit.codegen.emit_c import CModel, write_c
 from tinysplit.codegen.golden import FCLayer

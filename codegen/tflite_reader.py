@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from tflite_micro.python.tflite_micro import runtime
+
 from tinysplit.host.errors import BadInput, UnsupportedLayer
 
 schema: Any = runtime.schema_fb

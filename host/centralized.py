@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import numpy.typing as npt
 import tensorflow as tf
+
 from tinysplit.host.schedule import schedule
 
 

@@ -66,6 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, help="FILE.npz for the centralized baseline")
     _add_hyper(p)
 
+    p = sub.add_parser(
+        "simulate", help="split-train with the golden model in-process instead of a board"
+    )
+    p.add_argument("--model-dir", type=Path, required=True, help="the export directory")
+    p.add_argument("--data", type=Path, help="FILE.npz for the centralized baseline")
+    p.add_argument(
+        "--frozen-ranges",
+        action="store_true",
+        help="keep the export-time activation ranges (to measure what the running range buys)",
+    )
+    _add_hyper(p)
+
     p = sub.add_parser("demo", help="export, build, boot on the emulated M4 and split-train")
     p.add_argument("--workload", default="digits-mlp", help="bundled model (default digits-mlp)")
     p.add_argument("--board", default="mps2_an386", help="mps2_an386 (QEMU, default) or native")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from tinysplit.host.errors import BadInput
 from tinysplit.host.session import (
     EMULATED_BOARDS,
@@ -16,6 +17,9 @@ from tinysplit.host.session import (
     connect,
     stats_dict,
 )
+
+if TYPE_CHECKING:
+    from tinysplit.host.trainer import SplitClient, TrainConfig, TrainResult
 
 BOARD_RAM_LIMIT = 128 * 1024  # the emulated board's linker profile (as a Nucleo-F446RE)
 
@@ -54,7 +58,9 @@ def cmd_build(args: argparse.Namespace) -> None:
         )
 
 
-def _hyper(args: argparse.Namespace, export: Export) -> tuple[int, int, float, int]:
+def _hyper(args: argparse.Namespace, export: Export) -> TrainConfig:
+    from tinysplit.host.trainer import TrainConfig
+
     hp = export.hyper
     epochs = args.epochs if args.epochs is not None else int(hp.get("epochs", 30))
     batch = args.batch if args.batch is not None else int(hp.get("batch", 32))
@@ -65,43 +71,67 @@ def _hyper(args: argparse.Namespace, export: Export) -> tuple[int, int, float, i
             f"need epochs >= 1, 1 <= batch <= {export.manifest['max_batch']} (the firmware's "
             "planned maximum) and lr > 0"
         )
-    return epochs, batch, lr, seed
+    return TrainConfig(epochs=epochs, batch=batch, lr=lr, seed=seed)
+
+
+def _train(
+    args: argparse.Namespace, export: Export, client: SplitClient, cfg: TrainConfig
+) -> TrainResult:
+    from tinysplit.host.server import ServerSegment
+    from tinysplit.host.trainer import split_train
+
+    server = ServerSegment.load(export.path / "server.keras", cfg.lr)
+    return split_train(
+        client, server, cfg, progress=True, max_steps=args.max_steps, log_to_stderr=args.json
+    )
+
+
+def _summary(
+    args: argparse.Namespace, export: Export, board: str, cfg: TrainConfig, result: TrainResult
+) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "board": board,
+        "split_accuracy": result.test_accuracy,
+        "epochs": cfg.epochs,
+        "steps": result.steps,
+        "steps_per_s": result.steps_per_s,
+        "train_seconds": result.train_seconds,
+        "weights_crc": f"{result.last_weights_crc:08x}",
+    }
+    if not args.no_baseline:
+        summary["centralized_accuracy"] = _baseline(args, export, cfg)
+    return summary
 
 
 def _run(args: argparse.Namespace, export: Export, url: str) -> dict[str, Any]:
-    from tinysplit.host.server import ServerSegment
-    from tinysplit.host.trainer import TrainConfig, split_train
-
-    epochs, batch, lr, seed = _hyper(args, export)
-    cfg = TrainConfig(epochs=epochs, batch=batch, lr=lr, seed=seed)
-    server = ServerSegment.load(export.path / "server.keras", lr)
+    cfg = _hyper(args, export)
     with connect(url, export, trace=args.trace) as (link, hello):
         _say(
             args,
             f"board {hello.board}: model {hello.model_hash.hex()}, "
             f"{hello.n_train} train / {hello.n_test} test samples on the board",
         )
-        result = split_train(
-            link, server, cfg, progress=True, max_steps=args.max_steps, log_to_stderr=args.json
-        )
-    summary: dict[str, Any] = {
-        "board": hello.board,
-        "split_accuracy": result.test_accuracy,
-        "epochs": epochs,
-        "steps": result.steps,
-        "steps_per_s": result.steps_per_s,
-        "train_seconds": result.train_seconds,
-        "weights_crc": f"{result.last_weights_crc:08x}",
-        **stats_dict(link.stats),
-    }
-    if not args.no_baseline:
-        summary["centralized_accuracy"] = _baseline(args, export, epochs, batch, lr, seed)
+        result = _train(args, export, link, cfg)
+    return {**_summary(args, export, hello.board, cfg, result), **stats_dict(link.stats)}
+
+
+def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
+    from tinysplit.codegen.export import load_client_state
+    from tinysplit.host.simulate import GoldenClient
+
+    export = Export.load(args.model_dir)
+    client = GoldenClient(load_client_state(export.path), frozen_ranges=args.frozen_ranges)
+    cfg = _hyper(args, export)
+    summary = _summary(
+        args, export, "golden model (in-process)", cfg, _train(args, export, client, cfg)
+    )
+    summary["frozen_ranges"] = args.frozen_ranges
+    if not args.json:
+        _print_summary(summary)
     return summary
 
 
-def _baseline(
-    args: argparse.Namespace, export: Export, epochs: int, batch: int, lr: float, seed: int
-) -> float:
+def _baseline(args: argparse.Namespace, export: Export, cfg: TrainConfig) -> float:
     from tinysplit.codegen.data import load_npz
     from tinysplit.host.centralized import train_centralized
 
@@ -113,10 +143,10 @@ def _baseline(
         data.y_train.astype(np.int64),
         data.x_test.astype(np.float32),
         data.y_test.astype(np.int64),
-        epochs=epochs,
-        batch=batch,
-        lr=lr,
-        seed=seed,
+        epochs=cfg.epochs,
+        batch=cfg.batch,
+        lr=cfg.lr,
+        seed=cfg.seed,
     )
     return res.test_accuracy
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO
 
 import serial
+
 from tinysplit.host.errors import BoardSilent, BuildError, PortError, ToolMissing
 
 QEMU = "qemu-system-arm"

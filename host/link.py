@@ -7,6 +7,7 @@ and pulling the client's weights — and turns every way it can go wrong into on
 
 from __future__ import annotations
 
+import secrets
 import sys
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+
 from tinysplit.host.errors import BoardSilent, ModelMismatch, ProtocolError
 from tinysplit.host.protocol import (
     MAX_PAYLOAD,
@@ -162,21 +164,31 @@ class ClientLink:
             )
         return msg
 
+    @property
+    def n_train(self) -> int:
+        assert self.hello_msg is not None, "call hello() first"
+        return self.hello_msg.n_train
+
+    @property
+    def n_test(self) -> int:
+        assert self.hello_msg is not None, "call hello() first"
+        return self.hello_msg.n_test
+
     # -- conversation -----------------------------------------------------------------------
     def hello(self, expected_hash: bytes | None = None) -> Hello:
-        """Asks the board who it is; checks protocol version and model hash."""
-        self.send(HelloReq())
+        """Asks the board who it is; checks protocol version and model hash.
+
+        The request carries a random nonce as its step id and the board echoes it, so a HELLO
+        the board sent when it booted is never taken for the reply."""
+        nonce = secrets.randbelow(0xFFFF_FFFE) + 1
+        self.send(HelloReq(), step=nonce)
         hello: Hello | None = None
         for frame in self._frames(HELLO_TIMEOUT_S):
             msg = decode_message(frame)
-            if isinstance(msg, Hello):
+            if isinstance(msg, Hello) and frame.header.step == nonce:
                 hello = msg
                 self.session = frame.header.session
-                # A board that just booted has already sent one HELLO; ours answers too.
-                if self.port.in_waiting == 0:
-                    time.sleep(0.05)
-                if self.port.in_waiting == 0:
-                    break
+                break
         assert hello is not None
         if hello.proto != VERSION:
             raise ModelMismatch(

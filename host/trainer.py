@@ -11,18 +11,36 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+from tqdm import tqdm
+
 from tinysplit.codegen.golden import quantize_gradient
 from tinysplit.host.errors import NonFiniteGradient
-from tinysplit.host.link import ClientLink
+from tinysplit.host.link import SmashedBatch
+from tinysplit.host.protocol import StepDone
 from tinysplit.host.schedule import schedule, steps_per_epoch
 from tinysplit.host.server import ServerSegment
-from tqdm import tqdm
 
 TRAIN_SPLIT, TEST_SPLIT = 0, 1
 EVAL_CHUNK = 256  # samples per EVAL request
+
+
+class SplitClient(Protocol):
+    """The client end of split training: a board behind a ClientLink, or the golden model
+    in-process (tinysplit.host.simulate)."""
+
+    @property
+    def n_train(self) -> int: ...
+    @property
+    def n_test(self) -> int: ...
+    def forward(self, step: int, lr: float, indices: npt.NDArray[np.int64]) -> SmashedBatch: ...
+    def backward(
+        self, step: int, grads: npt.NDArray[np.int8], scales: npt.NDArray[np.float32]
+    ) -> StepDone: ...
+    def evaluate(self, split: int, start: int, count: int, request_id: int) -> SmashedBatch: ...
 
 
 @dataclass(frozen=True)
@@ -74,7 +92,9 @@ def quantize_cut_gradient(
     return q, scales
 
 
-def evaluate(link: ClientLink, server: ServerSegment, split: int, n: int, request_id: int) -> float:
+def evaluate(
+    link: SplitClient, server: ServerSegment, split: int, n: int, request_id: int
+) -> float:
     """Accuracy of the split model on a whole split of the board's data shard."""
     correct = 0
     for start in range(0, n, EVAL_CHUNK):
@@ -86,7 +106,7 @@ def evaluate(link: ClientLink, server: ServerSegment, split: int, n: int, reques
 
 
 def split_train(
-    link: ClientLink,
+    link: SplitClient,
     server: ServerSegment,
     cfg: TrainConfig,
     *,
@@ -96,9 +116,7 @@ def split_train(
     log_to_stderr: bool = False,
 ) -> TrainResult:
     """Trains for cfg.epochs (or max_steps); returns per-epoch loss and accuracy."""
-    hello = link.hello_msg
-    assert hello is not None, "call link.hello() first"
-    n_train, n_test = hello.n_train, hello.n_test
+    n_train, n_test = link.n_train, link.n_test
     total = cfg.epochs * steps_per_epoch(n_train, cfg.batch)
     if max_steps is not None:
         total = min(total, max_steps)

@@ -32,6 +32,8 @@ def client_train_step(
     grads: npt.ArrayLike,
     grad_scales: npt.ArrayLike,
     lr: float,
+    *,
+    update_range: bool = True,
 ) -> I8:
     """One minibatch step on the layer, in place. Returns the forward outputs ys [B, C].
 
@@ -51,6 +53,7 @@ def client_train_step(
         g = relu_backward(g8[b], ys[b], act_min(layer)) if layer.relu else g8[b]
         fc_backward_weights(layer, x8[b], g, float(sg[b]))
     sgd_step_fc(layer, lr)
-    range_update(layer, bmin, bmax)
+    if update_range:  # False only to measure what frozen export-time ranges would cost
+        range_update(layer, bmin, bmax)
     fc_requantize(layer)
     return ys

@@ -50,7 +50,7 @@ void ts_client_init(void)
         ts_client.session = 1u; /* 0 is what a host that has not heard HELLO sends */
     }
     ts_frame_decoder_init(&decoder);
-    ts_send_hello();
+    ts_send_hello(0u);
 }
 
 void ts_client_handle(const ts_header_t *h, const uint8_t *payload)
@@ -97,7 +97,7 @@ void ts_client_run(void)
             ts_client_handle(&h, payload);
         } else if (decoder.bad_version != bad_version) {
             /* A host of another protocol version: tell it ours, so it can name both. */
-            ts_send_hello();
+            ts_send_hello(0u);
         }
     }
 }

@@ -52,8 +52,8 @@ void ts_msg_get_weights(const ts_header_t *h, const uint8_t *payload);
 void ts_stream_forward(uint32_t step, const int8_t *xs, const uint8_t *ys, const uint16_t *index,
                        uint16_t start, uint16_t n, int keep);
 
-/** Sends HELLO (at boot and on HELLO_REQ). */
-void ts_send_hello(void);
+/** Sends HELLO: step 0 at boot, the request's step id in reply to HELLO_REQ. */
+void ts_send_hello(uint32_t step);
 
 /* Training (train.c). */
 

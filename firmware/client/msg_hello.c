@@ -1,4 +1,5 @@
-/* HELLO: who the board is and what it runs. Sent at boot and on HELLO_REQ. */
+/* HELLO: who the board is and what it runs. Sent at boot (step 0) and in reply to HELLO_REQ
+ * (echoing the request's step id, so the host can tell its reply from a boot HELLO). */
 #include <string.h>
 
 #include "client_internal.h"
@@ -7,7 +8,7 @@
 
 #define TS_BOARD_NAME_MAX 32u
 
-void ts_send_hello(void)
+void ts_send_hello(uint32_t step)
 {
     uint8_t *p = ts_tx_payload;
     ts_put_u16(p + 0, TS_WIRE_VERSION);
@@ -26,12 +27,11 @@ void ts_send_hello(void)
     }
     p[25] = (uint8_t)n;
     memcpy(p + 26, name, n);
-    ts_client_send(TS_MSG_HELLO, 0u, 0u, p, (uint16_t)(26u + n));
+    ts_client_send(TS_MSG_HELLO, step, 0u, p, (uint16_t)(26u + n));
 }
 
 void ts_msg_hello_req(const ts_header_t *h, const uint8_t *payload)
 {
-    (void)h;
     (void)payload;
-    ts_send_hello();
+    ts_send_hello(h->step);
 }

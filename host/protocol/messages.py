@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
+
 from tinysplit.host.errors import ProtocolError
 from tinysplit.host.protocol.frame import Frame, encode_frame
 from tinysplit.host.protocol.spec import (

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import serial
+
 from tinysplit.host.build import build_firmware, repo_root
 from tinysplit.host.launch import native_board, open_port, qemu_board
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from echo_support import build_echo
+
 from tinysplit.host.build import board_profile, build_firmware, repo_root
 from tinysplit.host.errors import BuildError, ToolMissing
 from tinysplit.host.linkmap import ram_flash_from_map

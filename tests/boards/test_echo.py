@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from echo_support import Echo, build_echo, echo_on
+
 from tinysplit.host.build import board_profile
 from tinysplit.host.errors import BoardSilent
 

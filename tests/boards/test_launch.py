@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from echo_support import child_pids, echo_on
+
 from tinysplit.host.errors import BoardSilent, BuildError, PortError, ToolMissing
 from tinysplit.host.launch import native_board, open_port, qemu_board
 

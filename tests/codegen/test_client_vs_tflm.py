@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 from tflite_micro.python.tflite_micro import runtime
+
 from tinysplit.codegen.golden import FCLayer, fc_forward
 
 

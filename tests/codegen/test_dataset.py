@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from tinysplit.codegen.data import load_digits_split, load_npz
 from tinysplit.host.errors import BadInput
 

@@ -12,6 +12,7 @@ import pytest
 from cgen_support import ARM_CFLAGS, HOST_CFLAGS, need
 from hypothesis import given
 from hypothesis import strategies as st
+
 from tinysplit.codegen.emit_c import LINE_WIDTH, c_array_body, c_float
 from tinysplit.codegen.export import quantize_input
 from tinysplit.codegen.tflite_reader import read_fc_layers

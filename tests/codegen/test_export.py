@@ -12,6 +12,7 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+
 from tinysplit.codegen.export import export_client
 from tinysplit.codegen.models import REGISTRY
 from tinysplit.host.errors import BadInput, UnsupportedLayer

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from cgen_support import ARM_CFLAGS, REPO, need
+
 from tinysplit.codegen.memory_plan import (
     FC_LAYER_STRUCT_BYTES,
     FRAME_DECODER_BYTES,

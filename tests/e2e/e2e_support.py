@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
 from tinysplit.host.launch import open_port
 from tinysplit.host.link import ClientLink
 from tinysplit.host.schedule import schedule

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from e2e_support import run_steps
+
 from tinysplit.codegen.export import load_client_state
 from tinysplit.codegen.golden import client_forward, client_train_step
 from tinysplit.host.build import build_firmware
@@ -61,32 +62,58 @@ def test_sanitized_firmware_trains_cleanly(digits_export: Path, tmp_path: Path) 
     assert len(run.steps) == 3 and run.blob
 
 
-def test_demo_on_native_reaches_accuracy_of_centralized_float(digits_export: Path) -> None:
-    """The full reference run (all epochs) on the native build, through the CLI."""
+DEMO_KEYS = {
+    "split_accuracy",
+    "centralized_accuracy",
+    "bytes_to_server",
+    "bytes_to_client",
+    "steps_per_s",
+    "ram_planned",
+    "ram_linked",
+    "board",
+}
+
+
+def simulate(export_dir: Path, *, frozen_ranges: bool) -> float:
+    """The same run with the golden model in-process instead of the firmware."""
+    from tinysplit.codegen.export import load_client_state
+    from tinysplit.host.server import ServerSegment
+    from tinysplit.host.session import Export
+    from tinysplit.host.simulate import GoldenClient
+    from tinysplit.host.trainer import TrainConfig, split_train
+
+    hp = Export.load(export_dir).hyper
+    cfg = TrainConfig(hp["epochs"], hp["batch"], hp["lr"], hp["seed"])
+    client = GoldenClient(load_client_state(export_dir), frozen_ranges=frozen_ranges)
+    server = ServerSegment.load(export_dir / "server.keras", cfg.lr)
+    return split_train(client, server, cfg, progress=False, eval_every_epoch=False).test_accuracy
+
+
+def test_demo_on_native_reaches_centralized_float_accuracy(tmp_path: Path) -> None:
+    """The whole reference run (all epochs) through `tinysplit demo --board native --json`.
+
+    Also: the firmware's accuracy equals the golden model's in-process run exactly (same
+    integer math, same float order), and the running activation range costs no accuracy
+    where ranges frozen at export do (both printed)."""
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tinysplit.host.cli",
-            "train",
-            "--board",
-            "native",
-            "--model-dir",
-            str(digits_export),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+        [sys.executable, "-m", "tinysplit.host.cli", "demo", "--board", "native",
+         "--out", str(tmp_path), "--json"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     summary = json.loads(out.stdout)
+    assert summary.keys() >= DEMO_KEYS
+    assert summary["bytes_to_server"] > 0 and summary["bytes_to_client"] > 0
+    split, central = summary["split_accuracy"], summary["centralized_accuracy"]
+    ema = simulate(tmp_path / "export", frozen_ranges=False)
+    frozen = simulate(tmp_path / "export", frozen_ranges=True)
     print(
-        f"split {summary['split_accuracy']:.4f}  centralized {summary['centralized_accuracy']:.4f}"
+        f"\nsplit on firmware {split:.4f} | golden, running range {ema:.4f} | golden, frozen "
+        f"range {frozen:.4f} | centralized float {central:.4f}"
     )
-    assert summary["split_accuracy"] >= 0.95
-    assert abs(summary["split_accuracy"] - summary["centralized_accuracy"]) <= 0.015
+    assert split >= 0.95
+    assert abs(split - central) <= 0.015
+    assert split == ema
 
 
 @pytest.mark.parametrize("steps", [1])

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from e2e_support import run_steps
+
 from tinysplit.host.launch import native_board, qemu_board
 
 STEPS = 8

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
 from tinysplit.codegen.golden import FCLayer
 
 REPO = Path(__file__).resolve().parents[2]

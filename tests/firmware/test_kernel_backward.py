@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from ckernels import CKernels, CLayer
 from kernel_utils import assert_bitexact, log_uniform, random_inputs, random_layer, random_shape
+
 from tinysplit.codegen import golden
 
 N_LAYERS = 220

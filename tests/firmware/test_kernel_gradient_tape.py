@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from ckernels import CKernels, CLayer
 from kernel_utils import exported_layer, random_inputs
+
 from tinysplit.codegen import golden
 
 N_LAYERS = 60

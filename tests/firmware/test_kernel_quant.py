@@ -14,6 +14,7 @@ from ckernels import CKernels
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kernel_utils import assert_bitexact
+
 from tinysplit.codegen import golden
 from tinysplit.host.errors import NonFiniteGradient
 

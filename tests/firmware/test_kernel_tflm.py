@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from ckernels import CKernels, CLayer
 from kernel_utils import assert_bitexact, random_inputs
+
 from tinysplit.codegen import golden
 from tinysplit.codegen.tflite_reader import FCSpec, read_fc_layers, read_io_quant
 from tinysplit.host.errors import UnsupportedLayer

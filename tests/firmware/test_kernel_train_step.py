@@ -12,6 +12,7 @@ from kernel_utils import (
     random_layer,
     random_shape,
 )
+
 from tinysplit.codegen import golden
 
 

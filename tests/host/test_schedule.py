@@ -2,6 +2,7 @@
 seed and visit every sample once per epoch."""
 
 import numpy as np
+
 from tinysplit.host.schedule import schedule, steps_per_epoch
 
 

@@ -12,16 +12,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tinysplit.host.protocol import (
-    MAX_ENCODED,
-    MAX_PAYLOAD,
-    MAX_RAW,
-    Frame,
-    FrameDecoder,
-    Header,
-    cobs_encode,
-    encode_frame,
-)
 from wire_clib import ROOT, CDecoder, CLib
 from wire_strategies import (
     COUNTER_CASES,
@@ -33,6 +23,17 @@ from wire_strategies import (
     u8,
     u16,
     u32,
+)
+
+from tinysplit.host.protocol import (
+    MAX_ENCODED,
+    MAX_PAYLOAD,
+    MAX_RAW,
+    Frame,
+    FrameDecoder,
+    Header,
+    cobs_encode,
+    encode_frame,
 )
 
 C_FAST = settings(max_examples=50, deadline=None)

@@ -6,8 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tinysplit.host.protocol import gen_c, spec
 from wire_clib import ROOT
+
+from tinysplit.host.protocol import gen_c, spec
 
 
 def test_committed_header_is_up_to_date() -> None:

@@ -5,6 +5,17 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wire_strategies import (
+    COUNTER_CASES,
+    FAULT_FRAMES,
+    every_single_fault,
+    frames,
+    payloads,
+    u8,
+    u16,
+    u32,
+)
+
 from tinysplit.host.protocol import (
     MAX_ENCODED,
     MAX_PAYLOAD,
@@ -16,16 +27,6 @@ from tinysplit.host.protocol import (
     encode_frame,
 )
 from tinysplit.host.protocol.spec import cobs_max_encoded
-from wire_strategies import (
-    COUNTER_CASES,
-    FAULT_FRAMES,
-    every_single_fault,
-    frames,
-    payloads,
-    u8,
-    u16,
-    u32,
-)
 
 STREAM = st.lists(frames(), min_size=1, max_size=4)
 CORRUPTION = settings(max_examples=300, deadline=None)

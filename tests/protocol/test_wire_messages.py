@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from wire_strategies import messages
+
 from tinysplit.host.errors import ProtocolError
 from tinysplit.host.protocol import (
     MESSAGE_CLASSES,
@@ -27,7 +29,6 @@ from tinysplit.host.protocol import (
     decode_message,
     encode_message,
 )
-from wire_strategies import messages
 
 
 @given(messages, st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), st.integers(0, 0xFFFF))

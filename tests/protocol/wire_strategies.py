@@ -7,6 +7,7 @@ import zlib
 
 import numpy as np
 from hypothesis import strategies as st
+
 from tinysplit.host.protocol import (
     MAX_PAYLOAD,
     MAX_RAW,
