@@ -22,6 +22,7 @@ from tinysplit.host.schedule import schedule
 class BaselineResult:
     test_accuracy: float
     final_loss: float
+    test_accuracy_per_epoch: list[float]
 
 
 def train_centralized(
@@ -47,10 +48,16 @@ def train_centralized(
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
+    def test_accuracy() -> float:
+        logits = np.asarray(model(tf.constant(x_test), training=False))
+        return float(np.mean(np.argmax(logits, axis=1) == y_test))
+
     step = tf.function(train_step, reduce_retracing=True)
     loss = float("nan")
+    per_epoch: list[float] = []
     for s in schedule(len(x_train), batch, epochs, seed):
+        if s.epoch != len(per_epoch):
+            per_epoch.append(test_accuracy())
         loss = float(step(tf.constant(x_train[s.indices]), tf.constant(y_train[s.indices])))
-    logits = np.asarray(model(tf.constant(x_test), training=False))
-    accuracy = float(np.mean(np.argmax(logits, axis=1) == y_test))
-    return BaselineResult(test_accuracy=accuracy, final_loss=loss)
+    per_epoch.append(test_accuracy())
+    return BaselineResult(per_epoch[-1], loss, per_epoch)

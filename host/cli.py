@@ -33,6 +33,7 @@ def _add_hyper(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, help="stop after this many steps (quick runs)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--trace", action="store_true", help="print every frame with timing (stderr)")
+    p.add_argument("--plot", type=Path, help="write loss/accuracy per epoch to this PNG")
     p.add_argument("--no-baseline", action="store_true", help="skip the centralized float baseline")
 
 

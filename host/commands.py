@@ -19,9 +19,8 @@ from tinysplit.host.session import (
 )
 
 if TYPE_CHECKING:
+    from tinysplit.host.centralized import BaselineResult
     from tinysplit.host.trainer import SplitClient, TrainConfig, TrainResult
-
-BOARD_RAM_LIMIT = 128 * 1024  # the emulated board's linker profile (as a Nucleo-F446RE)
 
 
 def _say(args: argparse.Namespace, text: str) -> None:
@@ -97,9 +96,22 @@ def _summary(
         "steps_per_s": result.steps_per_s,
         "train_seconds": result.train_seconds,
         "weights_crc": f"{result.last_weights_crc:08x}",
+        "history": [vars(h) for h in result.history],
     }
-    if not args.no_baseline:
-        summary["centralized_accuracy"] = _baseline(args, export, cfg)
+    baseline = None if args.no_baseline else _baseline(args, export, cfg)
+    if baseline is not None:
+        summary["centralized_accuracy"] = baseline.test_accuracy
+    if args.plot and result.history:
+        from tinysplit.host.plot import plot_training
+
+        summary["plot"] = str(
+            plot_training(
+                result.history,
+                args.plot,
+                centralized=baseline.test_accuracy_per_epoch if baseline else None,
+                title=f"{export.manifest['model']} split-trained on {board}",
+            )
+        )
     return summary
 
 
@@ -131,7 +143,7 @@ def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
-def _baseline(args: argparse.Namespace, export: Export, cfg: TrainConfig) -> float:
+def _baseline(args: argparse.Namespace, export: Export, cfg: TrainConfig) -> BaselineResult:
     from tinysplit.codegen.data import load_npz
     from tinysplit.host.centralized import train_centralized
 
@@ -148,7 +160,7 @@ def _baseline(args: argparse.Namespace, export: Export, cfg: TrainConfig) -> flo
         lr=cfg.lr,
         seed=cfg.seed,
     )
-    return res.test_accuracy
+    return res
 
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
@@ -172,10 +184,12 @@ def _memory(board: str, export: Export) -> dict[str, Any]:
     plan = json.loads((export.path / "plan.json").read_text())
     out: dict[str, Any] = {"ram_planned": int(plan["ram_peak"]), "ram_linked": None}
     if board in EMULATED_BOARDS:
+        from tinysplit.host.build import board_profile
+
         m = ram_flash_from_map(repo_root() / "build" / board / "tinysplit.map")
         out["ram_linked"] = int(m["ram_used"])
         out["flash_linked"] = int(m["flash_used"])
-        out["ram_limit"] = BOARD_RAM_LIMIT
+        out["ram_limit"] = int(board_profile(board)["ram_bytes"])
     return out
 
 
@@ -187,6 +201,8 @@ def cmd_demo(args: argparse.Namespace) -> dict[str, Any]:
     res = export_client(args.workload, None, export_dir, data=args.data, seed=0)
     _say(args, res.plan.format_table())
     export = Export.load(export_dir)
+    if args.plot is None:
+        args.plot = args.out / "training.png"
     _say(args, f"[2/4] building the firmware for {args.board} ...")
     with board_url(args.board, export) as url:
         _say(args, f"[3/4] booted {args.board} at {url}; split training ...")
@@ -201,7 +217,7 @@ def cmd_demo(args: argparse.Namespace) -> dict[str, Any]:
 def _print_summary(s: dict[str, Any]) -> None:
     print("\n== tinysplit summary ==")
     print(f"board                 {s['board']}")
-    print(f"split accuracy        {s['split_accuracy']:.4f}  (int8 client on the board)")
+    print(f"split accuracy        {s['split_accuracy']:.4f}  (int8 client)")
     if "centralized_accuracy" in s:
         diff = (s["split_accuracy"] - s["centralized_accuracy"]) * 100
         print(
@@ -212,11 +228,14 @@ def _print_summary(s: dict[str, Any]) -> None:
         f"steps                 {s['steps']} in {s['train_seconds']:.1f} s "
         f"({s['steps_per_s']:.2f} steps/s)"
     )
-    print(f"bytes to server       {s['bytes_to_server']:,}")
-    print(f"bytes to client       {s['bytes_to_client']:,}")
+    if "bytes_to_client" in s:
+        print(f"bytes to server       {s['bytes_to_server']:,}")
+        print(f"bytes to client       {s['bytes_to_client']:,}")
     if s.get("ram_planned") is not None:
         line = f"client RAM            planned {s['ram_planned']:,} B"
         if s.get("ram_linked"):
             dev = (s["ram_linked"] - s["ram_planned"]) / s["ram_planned"] * 100
             line += f", linked {s['ram_linked']:,} B ({dev:+.1f}% of plan) of {s['ram_limit']:,} B"
         print(line)
+    if s.get("plot"):
+        print(f"plot                  {s['plot']}")
