@@ -16,6 +16,7 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+from tqdm import tqdm
 
 from tinysplit.host.errors import BoardSilent, ModelMismatch, ProtocolError
 from tinysplit.host.protocol import (
@@ -100,13 +101,15 @@ class ClientLink:
         self._last = self._t0
 
     # -- frames -----------------------------------------------------------------------------
-    def _trace(self, direction: str, frame: Frame, size: int) -> None:
+    def _trace(self, direction: str, frame: Frame, wire_size: int | None) -> None:
         now = time.monotonic()
         h = frame.header
         name = MsgType(h.type).name if h.type in MsgType._value2member_map_ else hex(h.type)
-        print(
+        wire = f" wire={wire_size}B" if wire_size is not None else ""
+        # tqdm.write keeps the lines apart from a progress bar on the same terminal
+        tqdm.write(
             f"[{now - self._t0:9.4f}s +{(now - self._last) * 1e3:7.1f}ms] {direction} "
-            f"{name:<11} step={h.step} seq={h.seq} len={h.length} wire={size}B",
+            f"{name:<11} step={h.step} seq={h.seq} len={h.length}{wire}",
             file=sys.stderr,
         )
         self._last = now
@@ -147,7 +150,7 @@ class ClientLink:
             for frame in self.decoder.feed(data):
                 self.stats.frames_in += 1
                 if self.trace:
-                    self._trace("<-", frame, frame.header.length + 21)
+                    self._trace("<-", frame, None)
                 yield frame
 
     def _expect(self, frame: Frame, want: MsgType) -> Message:

@@ -1,7 +1,8 @@
 """Suite-wide options and fixtures.
 
-Real-board tests are opt-in: `pytest --port /dev/ttyACM0 --board nucleo_f446re` (the board must
-run firmware built from the export the test makes; see README). Everything else runs on the
+Real-board tests are opt-in: `pytest --port /dev/ttyACM0 --board nucleo_f446re --model-dir DIR`
+runs tests/e2e/test_real_board.py against a board flashed with firmware built from export DIR
+(README, "A real board"). Everything else runs on the
 native build or under QEMU.
 """
 
@@ -19,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--port", default=None, help="serial port of a real board (opt-in tests)")
     parser.addoption("--board", default=None, help="name of the real board on --port")
+    parser.addoption("--model-dir", default=None, help="export the board on --port was built from")
 
 
 @pytest.fixture(scope="session")
