@@ -33,3 +33,70 @@ __all__ = [
     "sgd_step_fc",
     "ts_round",
 ]
+
+# Convolutional client layers (docs/int8-conv.md).
+from .conv import (
+    conv2d_backward_input,
+    conv2d_backward_weights,
+    conv2d_forward,
+    conv_observe_range,
+)
+from .conv_layer import (
+    ACT_NONE,
+    ACT_RELU,
+    ACT_RELU6,
+    ACTIVATIONS,
+    PADDING_SAME,
+    PADDING_VALID,
+    PADDINGS,
+    ConvLayer,
+    PoolParams,
+    act_backward,
+    act_range,
+    grad_requantize,
+    out_size,
+    pad_before,
+)
+from .conv_optimizer import conv_range_update, conv_requantize, conv_sgd_step
+from .depthwise import (
+    depthwise_conv2d_backward_input,
+    depthwise_conv2d_backward_weights,
+    depthwise_conv2d_forward,
+)
+from .pool import (
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+)
+
+__all__ += [
+    "ACTIVATIONS",
+    "ACT_NONE",
+    "ACT_RELU",
+    "ACT_RELU6",
+    "PADDINGS",
+    "PADDING_SAME",
+    "PADDING_VALID",
+    "ConvLayer",
+    "PoolParams",
+    "act_backward",
+    "act_range",
+    "avg_pool2d_backward",
+    "avg_pool2d_forward",
+    "conv2d_backward_input",
+    "conv2d_backward_weights",
+    "conv2d_forward",
+    "conv_observe_range",
+    "conv_range_update",
+    "conv_requantize",
+    "conv_sgd_step",
+    "depthwise_conv2d_backward_input",
+    "depthwise_conv2d_backward_weights",
+    "depthwise_conv2d_forward",
+    "grad_requantize",
+    "max_pool2d_backward",
+    "max_pool2d_forward",
+    "out_size",
+    "pad_before",
+]

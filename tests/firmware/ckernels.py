@@ -278,3 +278,309 @@ class CKernels:
         self.range_update(layer, bmin, bmax)
         self.fc_requantize(layer)
         return ys
+
+
+# ---- convolutional layers (firmware/include/ts_conv.h) ---------------------------------------
+
+from tinysplit.codegen.golden import ConvLayer, PoolParams  # noqa: E402
+
+
+class DimsT(ctypes.Structure):
+    """ts_dims_t."""
+
+    _fields_ = [("h", c_uint16), ("w", c_uint16), ("c", c_uint16)]
+
+
+class ConvLayerT(ctypes.Structure):
+    """ts_conv_layer_t, same field order."""
+
+    _fields_ = [
+        ("in_", DimsT),
+        ("out", DimsT),
+        ("kh", c_uint16),
+        ("kw", c_uint16),
+        ("stride_h", c_uint8),
+        ("stride_w", c_uint8),
+        ("padding", c_uint8),
+        ("act", c_uint8),
+        ("depthwise", c_uint8),
+        ("in_q", QuantT),
+        ("out_q", QuantT),
+        ("w", POINTER(c_int8)),
+        ("bias", POINTER(c_int32)),
+        ("w_scale", POINTER(c_float)),
+        ("out_mult", POINTER(c_int32)),
+        ("out_shift", POINTER(c_int32)),
+        ("master_w", POINTER(c_float)),
+        ("master_b", POINTER(c_float)),
+        ("grad_w", POINTER(c_float)),
+        ("grad_b", POINTER(c_float)),
+        ("range_min", c_float),
+        ("range_max", c_float),
+    ]
+
+
+class PoolParamsT(ctypes.Structure):
+    """ts_pool_params_t."""
+
+    _fields_ = [
+        ("in_", DimsT),
+        ("out", DimsT),
+        ("kh", c_uint16),
+        ("kw", c_uint16),
+        ("stride_h", c_uint8),
+        ("stride_w", c_uint8),
+        ("padding", c_uint8),
+    ]
+
+
+_CONV_ARRAYS = (
+    ("w", np.int8, c_int8),
+    ("bias", np.int32, c_int32),
+    ("w_scale", np.float32, c_float),
+    ("out_mult", np.int32, c_int32),
+    ("out_shift", np.int32, c_int32),
+    ("master_w", np.float32, c_float),
+    ("master_b", np.float32, c_float),
+    ("grad_w", np.float32, c_float),
+    ("grad_b", np.float32, c_float),
+)
+
+
+class CConvLayer:
+    """A ts_conv_layer_t built from a golden ConvLayer; the arrays are private copies."""
+
+    def __init__(self, g: ConvLayer) -> None:
+        self.arrays: dict[str, npt.NDArray[Any]] = {}
+        ptrs = {}
+        for name, dt, ct in _CONV_ARRAYS:
+            a = np.ascontiguousarray(getattr(g, name), dtype=dt).copy()
+            self.arrays[name] = a
+            ptrs[name] = _ptr(a, ct)
+        self.w_shape = g.w_shape
+        self.s = ConvLayerT(
+            in_=DimsT(*g.in_dims),
+            out=DimsT(*g.out_dims),
+            kh=g.kh,
+            kw=g.kw,
+            stride_h=g.stride_h,
+            stride_w=g.stride_w,
+            padding=g.padding,
+            act=g.act,
+            depthwise=1 if g.depthwise else 0,
+            in_q=QuantT(float(g.in_scale), g.in_zp),
+            out_q=QuantT(float(g.out_scale), g.out_zp),
+            range_min=float(g.range_min),
+            range_max=float(g.range_max),
+            **ptrs,
+        )
+
+    @property
+    def ref(self) -> Any:
+        return ctypes.byref(self.s)
+
+    def to_golden(self) -> ConvLayer:
+        """The C layer's current state as a ConvLayer (arrays copied)."""
+        s = self.s
+        return ConvLayer(
+            in_dims=(s.in_.h, s.in_.w, s.in_.c),
+            out_dims=(s.out.h, s.out.w, s.out.c),
+            kh=s.kh,
+            kw=s.kw,
+            stride_h=s.stride_h,
+            stride_w=s.stride_w,
+            padding=s.padding,
+            act=s.act,
+            depthwise=bool(s.depthwise),
+            in_scale=np.float32(s.in_q.scale),
+            in_zp=s.in_q.zero_point,
+            out_scale=np.float32(s.out_q.scale),
+            out_zp=s.out_q.zero_point,
+            range_min=np.float32(s.range_min),
+            range_max=np.float32(s.range_max),
+            **{k: v.copy() for k, v in self.arrays.items()},
+        )
+
+
+def pool_params(p: PoolParams) -> PoolParamsT:
+    return PoolParamsT(
+        in_=DimsT(*p.in_dims),
+        out=DimsT(*p.out_dims),
+        kh=p.kh,
+        kw=p.kw,
+        stride_h=p.stride_h,
+        stride_w=p.stride_w,
+        padding=p.padding,
+    )
+
+
+class CConvKernels:
+    """The kernels of ts_conv.h, called with numpy arrays (shares CKernels' library)."""
+
+    def __init__(self, lib: Any) -> None:
+        lp, pp = POINTER(ConvLayerT), POINTER(PoolParamsT)
+        i8p, i32p, f32p = POINTER(c_int8), POINTER(c_int32), POINTER(c_float)
+        fwd = (None, [lp, i8p, i8p, f32p, f32p])
+        bw = (None, [lp, i8p, i8p, c_float])
+        bi = (None, [lp, i8p, c_float, i32p, i8p, f32p])
+        sig: dict[str, tuple[Any, list[Any]]] = {
+            "ts_conv_check": (ctypes.c_int, [lp]),
+            "ts_pool_check": (ctypes.c_int, [pp]),
+            "ts_act_range": (None, [c_uint8, QuantT, i32p, i32p]),
+            "ts_act_backward": (None, [c_uint8, QuantT, i8p, i8p, c_size_t]),
+            "ts_grad_requantize": (ctypes.c_uint32, [i32p, c_size_t, i8p]),
+            "ts_conv2d_forward": fwd,
+            "ts_conv2d_backward_weights": bw,
+            "ts_conv2d_backward_input_get_buffer_size": (c_size_t, [lp]),
+            "ts_conv2d_backward_input": bi,
+            "ts_depthwise_conv2d_forward": fwd,
+            "ts_depthwise_conv2d_backward_weights": bw,
+            "ts_depthwise_conv2d_backward_input_get_buffer_size": (c_size_t, [lp]),
+            "ts_depthwise_conv2d_backward_input": bi,
+            "ts_conv_sgd_step": (None, [lp, c_float]),
+            "ts_conv_range_update": (None, [lp, c_float, c_float]),
+            "ts_conv_requantize": (None, [lp]),
+            "ts_max_pool2d_forward": (None, [pp, i8p, i8p]),
+            "ts_max_pool2d_backward_get_buffer_size": (c_size_t, [pp]),
+            "ts_max_pool2d_backward": (None, [pp, i8p, i8p, c_float, i32p, i8p, f32p]),
+            "ts_avg_pool2d_forward": (None, [pp, i8p, i8p]),
+            "ts_avg_pool2d_backward_get_buffer_size": (c_size_t, [pp]),
+            "ts_avg_pool2d_backward": (None, [pp, i8p, c_float, i32p, i8p, f32p]),
+        }
+        for name, (res, args) in sig.items():
+            fn = getattr(lib, name)
+            fn.restype = res
+            fn.argtypes = args
+        self.lib = lib
+
+    def conv_check(self, layer: CConvLayer) -> int:
+        return int(self.lib.ts_conv_check(layer.ref))
+
+    def pool_check(self, p: PoolParams) -> int:
+        return int(self.lib.ts_pool_check(ctypes.byref(pool_params(p))))
+
+    def act_range(self, act: int, scale: float | np.float32, zp: int) -> tuple[int, int]:
+        lo, hi = c_int32(), c_int32()
+        self.lib.ts_act_range(act, QuantT(float(scale), zp), ctypes.byref(lo), ctypes.byref(hi))
+        return int(lo.value), int(hi.value)
+
+    def act_backward(
+        self, act: int, scale: float | np.float32, zp: int, g: npt.ArrayLike, y: npt.ArrayLike
+    ) -> I8:
+        """Returns the masked copy of g (the kernel works in place)."""
+        g8 = _i8(g).copy()
+        y8 = _i8(y)
+        self.lib.ts_act_backward(
+            act, QuantT(float(scale), zp), _ptr(g8, c_int8), _ptr(y8, c_int8), g8.size
+        )
+        return g8
+
+    def grad_requantize(self, acc: npt.ArrayLike) -> tuple[I8, int]:
+        a = np.ascontiguousarray(acc, dtype=np.int32)
+        gx = np.zeros(a.shape, np.int8)
+        m = self.lib.ts_grad_requantize(_ptr(a, c_int32), a.size, _ptr(gx, c_int8))
+        return gx, int(m)
+
+    def _forward(
+        self, name: str, layer: CConvLayer, x: npt.ArrayLike, rng: tuple[float, float] | None
+    ) -> tuple[I8, tuple[np.float32, np.float32] | None]:
+        s = layer.s
+        x8 = _i8(x)
+        assert x8.size == s.in_.h * s.in_.w * s.in_.c
+        y = np.zeros((s.out.h, s.out.w, s.out.c), np.int8)
+        fn = getattr(self.lib, name)
+        if rng is None:
+            fn(layer.ref, _ptr(x8, c_int8), _ptr(y, c_int8), None, None)
+            return y, None
+        lo, hi = c_float(rng[0]), c_float(rng[1])
+        fn(layer.ref, _ptr(x8, c_int8), _ptr(y, c_int8), ctypes.byref(lo), ctypes.byref(hi))
+        return y, (np.float32(lo.value), np.float32(hi.value))
+
+    def conv_forward(
+        self, layer: CConvLayer, x: npt.ArrayLike, rng: tuple[float, float] | None = None
+    ) -> tuple[I8, tuple[np.float32, np.float32] | None]:
+        """ts_conv2d_forward or ts_depthwise_conv2d_forward (by the layer's kind)."""
+        kind = "depthwise_conv2d" if layer.s.depthwise else "conv2d"
+        return self._forward(f"ts_{kind}_forward", layer, x, rng)
+
+    def conv_backward_weights(
+        self, layer: CConvLayer, x: npt.ArrayLike, g: npt.ArrayLike, s_g: float | np.float32
+    ) -> None:
+        kind = "depthwise_conv2d" if layer.s.depthwise else "conv2d"
+        fn = getattr(self.lib, f"ts_{kind}_backward_weights")
+        x8, g8 = _i8(x), _i8(g)
+        fn(layer.ref, _ptr(x8, c_int8), _ptr(g8, c_int8), float(np.float32(s_g)))
+
+    def conv_backward_input(
+        self, layer: CConvLayer, g: npt.ArrayLike, s_g: float | np.float32
+    ) -> tuple[I8, np.float32]:
+        kind = "depthwise_conv2d" if layer.s.depthwise else "conv2d"
+        size = getattr(self.lib, f"ts_{kind}_backward_input_get_buffer_size")(layer.ref)
+        s = layer.s
+        # Poisoned scratch: the kernel must not depend on its previous content.
+        scratch = np.full(max(1, size // 4), -0x5A5A5A5A, np.int32)
+        gx = np.zeros((s.in_.h, s.in_.w, s.in_.c), np.int8)
+        s_gx = c_float(-1.0)
+        g8 = _i8(g)
+        getattr(self.lib, f"ts_{kind}_backward_input")(
+            layer.ref,
+            _ptr(g8, c_int8),
+            float(np.float32(s_g)),
+            _ptr(scratch, c_int32),
+            _ptr(gx, c_int8),
+            ctypes.byref(s_gx),
+        )
+        return gx, np.float32(s_gx.value)
+
+    def conv_sgd_step(self, layer: CConvLayer, lr: float | np.float32) -> None:
+        self.lib.ts_conv_sgd_step(layer.ref, float(np.float32(lr)))
+
+    def conv_range_update(
+        self, layer: CConvLayer, bmin: float | np.float32, bmax: float | np.float32
+    ) -> None:
+        self.lib.ts_conv_range_update(layer.ref, float(bmin), float(bmax))
+
+    def conv_requantize(self, layer: CConvLayer) -> None:
+        self.lib.ts_conv_requantize(layer.ref)
+
+    def pool_forward(self, kind: str, p: PoolParams, x: npt.ArrayLike) -> I8:
+        """kind: "max" or "avg"."""
+        x8 = _i8(x)
+        y = np.zeros(p.out_dims, np.int8)
+        getattr(self.lib, f"ts_{kind}_pool2d_forward")(
+            ctypes.byref(pool_params(p)), _ptr(x8, c_int8), _ptr(y, c_int8)
+        )
+        return y
+
+    def pool_buffer_size(self, kind: str, p: PoolParams) -> int:
+        fn = getattr(self.lib, f"ts_{kind}_pool2d_backward_get_buffer_size")
+        return int(fn(ctypes.byref(pool_params(p))))
+
+    def max_pool_backward(
+        self, p: PoolParams, x: npt.ArrayLike, g: npt.ArrayLike, s_g: float | np.float32
+    ) -> tuple[I8, np.float32]:
+        size = self.pool_buffer_size("max", p)
+        scratch = np.full(max(1, size // 4), -0x5A5A5A5A, np.int32)
+        gx = np.full(p.in_dims, 99, np.int8)
+        s_gx = c_float(-1.0)
+        x8, g8 = _i8(x), _i8(g)
+        self.lib.ts_max_pool2d_backward(
+            ctypes.byref(pool_params(p)), _ptr(x8, c_int8), _ptr(g8, c_int8),
+            float(np.float32(s_g)), _ptr(scratch, c_int32) if size else None,
+            _ptr(gx, c_int8), ctypes.byref(s_gx),
+        )  # fmt: skip
+        return gx, np.float32(s_gx.value)
+
+    def avg_pool_backward(
+        self, p: PoolParams, g: npt.ArrayLike, s_g: float | np.float32
+    ) -> tuple[I8, np.float32]:
+        size = self.pool_buffer_size("avg", p)
+        scratch = np.full(max(1, size // 4), -0x5A5A5A5A, np.int32)
+        gx = np.full(p.in_dims, 99, np.int8)
+        s_gx = c_float(-1.0)
+        g8 = _i8(g)
+        self.lib.ts_avg_pool2d_backward(
+            ctypes.byref(pool_params(p)), _ptr(g8, c_int8), float(np.float32(s_g)),
+            _ptr(scratch, c_int32) if size else None, _ptr(gx, c_int8), ctypes.byref(s_gx),
+        )  # fmt: skip
+        return gx, np.float32(s_gx.value)
