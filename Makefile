@@ -1,6 +1,8 @@
 # tinysplit firmware build (CI and the host CLI use this; platformio.ini compiles the same files).
 #
 #   make BOARD=mps2_an386 MODEL_DIR=out/digits     -> build/mps2_an386/tinysplit.elf (+ .map, .bin)
+#   make BOARD=nucleo_f446re MODEL_DIR=out/digits  -> a real board's image (boards/README.md lists
+#                                                     the boards; UART_BAUD=... sets their baud)
 #   make BOARD=native MODEL_DIR=out/digits         -> build/native/tinysplit (UART on a pty)
 #   make BOARD=native SANITIZE=1 ...               -> with ASan + UBSan
 #   make hostlib                                   -> build/hostlib/libtinysplit.so (kernels and
@@ -38,11 +40,14 @@ $(BUILD_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(INCLUDES) -MMD -MP -c $< -o $@
 
-$(BUILD_DIR)/obj/model/%.o: $(MODEL_DIR)/%.c
+# The model's folder changes between builds into one BUILD_DIR (tests export to temporary
+# folders): its objects list their headers here instead of in a .d file, which would name a
+# previous export's model_data.c and stop make once that folder is gone.
+$(BUILD_DIR)/obj/model/%.o: $(MODEL_DIR)/%.c $(wildcard $(MODEL_DIR)/*.h) $(wildcard firmware/include/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(INCLUDES) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(INCLUDES) -c $< -o $@
 
--include $(OBJS:.o=.d)
+-include $(filter-out $(BUILD_DIR)/obj/model/%,$(OBJS:.o=.d))
 
 HOSTLIB_DIR := build/hostlib
 hostlib: $(HOSTLIB_DIR)/libtinysplit.so

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,15 +35,22 @@ def boards() -> list[str]:
 
 
 def board_profile(board: str) -> dict[str, Any]:
-    """boards/<board>/profile.json: name, core, clock_hz, ram_bytes, flash_bytes.
+    """boards/<board>/profile.json: name, core, clock_hz, ram_bytes, flash_bytes, launcher, ...
 
-    ram_bytes/flash_bytes are None where there is no limit (native).
+    ram_bytes/flash_bytes are None where there is no limit (native); otherwise they are the RAM
+    and FLASH regions of the board's linker script. launcher: "native", "qemu" (then
+    qemu_machine names the machine) or "hardware" (a real board on a serial port).
     """
     path = repo_root() / "boards" / board / "profile.json"
     if not path.is_file():
         raise BuildError(f"unknown board {board!r}: choose one of {', '.join(boards())}")
     profile: dict[str, Any] = json.loads(path.read_text())
     return profile
+
+
+def boards_run_by(launcher: str) -> list[str]:
+    """The boards whose profile.json says launcher (native, qemu, hardware)."""
+    return [b for b in boards() if board_profile(b).get("launcher") == launcher]
 
 
 def _require_tool(name: str) -> str:
@@ -118,7 +126,8 @@ def build_firmware(
         build_dir = root / "build" / (board + ("-san" if sanitize else ""))
     build_dir = Path(build_dir).resolve()
 
-    variables: dict[str, str] = {"BUILD_DIR": str(build_dir)}
+    # PYTHON runs a board's post-link step (boards/pico/boot2_crc.py): this interpreter.
+    variables: dict[str, str] = {"BUILD_DIR": str(build_dir), "PYTHON": sys.executable}
     if model_dir is not None:
         variables["MODEL_DIR"] = str(Path(model_dir).resolve())
     if sanitize:

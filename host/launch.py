@@ -33,17 +33,21 @@ from tinysplit.host.errors import BoardSilent, BuildError, PortError, ToolMissin
 QEMU = "qemu-system-arm"
 START_TIMEOUT_S = 10.0  # QEMU listening / the native board printing its pty
 STOP_TIMEOUT_S = 3.0  # after SIGTERM, before SIGKILL
-DEFAULT_BAUDRATE = 115200  # ignored by QEMU sockets and ptys; what real boards use
+# What the real boards' firmware uses (boards/*/profile.json "uart_baud"; `make UART_BAUD=...` or
+# platformio.ini build_flags change it); QEMU sockets and ptys ignore it.
+DEFAULT_BAUDRATE = 921_600
 _PTY_PREFIX = "TINYSPLIT_PTY "
 _PORT_ATTEMPTS = 3  # a free port can be taken between our check and QEMU's bind
 _TAIL_LINES = 20
 
 
-def qemu_command(elf: Path, machine: str, port: int) -> list[str]:
+def qemu_command(elf: Path, machine: str, port: int, *, icount: bool = False) -> list[str]:
     """The QEMU command line: no display or monitor, UART0 on a TCP server at 127.0.0.1:port.
 
     wait=on: the machine starts only when the host connects, so the boot banner is not lost.
     nodelay=on: no Nagle delay, ~10x faster for lock-step request/response traffic.
+    icount: `-icount shift=0`, one instruction per virtual nanosecond: SysTick (and so the
+    board's cycle counter) then counts instructions executed instead of following host time.
     """
     return [
         QEMU,
@@ -51,6 +55,7 @@ def qemu_command(elf: Path, machine: str, port: int) -> list[str]:
         "-display", "none",
         "-monitor", "none",
         "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
+        *(["-icount", "shift=0"] if icount else []),
         "-kernel", str(elf),
     ]  # fmt: skip
 
@@ -193,8 +198,11 @@ def _check_alive(child: _Child, what: str) -> None:
 
 
 @contextlib.contextmanager
-def qemu_board(elf: Path, machine: str = "mps2-an386") -> Iterator[str]:
-    """Runs `elf` in qemu-system-arm; yields the pyserial URL of its UART (socket://...)."""
+def qemu_board(elf: Path, machine: str = "mps2-an386", *, icount: bool = False) -> Iterator[str]:
+    """Runs `elf` in qemu-system-arm; yields the pyserial URL of its UART (socket://...).
+
+    icount=True counts instructions instead of host time (see qemu_command).
+    """
     qemu = shutil.which(QEMU)
     if qemu is None:
         raise ToolMissing(
@@ -206,7 +214,7 @@ def qemu_board(elf: Path, machine: str = "mps2-an386") -> Iterator[str]:
 
     for attempt in range(_PORT_ATTEMPTS):
         port = _free_port()
-        argv = qemu_command(elf, machine, port)
+        argv = qemu_command(elf, machine, port, icount=icount)
         argv[0] = qemu
         listening = threading.Event()
 

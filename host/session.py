@@ -14,8 +14,16 @@ from tinysplit.host.errors import BadInput
 from tinysplit.host.link import ClientLink, LinkStats
 from tinysplit.host.protocol import Hello
 
-# Board folder under boards/ -> how to run it here.
-EMULATED_BOARDS = {"mps2_an386": "mps2-an386"}
+# Board folder under boards/ -> the QEMU machine that runs it here (profile.json "qemu_machine").
+# mps2_an385_m0plus is Cortex-M0+ (ARMv6-M, soft-float) code on the Cortex-M3 machine: ARMv6-M
+# is a subset of ARMv7-M, and the board traps unaligned accesses as an M0+ does.
+EMULATED_BOARDS = {
+    "mps2_an385": "mps2-an385",
+    "mps2_an385_m0plus": "mps2-an385",
+    "mps2_an386": "mps2-an386",
+    "mps2_an500": "mps2-an500",
+    "mps2_an505": "mps2-an505",
+}
 LOCAL_BOARDS = ("native", *EMULATED_BOARDS)
 PORT_BAUD = 921_600
 

@@ -1,5 +1,5 @@
 /*
- * Board facts the application needs at compile time; see boards/mps2_an386/board_config.h.
+ * Board facts the application needs at compile time; see boards/cortex_m/board_config.h.
  * A Linux process gets its stack from the OS, so TS_BOARD_DEFINE_STACK only checks the size.
  */
 #ifndef TS_BOARD_CONFIG_H

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import serial
 
-from tinysplit.host.build import build_firmware, repo_root
+from tinysplit.host.build import board_profile, build_firmware, repo_root
 from tinysplit.host.launch import native_board, open_port, qemu_board
+from tinysplit.host.session import EMULATED_BOARDS
 
 ECHO_APP = "tests/boards/uart_echo_app.c"
 READ_TIMEOUT_S = 5.0
@@ -85,13 +86,15 @@ class Echo:
 
 @contextmanager
 def echo_on(board: str, image: Path) -> Iterator[Echo]:
-    """Starts the image on its board (QEMU or native) and yields an Echo past the banner."""
-    launcher = native_board(image) if board == "native" else qemu_board(image)
+    """Starts the image on its board (native or any emulated board) and yields an Echo past the
+    banner, which names the board as its profile does."""
+    launcher = (
+        native_board(image) if board == "native" else qemu_board(image, EMULATED_BOARDS[board])
+    )
     with launcher as url, open_port(url, timeout=READ_TIMEOUT_S) as port:
         echo = Echo(port)
         banner = echo.banner()
-        name = "native" if board == "native" else "mps2-an386"
-        assert banner == f"uart_echo {name} ready\n"
+        assert banner == f"uart_echo {board_profile(board)['name']} ready\n"
         yield echo
 
 

@@ -9,6 +9,8 @@
  *   0xF2          -> 'I' entropy:u32 reset_cause:u8
  *   0xF3 n:u16    -> sends n bytes (i*7 & 0xFF), then 'S' ms:u32          (board -> host rate)
  *   0xF4 n:u16    -> reads n bytes (1 s timeout each), then 'R' got:u16 sum:u32 ms:u32
+ *   0xFC          -> 'U' + a 32-bit load from an address 1 mod 4 (faults where the core traps
+ *                    unaligned accesses: ARMv6-M, and mps2_an385_m0plus, which mimics it)
  *   0xFD          -> recurses until the stack overflows, to test the overflow fault
  *   0xFE          -> faults (undefined instruction), to test the fault handler
  *   0xFF          -> 'P' pad[0] (keeps the ECHO_PAD_BYTES array linked)
@@ -167,6 +169,16 @@ int main(void)
         case 0xF4:
             cmd_recv();
             break;
+        case 0xFC: {
+            static volatile uint8_t bytes[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+            /* Through a volatile address, so the compiler cannot see the misalignment and split
+               the load into byte loads (it does on ARMv6-M when it can). */
+            volatile uintptr_t where = (uintptr_t)&bytes[0] + 1u;
+            uint32_t value = *(volatile uint32_t *)where;
+            put_u8('U');
+            put_u32(value);
+            break;
+        }
         case 0xFD: {
             volatile uint8_t seed[1] = {0};
             put_u8((uint8_t)recurse(seed, 0));

@@ -1,0 +1,9 @@
+/* mps2-an386 under QEMU -M mps2-an386 (boards/mps2_common/mps2_board.c reads these). */
+#ifndef TS_MPS2_BOARD_H
+#define TS_MPS2_BOARD_H
+
+#define MPS2_BOARD_NAME "mps2-an386"
+#define MPS2_SYSCLK_HZ 25000000u
+#define MPS2_UART0_BASE 0x40004000u
+
+#endif

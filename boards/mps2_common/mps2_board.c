@@ -1,0 +1,75 @@
+/*
+ * ts_board_* for the MPS2 FPGA images QEMU emulates (AN385 M3, AN386 M4F, AN500 M7, AN505 M33):
+ * CMSDK UART0 polled, SysTick 1 ms tick, no other interrupts. What differs between them (clock,
+ * UART0 address, name) is in boards/<board>/mps2_board.h; the memory each image may use is in
+ * boards/<board>/linker.ld.
+ */
+#include "cm_board.h"
+#include "cm_regs.h"
+#include "cmsdk_uart.h"
+#include "mps2_board.h"
+#include "ts_board.h"
+
+#define UART0 ((cmsdk_uart_t *)MPS2_UART0_BASE)
+#define UART_BAUDDIV (MPS2_SYSCLK_HZ / TS_UART_BAUD)
+_Static_assert(UART_BAUDDIV >= 16u, "CMSDK UART: BAUDDIV must be at least 16");
+
+void ts_board_init(void)
+{
+#if defined(__ARM_ARCH_6M__)
+    /* An ARMv6-M image on an ARMv7-M core (mps2_an385_m0plus): trap unaligned accesses the way
+       a Cortex-M0+ does, so code that relies on the M3 allowing them fails here too. */
+    CM_SCB_CCR |= CM_SCB_CCR_UNALIGN_TRP;
+#endif
+    UART0->CTRL = 0;
+    UART0->BAUDDIV = UART_BAUDDIV;
+    UART0->STATE = CMSDK_UART_STATE_RXOVR; /* write 1 to clear */
+    UART0->CTRL = CMSDK_UART_CTRL_TXEN | CMSDK_UART_CTRL_RXEN;
+    cm_time_init(MPS2_SYSCLK_HZ);
+    cm_entropy_init();
+}
+
+void ts_board_uart_write(const uint8_t *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        while (UART0->STATE & CMSDK_UART_STATE_TXFULL) {
+        }
+        UART0->DATA = buf[i];
+    }
+}
+
+int cm_uart_poll(uint8_t *byte)
+{
+    if (UART0->STATE & CMSDK_UART_STATE_RXFULL) {
+        *byte = (uint8_t)UART0->DATA;
+        return 1;
+    }
+    return 0;
+}
+
+void cm_fault_putc(char c)
+{
+    /* The fault may come before ts_board_init: make sure the transmitter is on. */
+    if (UART0->BAUDDIV < 16u) {
+        UART0->BAUDDIV = UART_BAUDDIV;
+    }
+    UART0->CTRL |= CMSDK_UART_CTRL_TXEN;
+    while (UART0->STATE & CMSDK_UART_STATE_TXFULL) {
+    }
+    UART0->DATA = (uint8_t)c;
+}
+
+uint32_t cm_board_hw_random(void)
+{
+    return 0; /* no random source; cm_board.c uses timing */
+}
+
+const char *ts_board_name(void)
+{
+    return MPS2_BOARD_NAME;
+}
+
+uint8_t ts_board_reset_cause(void)
+{
+    return 0;
+}
