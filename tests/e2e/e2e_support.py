@@ -33,6 +33,7 @@ class StepRecord:
 class Run:
     steps: list[StepRecord] = field(default_factory=list)
     blob: bytes = b""
+    board: str = ""
     layers: list[ClientLayerWeights] = field(default_factory=list)
 
 
@@ -46,6 +47,7 @@ def run_steps(
     try:
         link = ClientLink(port)
         hello = link.hello(export.model_hash)
+        run.board = hello.board
         for s in schedule(hello.n_train, batch, epochs=100, seed=seed):
             if s.step > n_steps:
                 break

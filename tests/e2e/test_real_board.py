@@ -1,6 +1,7 @@
-"""The end-to-end check on a real board (opt-in): `pytest tests/e2e/test_real_board.py
---port /dev/ttyACM0 --board nucleo_f446re --model-dir DIR`, where the board runs firmware built
-from export DIR. Skipped without --port."""
+"""The end-to-end check on a real board (opt-in): `pytest --port /dev/ttyACM0 --board
+nucleo_f446re [--model-dir DIR]`, where the board runs firmware built from export DIR (default
+out/demo/export, what `tinysplit demo` and the README's real-board steps write). Skipped
+without --port."""
 
 from __future__ import annotations
 
@@ -22,11 +23,15 @@ def test_real_board_trains_bit_exact_with_the_golden_model(request: pytest.Fixtu
     port = request.config.getoption("--port")
     if not port:
         pytest.skip("no real board: give --port URL --model-dir DIR (see README)")
-    model_dir = request.config.getoption("--model-dir")
-    if not model_dir:
-        pytest.fail("--port needs --model-dir: the export the board's firmware was built from")
-    export = Path(model_dir)
+    export = Path(request.config.getoption("--model-dir") or "out/demo/export")
+    if not (export / "manifest.json").is_file():
+        pytest.fail(f"{export} is no export: give --model-dir, the export the board was built from")
     run = run_steps(port, export, STEPS, lr=LR)
+    board = request.config.getoption("--board")
+    if board:
+        from tinysplit.host.build import board_profile
+
+        assert run.board == board_profile(board)["name"], f"the board on {port} is {run.board}"
     state = load_client_state(export)
     (layer,) = state.layers
     for rec in run.steps:
