@@ -31,6 +31,7 @@ OBJS = $(patsubst %.c,$(BUILD_DIR)/obj/%.o,$(CORE_SRCS) $(APP_SRCS) $(BOARD_SRCS
 # `$(BUILD_DIR)/$(TARGET): $(OBJS)`; it is included after OBJS so that rule sees the objects, and
 # may add board outputs to `all` (e.g. a .bin). `all` stays the default goal.
 .DEFAULT_GOAL := all
+include firmware/fuzz/fuzz.mk
 include boards/$(BOARD)/board.mk
 
 .PHONY: all hostlib clean

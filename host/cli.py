@@ -3,7 +3,11 @@
     tinysplit export MODEL --cut N --out DIR [--data FILE.npz]
     tinysplit build DIR [--board mps2_an386|native]
     tinysplit train (--port URL | --board BOARD) --model-dir DIR [--epochs N ...] [--json]
+    tinysplit train --resume RUN_DIR            continue a run where it stopped
     tinysplit demo [--board mps2_an386] [--json]
+    tinysplit soak --seconds N [--board B] [--json]
+    tinysplit check DIR [--board native|mps2_an386] [--json]
+    tinysplit size (--all-boards | --board B ...) [--model-dir DIR] [--json]
 
 Every error a user can cause prints one line (`error: ...`) and exits with status 2.
 """
@@ -37,6 +41,33 @@ def _add_hyper(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-baseline", action="store_true", help="skip the centralized float baseline")
 
 
+def _add_run(p: argparse.ArgumentParser) -> None:
+    """Checkpointing and the link's patience: train and demo."""
+    p.add_argument(
+        "--run-dir",
+        type=Path,
+        help="where checkpoints go (default: runs/<model>-<date>-<time>; demo: OUT/run)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="K",
+        help="checkpoint every K steps (default 100; with --private 1); also on Ctrl-C",
+    )
+    p.add_argument(
+        "--private",
+        action="store_true",
+        help="never copy the client's weights to this host (checkpoints hold the server side "
+        "only; a board that reboots cannot be restored)",
+    )
+    p.add_argument(
+        "--silence-timeout",
+        type=float,
+        metavar="S",
+        help="give up when the board sends nothing for S seconds (default 10)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tinysplit",
@@ -60,12 +91,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--board", default="mps2_an386")
 
     p = sub.add_parser("train", help="split-train with a board")
-    where = p.add_mutually_exclusive_group(required=True)
+    where = p.add_mutually_exclusive_group()
     where.add_argument("--port", help="pyserial URL: /dev/ttyACM0, socket://HOST:PORT, a pty path")
     where.add_argument("--board", help="build and run a local board: native or mps2_an386 (QEMU)")
-    p.add_argument("--model-dir", type=Path, required=True, help="the export directory")
+    p.add_argument("--model-dir", type=Path, help="the export directory")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue the run checkpointed in RUN_DIR exactly where it stopped",
+    )
     p.add_argument("--data", type=Path, help="FILE.npz for the centralized baseline")
     _add_hyper(p)
+    _add_run(p)
 
     p = sub.add_parser(
         "simulate", help="split-train with the golden model in-process instead of a board"
@@ -85,24 +123,63 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, help="FILE.npz instead of the bundled data")
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="work directory")
     _add_hyper(p)
+    _add_run(p)
+
+    p = sub.add_parser(
+        "soak", help="train through a fault-injecting link, compare with a clean run"
+    )
+    p.add_argument("--seconds", type=float, default=60.0, help="how long to train (default 60)")
+    p.add_argument("--board", default="native", help="native (default) or an emulated board")
+    p.add_argument("--model-dir", type=Path, help="an export (default: digits-mlp, exported)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the faults and the data order")
+    p.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.01,
+        help="probability of each frame fault (drop, duplicate, reorder, truncate, bit flip, "
+        "garbage) per frame (default 0.01)",
+    )
+    p.add_argument(
+        "--reset-rate",
+        type=float,
+        default=0.002,
+        help="probability of a board reset per frame the host sends (default 0.002)",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+    # Commands that live in a module of their own register themselves.
+    from tinysplit.host import check, size
+
+    check.add_parser(sub)
+    size.add_parser(sub)
     return parser
+
+
+# Subcommands handled by a module of their own (add_parser/run) rather than commands.cmd_*.
+MODULE_COMMANDS = ("check", "size")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from tinysplit.host import commands
+        result: Any
+        if args.command in MODULE_COMMANDS:
+            import importlib
 
-        handler = getattr(commands, f"cmd_{args.command}")
-        result: dict[str, Any] | None = handler(args)
+            result = importlib.import_module(f"tinysplit.host.{args.command}").run(args)
+        else:
+            from tinysplit.host import commands
+
+            result = getattr(commands, f"cmd_{args.command}")(args)
         if getattr(args, "json", False) and result is not None:
             print(json.dumps(result, indent=2, sort_keys=True))
         return 0
     except TinysplitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        detail = f": {exc}" if str(exc) else ""
+        print(f"error: interrupted{detail}", file=sys.stderr)
         return 130
 
 

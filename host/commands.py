@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinysplit.host.errors import BadInput
+from tinysplit.host.errors import BadInput, ModelMismatch, TinysplitError
 from tinysplit.host.session import (
     EMULATED_BOARDS,
     Export,
@@ -20,7 +21,12 @@ from tinysplit.host.session import (
 
 if TYPE_CHECKING:
     from tinysplit.host.centralized import BaselineResult
+    from tinysplit.host.checkpoint import Checkpoint, RunConfig, RunDir
+    from tinysplit.host.link import ClientLink
     from tinysplit.host.trainer import SplitClient, TrainConfig, TrainResult
+
+
+DEFAULT_CHECKPOINT_EVERY = 100
 
 
 def _say(args: argparse.Namespace, text: str) -> None:
@@ -115,16 +121,129 @@ def _summary(
     return summary
 
 
-def _run(args: argparse.Namespace, export: Export, url: str) -> dict[str, Any]:
-    cfg = _hyper(args, export)
-    with connect(url, export, trace=args.trace) as (link, hello):
+def _deterministic() -> None:
+    """Same inputs, same bits: a step run again after a recovery or a resume must give the
+    weights it gave the first time (tests/robust)."""
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+
+
+def _timeouts(args: argparse.Namespace) -> Any:
+    from tinysplit.host.link import Timeouts
+
+    silence = getattr(args, "silence_timeout", None)
+    if silence is None:
+        return Timeouts()
+    if not silence > 0:
+        raise BadInput("--silence-timeout must be > 0 seconds")
+    return Timeouts(silence_s=float(silence))
+
+
+def _run(
+    args: argparse.Namespace,
+    export: Export,
+    url: str,
+    config: RunConfig,
+    run: RunDir,
+    resume: Checkpoint | None = None,
+) -> dict[str, Any]:
+    from tinysplit.host.checkpoint import Keeper
+    from tinysplit.host.trainer import TrainConfig, split_train
+
+    cfg = TrainConfig(config.epochs, config.batch, config.lr, config.seed)
+    with connect(url, export, trace=args.trace, timeouts=_timeouts(args)) as (link, hello):
         _say(
             args,
             f"board {hello.board}: model {hello.model_hash.hex()}, "
             f"{hello.n_train} train / {hello.n_test} test samples on the board",
         )
-        result = _train(args, export, link, cfg)
-    return {**_summary(args, export, hello.board, cfg, result), **stats_dict(link.stats)}
+        what = "step " + str(resume.step) if resume else "the start"
+        _say(
+            args,
+            f"checkpoints in {run.path} every {config.checkpoint_every} steps"
+            + (" (server side only: --private)" if config.private else "")
+            + f"; going on from {what}",
+        )
+        from tinysplit.host.server import ServerSegment  # TensorFlow: only once a board answered
+
+        _deterministic()
+        server = ServerSegment.load(export.path / "server.keras", cfg.lr)
+        keeper = Keeper(
+            run, config, expected_hash=export.model_hash, say=lambda text: _say(args, text)
+        )
+        result = split_train(
+            link,
+            server,
+            cfg,
+            progress=True,
+            max_steps=config.max_steps,
+            log_to_stderr=args.json,
+            keeper=keeper,
+            resume=resume,
+        )
+        board_link = _board_stats(link)
+    summary = _summary(args, export, hello.board, cfg, result)
+    summary.update(stats_dict(link.stats))
+    summary["link_host"] = {**link.stats.as_dict(), **link.decoder.stats()}
+    summary["link_board"] = board_link
+    summary["recoveries"] = result.recoveries
+    summary["checkpoints"] = result.checkpoints
+    summary["run_dir"] = str(run.path)
+    return summary
+
+
+def _board_stats(link: ClientLink) -> dict[str, int]:
+    """The board's STATS counters; {} if it cannot answer now (they are a report, not a
+    result: a run that finished is not failed for them)."""
+    try:
+        return link.board_stats()
+    except TinysplitError:
+        return {}
+
+
+def _run_config(
+    args: argparse.Namespace, export: Export, cfg: TrainConfig, board: str | None
+) -> RunConfig:
+    from tinysplit.host.checkpoint import RunConfig
+
+    private = bool(getattr(args, "private", False))
+    every = getattr(args, "checkpoint_every", None)
+    if every is None:
+        every = 1 if private else DEFAULT_CHECKPOINT_EVERY
+    if every < 1:
+        raise BadInput("--checkpoint-every must be >= 1")
+    return RunConfig(
+        model=str(export.manifest.get("model", "?")),
+        model_hash=export.model_hash.hex(),
+        model_dir=str(export.path.resolve()),
+        epochs=cfg.epochs,
+        batch=cfg.batch,
+        lr=cfg.lr,
+        seed=cfg.seed,
+        max_steps=args.max_steps,
+        checkpoint_every=int(every),
+        private=private,
+        board=board,
+        port=getattr(args, "port", None),
+    )
+
+
+def _new_run_dir(path: Path | None, export: Export) -> RunDir:
+    import time
+
+    from tinysplit.host.checkpoint import RunDir
+
+    if path is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = Path("runs") / f"{export.manifest.get('model', 'run')}-{stamp}"
+    run = RunDir(path)
+    if run.exists():
+        raise BadInput(
+            f"{path} already holds a run's checkpoint: continue it with "
+            f"`tinysplit train --resume {path}`, or choose another --run-dir"
+        )
+    return run
 
 
 def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
@@ -164,15 +283,52 @@ def _baseline(args: argparse.Namespace, export: Export, cfg: TrainConfig) -> Bas
 
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
-    export = Export.load(args.model_dir)
-    if args.port:
-        summary = _run(args, export, args.port)
+    resume = None
+    if args.resume is not None:
+        export, config, run, resume = _resume(args)
     else:
-        with board_url(args.board, export) as url:
-            summary = _run(args, export, url)
+        if args.model_dir is None or not (args.port or args.board):
+            raise BadInput(
+                "train needs --model-dir DIR and --port URL or --board BOARD (or --resume RUN_DIR)"
+            )
+        export = Export.load(args.model_dir)
+        config = _run_config(args, export, _hyper(args, export), args.board)
+        run = _new_run_dir(args.run_dir, export)
+    port = args.port or (config.port if args.resume is not None and not args.board else None)
+    board = args.board or config.board
+    if port:
+        summary = _run(args, export, port, config, run, resume)
+    else:
+        assert board is not None
+        with board_url(board, export) as url:
+            summary = _run(args, export, url, config, run, resume)
     if not args.json:
         _print_summary(summary)
     return summary
+
+
+def _resume(args: argparse.Namespace) -> tuple[Export, RunConfig, RunDir, Checkpoint]:
+    """The export, config and checkpoint of RUN_DIR; one clear line if they do not fit."""
+    from tinysplit.host.checkpoint import RunDir
+
+    run = RunDir(args.resume)
+    ck, config = run.load()
+    model_dir = args.model_dir if args.model_dir is not None else Path(config.model_dir)
+    export = Export.load(model_dir)
+    if export.model_hash.hex() != config.model_hash:
+        raise ModelMismatch(
+            f"{args.resume} is a run of model {config.model_hash} ({config.model}), the export "
+            f"{model_dir} is model {export.model_hash.hex()}: resume with the export the run "
+            "started from (--model-dir)"
+        )
+    if ck.finished:
+        raise BadInput(
+            f"{args.resume} finished at step {ck.step}: nothing to resume (start a new run "
+            "with another --run-dir)"
+        )
+    if args.port is None and args.board is None and config.port is None and not config.board:
+        raise BadInput(f"{args.resume} does not say where the board is: give --port or --board")
+    return export, config, run, ck
 
 
 def _memory(board: str, export: Export) -> dict[str, Any]:
@@ -203,15 +359,50 @@ def cmd_demo(args: argparse.Namespace) -> dict[str, Any]:
     export = Export.load(export_dir)
     if args.plot is None:
         args.plot = args.out / "training.png"
+    config = _run_config(args, export, _hyper(args, export), args.board)
+    run_path = args.run_dir if args.run_dir is not None else args.out / "run"
+    if args.run_dir is None:
+        import shutil
+
+        shutil.rmtree(run_path, ignore_errors=True)  # the demo's own, from its last time
+    run = _new_run_dir(run_path, export)
     _say(args, f"[2/4] building the firmware for {args.board} ...")
     with board_url(args.board, export) as url:
         _say(args, f"[3/4] booted {args.board} at {url}; split training ...")
-        summary = _run(args, export, url)
+        summary = _run(args, export, url, config, run)
     summary.update(_memory(args.board, export))
     summary["board"] = args.board if args.board != "native" else "native"
     if not args.json:
         _print_summary(summary)
     return summary
+
+
+def cmd_soak(args: argparse.Namespace) -> None:
+    """Prints the report (also when the soak failed, then one error line and status 2)."""
+    from tinysplit.host.soak import format_report, soak
+
+    if not args.seconds > 0:
+        raise BadInput("--seconds must be > 0")
+    _deterministic()
+    report = soak(
+        args.seconds,
+        args.board,
+        args.model_dir,
+        seed=args.seed,
+        fault_rate=args.fault_rate,
+        reset_rate=args.reset_rate,
+        say=lambda text: _say(args, text),
+    )
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        print(format_report(report))
+    if report["lost"] or not report["weights_identical"]:
+        raise TinysplitError(
+            f"the soak lost {report['lost']} steps"
+            + ("" if report["weights_identical"] else "; the weights differ from the clean run")
+            + (f": {report['error']}" if report.get("error") else "")
+        )
 
 
 def _print_summary(s: dict[str, Any]) -> None:
@@ -239,3 +430,17 @@ def _print_summary(s: dict[str, Any]) -> None:
         print(line)
     if s.get("plot"):
         print(f"plot                  {s['plot']}")
+    if "link_host" in s:
+        h, b = s["link_host"], s.get("link_board") or {}
+        print(
+            f"link, host side       retransmits {h['retransmits']}, timeouts {h['timeouts']}, "
+            f"crc errors {h['crc_errors']}, resyncs {h['resyncs']}, duplicates "
+            f"{h['duplicates']}, board resets {h['resets']}, recoveries {s['recoveries']}"
+        )
+        if b:
+            print(
+                f"link, board side      crc errors {b['crc_errors']}, oversize {b['oversize']}, "
+                f"resyncs {b['resyncs']}, duplicates {b['duplicates']}, retransmits "
+                f"{b['retransmits']}, stale {b['stale']} (STATS, since its last boot)"
+            )
+        print(f"checkpoints           {s['checkpoints']} in {s['run_dir']}")

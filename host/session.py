@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tinysplit.host.errors import BadInput
-from tinysplit.host.link import ClientLink, LinkStats
+from tinysplit.host.link import ClientLink, LinkStats, Timeouts
 from tinysplit.host.protocol import Hello
 
 # Board folder under boards/ -> the QEMU machine that runs it here (profile.json "qemu_machine").
@@ -76,13 +76,15 @@ def board_url(board: str, export: Export, build_dir: Path | None = None) -> Iter
 
 
 @contextlib.contextmanager
-def connect(url: str, export: Export, *, trace: bool = False) -> Iterator[tuple[ClientLink, Hello]]:
+def connect(
+    url: str, export: Export, *, trace: bool = False, timeouts: Timeouts | None = None
+) -> Iterator[tuple[ClientLink, Hello]]:
     """Opens the port, says HELLO and checks the board runs this export's model."""
     from tinysplit.host.launch import open_port
 
     port = open_port(url, timeout=0.05)
     try:
-        link = ClientLink(port, trace=trace)
+        link = ClientLink(port, trace=trace, timeouts=timeouts)
         hello = link.hello(export.model_hash)
         yield link, hello
     finally:

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything tinysplit needs on Debian/Ubuntu, idempotently:
-#   - apt: the Arm GNU toolchain with newlib, QEMU for the emulated boards, clang (fuzzing)
+#   - apt: the Arm GNU toolchain with newlib, QEMU for the emulated boards, clang + its
+#     runtime (libFuzzer, sanitizers) for the firmware fuzzers
 #     (--no-install-recommends: with recommends the toolchain pulls in ~2.4 GB more)
 #   - .venv: a Python >= 3.11 virtual environment with tinysplit installed editable + test extras
 # A second run only checks and returns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS=(make gcc libc6-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
+APT_PKGS=(make gcc libc6-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang libclang-rt-14-dev)
 missing=()
 for pkg in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -13,12 +13,15 @@ uint8_t ts_tx_payload[TS_WIRE_MAX_PAYLOAD];
 static uint8_t tx_frame[TS_WIRE_MAX_ENCODED];
 static ts_frame_decoder_t decoder;
 
-/* How long the main loop waits for a byte before it checks again; nothing else runs meanwhile. */
-#define TS_IDLE_POLL_MS 100u
+/* How long the main loop waits for a byte. A frame in progress that gets no byte for this long
+ * was cut short by the link (its tail and delimiter lost): it is dropped, so it cannot swallow
+ * the next frame. A sender writes a frame in one go, so a gap this long inside one is a fault. */
+#define TS_RX_GAP_MS 100u
 
 void ts_client_send(uint8_t type, uint32_t step, uint16_t seq, const uint8_t *payload,
                     uint16_t len)
 {
+    static const uint8_t delimiter = 0u;
     ts_header_t h;
     h.type = type;
     h.session = ts_client.session;
@@ -27,6 +30,7 @@ void ts_client_send(uint8_t type, uint32_t step, uint16_t seq, const uint8_t *pa
     h.length = len;
     size_t n = ts_frame_encode(&h, payload, len, tx_frame, sizeof tx_frame);
     if (n > 0) {
+        ts_board_uart_write(&delimiter, 1u);
         ts_board_uart_write(tx_frame, n);
     }
 }
@@ -39,7 +43,25 @@ void ts_client_error(uint32_t step, uint16_t code, const char *message)
     }
     ts_put_u16(ts_tx_payload, code);
     memcpy(ts_tx_payload + 2, message, n);
+    ts_client.stats.errors_sent++;
     ts_client_send(TS_MSG_ERROR, step, 0, ts_tx_payload, (uint16_t)(n + 2u));
+}
+
+int ts_client_abort_step(void)
+{
+    if (ts_client.state != TS_STATE_COLLECT && ts_client.state != TS_STATE_AWAIT_GRAD) {
+        return 0;
+    }
+    ts_train_drop_staged();
+    ts_client.state = TS_STATE_IDLE;
+    ts_client.n_index = 0;
+    ts_client.next_grad = 0;
+    return 1;
+}
+
+const ts_frame_decoder_t *ts_client_decoder(void)
+{
+    return &decoder;
 }
 
 void ts_client_init(void)
@@ -49,6 +71,7 @@ void ts_client_init(void)
     if (ts_client.session == 0u) {
         ts_client.session = 1u; /* 0 is what a host that has not heard HELLO sends */
     }
+    ts_client.weights_crc = ts_weights_blob_crc();
     ts_frame_decoder_init(&decoder);
     ts_send_hello(0u);
 }
@@ -60,16 +83,23 @@ void ts_client_handle(const ts_header_t *h, const uint8_t *payload)
         return;
     }
     if (h->session != ts_client.session) {
+        ts_client.stats.wrong_session++;
         ts_client_error(h->step, TS_ERR_CODE_WRONG_SESSION,
                         "wrong session id: the board rebooted; send HELLO_REQ");
         return;
     }
     switch (h->type) {
+    case TS_MSG_SYNC:
+        ts_msg_sync(h, payload);
+        break;
     case TS_MSG_TRAIN_STEP:
         ts_msg_train_step(h, payload);
         break;
     case TS_MSG_GRAD:
         ts_msg_grad(h, payload);
+        break;
+    case TS_MSG_COMMIT:
+        ts_msg_commit(h, payload);
         break;
     case TS_MSG_EVAL:
         ts_msg_eval(h, payload);
@@ -77,17 +107,28 @@ void ts_client_handle(const ts_header_t *h, const uint8_t *payload)
     case TS_MSG_GET_WEIGHTS:
         ts_msg_get_weights(h, payload);
         break;
+    case TS_MSG_PUT_WEIGHTS:
+        ts_msg_put_weights(h, payload);
+        break;
+    case TS_MSG_STATS_REQ:
+        ts_msg_stats(h, payload);
+        break;
     default:
         ts_client_error(h->step, TS_ERR_CODE_UNEXPECTED, "unknown message type");
         break;
     }
 }
 
+/* The main loop: the board's one unbounded loop. Each pass handles at most one byte (and the
+ * frame it completes); every handler is bounded by the model's sizes. */
 void ts_client_run(void)
 {
     for (;;) {
         uint8_t byte;
-        if (!ts_board_uart_read(&byte, TS_IDLE_POLL_MS)) {
+        if (!ts_board_uart_read(&byte, TS_RX_GAP_MS)) {
+            if (ts_frame_decoder_expire(&decoder)) {
+                ts_client.stats.rx_timeouts++;
+            }
             continue;
         }
         ts_header_t h;

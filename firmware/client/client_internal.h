@@ -9,22 +9,52 @@
 #include "ts_frame.h"
 #include "ts_wire.h"
 
+/* The training state machine (docs/protocol.md, "Exactly once"); values are STATUS's. */
 typedef enum {
-    TS_STATE_IDLE = 0,   /**< waiting for a request */
-    TS_STATE_AWAIT_GRAD  /**< forward passes sent; collecting the minibatch's gradients */
+    TS_STATE_IDLE = TS_BOARD_STATE_IDLE,             /**< no step in flight */
+    TS_STATE_COLLECT = TS_BOARD_STATE_COLLECT,       /**< TRAIN_STEP indices arriving */
+    TS_STATE_AWAIT_GRAD = TS_BOARD_STATE_AWAIT_GRAD, /**< forward sent; staging gradients */
+    TS_STATE_LOADING = TS_BOARD_STATE_LOADING        /**< PUT_WEIGHTS in progress */
 } ts_client_state_t;
+
+/** The client's counters (STATS); the frame decoder keeps the link-level ones. */
+typedef struct {
+    uint32_t rx_timeouts;     /**< frames cut off by a gap between bytes */
+    uint32_t duplicates;      /**< requests already applied: answered from cache or ignored */
+    uint32_t retransmits;     /**< replies sent again */
+    uint32_t stale;           /**< frames for another step, or past a gap, ignored */
+    uint32_t wrong_session;   /**< requests with another session id */
+    uint32_t aborts;          /**< uncommitted steps dropped */
+    uint32_t commits;         /**< steps applied */
+    uint32_t grad_crc_errors; /**< COMMITs whose CRC did not match the staged gradients */
+    uint32_t pushes;          /**< PUT_WEIGHTS images applied */
+    uint32_t errors_sent;     /**< ERROR replies */
+} ts_client_stats_t;
 
 typedef struct {
     ts_client_state_t state;
-    uint32_t session;                       /**< random per boot; every request must carry it */
-    uint32_t step;                          /**< step id of the minibatch in flight */
-    float lr;                               /**< learning rate of that step */
-    uint16_t count;                         /**< samples in the minibatch */
-    uint16_t next_grad;                     /**< position of the next gradient expected */
-    uint16_t index[TS_MODEL_MAX_BATCH];     /**< training-shard indices of the minibatch */
-    float batch_min[TS_MODEL_N_LAYERS];     /**< range observed in this minibatch, per layer */
+    uint32_t session;                   /**< random per boot; every request must carry it */
+    uint32_t committed;                 /**< step id of the last step applied (or SYNC/PUT'd) */
+    uint32_t weights_crc;               /**< CRC-32 of the weight blob (kept current) */
+    uint32_t step;                      /**< step id of the minibatch in flight */
+    float lr;                           /**< learning rate of that step */
+    uint16_t count;                     /**< samples in the minibatch */
+    uint16_t n_index;                   /**< indices received so far (TRAIN_STEP chunks) */
+    uint16_t next_grad;                 /**< position of the next gradient expected */
+    uint16_t index[TS_MODEL_MAX_BATCH]; /**< training-shard indices of the minibatch */
+    uint32_t grad_crc;                  /**< running CRC-32 state over the staged GRAD payloads */
+    float batch_min[TS_MODEL_N_LAYERS]; /**< range observed in this minibatch, per layer */
     float batch_max[TS_MODEL_N_LAYERS];
-    uint32_t step_cycles;                   /**< device cycles spent on the step so far */
+    uint32_t step_cycles;                         /**< device cycles spent on the step so far */
+    uint8_t done[TS_STEP_DONE_FIXED_SIZE];        /**< STEP_DONE of `committed`, for duplicates */
+    uint8_t has_done;                             /**< 1: done[] is valid */
+    uint8_t has_sync;                             /**< 1: sync_nonce is valid */
+    uint8_t has_push;                             /**< 1: push_id is valid */
+    uint32_t sync_nonce;                          /**< step id of the last SYNC applied */
+    uint32_t push_id;                             /**< step id (nonce) of the last PUT_WEIGHTS */
+    uint32_t push_next;                           /**< image bytes of that push received */
+    uint32_t push_crc;                            /**< running CRC-32 state over them */
+    ts_client_stats_t stats;
 } ts_client_t;
 
 extern ts_client_t ts_client;
@@ -32,19 +62,31 @@ extern ts_client_t ts_client;
 /** Payload assembly buffer for outgoing frames. */
 extern uint8_t ts_tx_payload[TS_WIRE_MAX_PAYLOAD];
 
-/** Encodes and sends one frame (session is the client's). */
+/** Encodes and sends one frame (session is the client's), after a 0x00 that ends whatever
+ *  partial frame the link left at the receiver. */
 void ts_client_send(uint8_t type, uint32_t step, uint16_t seq, const uint8_t *payload,
                     uint16_t len);
 
 /** Sends an ERROR frame with a code and a short message. */
 void ts_client_error(uint32_t step, uint16_t code, const char *message);
 
+/** Drops the step in flight, if any (its staged gradients too); weights are untouched.
+ *  Returns 1 if there was one. */
+int ts_client_abort_step(void);
+
+/** The frame decoder's counters, for STATS. */
+const ts_frame_decoder_t *ts_client_decoder(void);
+
 /* Message handlers: one file each. `payload` has h->length bytes, already CRC-checked. */
 void ts_msg_hello_req(const ts_header_t *h, const uint8_t *payload);
+void ts_msg_sync(const ts_header_t *h, const uint8_t *payload);
 void ts_msg_train_step(const ts_header_t *h, const uint8_t *payload);
 void ts_msg_grad(const ts_header_t *h, const uint8_t *payload);
+void ts_msg_commit(const ts_header_t *h, const uint8_t *payload);
 void ts_msg_eval(const ts_header_t *h, const uint8_t *payload);
 void ts_msg_get_weights(const ts_header_t *h, const uint8_t *payload);
+void ts_msg_put_weights(const ts_header_t *h, const uint8_t *payload);
+void ts_msg_stats(const ts_header_t *h, const uint8_t *payload);
 
 /** Streams the forward passes of n samples as SMASHED frames (seq = position of the frame's
  *  first sample). Rows are index[i] when index is given, else start + i. keep = 1 keeps outputs
@@ -52,8 +94,17 @@ void ts_msg_get_weights(const ts_header_t *h, const uint8_t *payload);
 void ts_stream_forward(uint32_t step, const int8_t *xs, const uint8_t *ys, const uint16_t *index,
                        uint16_t start, uint16_t n, int keep);
 
+/** Sends the in-flight step's SMASHED frames again, from the kept cut-layer outputs. */
+void ts_resend_smashed(void);
+
 /** Sends HELLO: step 0 at boot, the request's step id in reply to HELLO_REQ. */
 void ts_send_hello(uint32_t step);
+
+/** Sends STATUS (reply to SYNC and PUT_WEIGHTS). */
+void ts_send_status(uint32_t step);
+
+/** Sends the cached STEP_DONE of the last committed step again. */
+void ts_resend_step_done(void);
 
 /* Training (train.c). */
 
@@ -61,8 +112,22 @@ void ts_send_hello(uint32_t step);
  *  and no range is observed (evaluation). Returns the cut-layer output (int8, TS_MODEL_CUT_SIZE). */
 const int8_t *ts_train_forward(const int8_t *x, int keep_pos);
 
+/** The cut-layer output kept for the sample at minibatch position pos. */
+const int8_t *ts_train_kept_output(uint16_t pos);
+
 /** Backward of the sample at position pos of the minibatch, from its int8 cut gradient. */
 void ts_train_backward(uint16_t pos, const int8_t *grad, float grad_scale);
+
+/** Largest |master weight or bias| training may reach. Far beyond any sane model, and small
+ *  enough that the quantization math stays finite: a step that would cross it (an exploding
+ *  learning rate, or hostile gradients) is refused whole instead of applied. */
+#define TS_WEIGHT_LIMIT 1.0e6f
+/** Largest |activation range| and quantization scale: their arithmetic stays finite below. */
+#define TS_RANGE_LIMIT 1.0e30f
+
+/** 1 if ts_train_commit(lr) keeps every master weight and bias within TS_WEIGHT_LIMIT and the
+ *  minibatch's observed ranges are within TS_RANGE_LIMIT. */
+int ts_train_commit_ok(float lr);
 
 /** Applies the minibatch: SGD on every layer, running ranges, re-quantization. */
 void ts_train_commit(float lr);
@@ -70,11 +135,20 @@ void ts_train_commit(float lr);
 /** Resets the per-minibatch range observation. */
 void ts_train_begin_batch(void);
 
-/* Weight blob (weights_blob.c): the layout read by GET_WEIGHTS, see docs/protocol.md. */
+/** Zeroes the staged gradient sums (a step dropped before its commit). */
+void ts_train_drop_staged(void);
+
+/* State image (weights_blob.c, docs/protocol.md "Weights"): the weight blob, then the
+ * quantization tail. GET_WEIGHTS reads it, PUT_WEIGHTS writes it. */
 uint32_t ts_weights_blob_size(void);
-/** Copies blob bytes [offset, offset+len) into out; returns bytes copied. */
-uint32_t ts_weights_blob_read(uint32_t offset, uint8_t *out, uint32_t len);
-/** CRC-32 of the whole blob (STEP_DONE's weights_crc). */
+uint32_t ts_state_image_size(void);
+/** Copies image bytes [offset, offset+len) into out; returns bytes copied. */
+uint32_t ts_state_image_read(uint32_t offset, uint8_t *out, uint32_t len);
+/** Writes image bytes [offset, offset+len) from in; returns bytes written. */
+uint32_t ts_state_image_write(uint32_t offset, const uint8_t *in, uint32_t len);
+/** 1 if every value of the image is one training can run on (finite, in range). */
+int ts_state_image_valid(void);
+/** CRC-32 of the weight blob (STEP_DONE's weights_crc). */
 uint32_t ts_weights_blob_crc(void);
 
 #endif

@@ -19,6 +19,26 @@ static int8_t *kept(uint32_t layer, uint32_t pos)
     return &ts_kept_acts[offset + pos * ts_model_layers[layer].out_features];
 }
 
+const int8_t *ts_train_kept_output(uint16_t pos)
+{
+    return kept(TS_MODEL_N_LAYERS - 1u, pos);
+}
+
+void ts_train_drop_staged(void)
+{
+    for (uint32_t l = 0; l < TS_MODEL_N_LAYERS; ++l) {
+        ts_fc_layer_t *layer = &ts_model_layers[l];
+        const uint32_t c_n = layer->out_features;
+        const uint32_t ck = c_n * layer->in_features;
+        for (uint32_t i = 0; i < ck; ++i) {
+            layer->grad_w[i] = 0.0f;
+        }
+        for (uint32_t c = 0; c < c_n; ++c) {
+            layer->grad_b[c] = 0.0f;
+        }
+    }
+}
+
 void ts_train_begin_batch(void)
 {
     for (uint32_t l = 0; l < TS_MODEL_N_LAYERS; ++l) {
@@ -68,6 +88,36 @@ void ts_train_backward(uint16_t pos, const int8_t *grad, float grad_scale)
             cur ^= 1u;
         }
     }
+}
+
+int ts_train_commit_ok(float lr)
+{
+    for (uint32_t l = 0; l < TS_MODEL_N_LAYERS; ++l) {
+        const ts_fc_layer_t *layer = &ts_model_layers[l];
+        /* An observed range folds into the running range: it must be finite (an unobserved
+         * one, min > max, is skipped by ts_range_update). */
+        const float bmin = ts_client.batch_min[l];
+        const float bmax = ts_client.batch_max[l];
+        if (bmin <= bmax && !(bmin >= -TS_RANGE_LIMIT && bmax <= TS_RANGE_LIMIT)) {
+            return 0;
+        }
+        const uint32_t c_n = layer->out_features;
+        const uint32_t ck = c_n * layer->in_features;
+        /* The very expression ts_sgd_step_fc evaluates (-ffp-contract=off: same rounding). */
+        for (uint32_t i = 0; i < ck; ++i) {
+            const float v = layer->master_w[i] - lr * layer->grad_w[i];
+            if (!(v >= -TS_WEIGHT_LIMIT && v <= TS_WEIGHT_LIMIT)) {
+                return 0;
+            }
+        }
+        for (uint32_t c = 0; c < c_n; ++c) {
+            const float v = layer->master_b[c] - lr * layer->grad_b[c];
+            if (!(v >= -TS_WEIGHT_LIMIT && v <= TS_WEIGHT_LIMIT)) {
+                return 0;
+            }
+        }
+    }
+    return 1;
 }
 
 void ts_train_commit(float lr)

@@ -116,6 +116,15 @@ static int finish_frame(ts_frame_decoder_t *d, ts_header_t *h, const uint8_t **p
     return 1;
 }
 
+int ts_frame_decoder_expire(ts_frame_decoder_t *d)
+{
+    if (d->code == 0u && !d->skipping) {
+        return 0;
+    }
+    start_frame(d);
+    return 1;
+}
+
 int ts_frame_decoder_push(ts_frame_decoder_t *d, uint8_t byte, ts_header_t *h,
                           const uint8_t **payload)
 {

@@ -1,5 +1,5 @@
 /*
- * Frames of wire protocol v1 (docs/protocol.md, Framing): COBS(header | payload | crc32) 0x00.
+ * Frames of wire protocol v2 (docs/protocol.md, Framing): COBS(header | payload | crc32) 0x00.
  * Host twin: host/protocol/frame.py; both give the same frames and counters for a byte stream.
  */
 #ifndef TS_FRAME_H
@@ -67,5 +67,12 @@ void ts_frame_decoder_init(ts_frame_decoder_t *d);
  */
 int ts_frame_decoder_push(ts_frame_decoder_t *d, uint8_t byte, ts_header_t *h,
                           const uint8_t **payload);
+
+/**
+ * Drops the frame in progress, if any, without counting it (the caller counts: it knows why,
+ * e.g. no byte arrived for too long, so the rest of the frame and its delimiter were lost).
+ * Returns 1 if a frame was in progress. Counters are kept.
+ */
+int ts_frame_decoder_expire(ts_frame_decoder_t *d);
 
 #endif

@@ -117,6 +117,19 @@ class FrameDecoder:
     def stats(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in _COUNTERS}
 
+    @property
+    def in_frame(self) -> bool:
+        """True while bytes of an unfinished frame are buffered."""
+        return bool(self._buf) or self._skipping
+
+    def expire(self) -> bool:
+        """Drops the frame in progress without counting it (the caller knows why: no byte came
+        for too long, so its tail and delimiter were lost). True if there was one."""
+        had = self.in_frame
+        self._buf.clear()
+        self._skipping = False
+        return had
+
     def feed(self, data: bytes) -> list[Frame]:
         frames: list[Frame] = []
         start = 0

@@ -60,6 +60,8 @@ def render() -> str:
     out += [_define(f"TS_ERR_CODE_{c.name}", f"{c.value}u") for c in spec.ErrorCode]
     out += ["", "/* EVAL splits */"]
     out += [_define(f"TS_SPLIT_{s.name}", f"{s.value}u") for s in spec.Split]
+    out += ["", "/* STATUS states */"]
+    out += [_define(f"TS_BOARD_STATE_{s.name}", f"{s.value}u") for s in spec.BoardState]
     out += ["", "/* Payloads: a fixed part at these offsets, then the variable tail named. */"]
     for t, layout in spec.LAYOUTS.items():
         tail = f", then {layout.tail}" if layout.tail else ""
@@ -73,7 +75,11 @@ def render() -> str:
         _define("TS_HELLO_MODEL_HASH_SIZE", f"{spec.MODEL_HASH_SIZE}u"),
         _define("TS_HELLO_MAX_BOARD_NAME", f"{spec.MAX_BOARD_NAME}u", "HELLO name_len is a u8"),
         _define("TS_TRAIN_STEP_MAX_COUNT", f"{spec.TRAIN_STEP_MAX_COUNT}u", "indices per frame"),
-        _define("TS_WEIGHTS_MAX_DATA", f"{spec.WEIGHTS_MAX_DATA}u", "blob bytes per frame"),
+        _define("TS_WEIGHTS_MAX_DATA", f"{spec.WEIGHTS_MAX_DATA}u", "image bytes per frame"),
+        _define(
+            "TS_PUT_WEIGHTS_MAX_DATA", f"{spec.PUT_WEIGHTS_MAX_DATA}u", "image bytes per frame"
+        ),
+        _define("TS_STATS_COUNT", f"{len(spec.STATS_COUNTERS)}u", "u32 counters in STATS"),
         "",
         "/* Samples per frame: a label + cut int8 activations each (SMASHED), an f32 scale +",
         " * cut int8 gradients each (GRAD). */",

@@ -20,6 +20,7 @@ from tinysplit.host.protocol.spec import (
     LAYOUTS,
     MAX_BOARD_NAME,
     MODEL_HASH_SIZE,
+    STATS_COUNTERS,
     ErrorCode,
     MsgType,
 )
@@ -97,6 +98,8 @@ class Hello:
     cut_size: int
     max_batch: int
     boot_count: int
+    committed: int  # the board's last committed step id
+    weights_crc: int  # CRC-32 of its weight blob now
     reset_cause: int
     board: str
 
@@ -116,6 +119,8 @@ class Hello:
             self.cut_size,
             self.max_batch,
             self.boot_count,
+            self.committed,
+            self.weights_crc,
             self.reset_cause,
             len(name),
             tail=name,
@@ -132,6 +137,8 @@ class Hello:
             cut_size,
             max_batch,
             boot,
+            committed,
+            weights_crc,
             reset,
             name_len,
         ) = _fixed(cls.TYPE, payload)
@@ -142,14 +149,75 @@ class Hello:
             )
         board = _text(cls.TYPE, "board name", payload[fixed:])
         return cls(
-            proto, max_payload, model_hash, n_train, n_test, cut_size, max_batch, boot, reset, board
+            proto,
+            max_payload,
+            model_hash,
+            n_train,
+            n_test,
+            cut_size,
+            max_batch,
+            boot,
+            committed,
+            weights_crc,
+            reset,
+            board,
         )
 
 
 @dataclass(frozen=True)
+class Sync:
+    """Drops the board's uncommitted step (if any) and sets its last committed step."""
+
+    TYPE: ClassVar[MsgType] = MsgType.SYNC
+    committed: int
+
+    def pack(self) -> bytes:
+        return _pack(self.TYPE, self.committed)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        return cls(*_fixed(cls.TYPE, payload, exact=True))
+
+
+@dataclass(frozen=True)
+class Status:
+    """The board's training state: reply to SYNC and to each PUT_WEIGHTS chunk."""
+
+    TYPE: ClassVar[MsgType] = MsgType.STATUS
+    committed: int  # last committed step id
+    weights_crc: int  # CRC-32 of the weight blob (STEP_DONE's weights_crc)
+    state_size: int  # bytes of the state image (GET_WEIGHTS / PUT_WEIGHTS)
+    loaded: int  # bytes of the PUT_WEIGHTS in progress received in order
+    state: int  # spec.BoardState
+
+    def pack(self) -> bytes:
+        return _pack(
+            self.TYPE,
+            self.committed,
+            self.weights_crc,
+            self.state_size,
+            self.loaded,
+            self.state,
+            0,
+        )
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        committed, crc, size, loaded, state, pad = _fixed(cls.TYPE, payload, exact=True)
+        _check_pad(cls.TYPE, pad)
+        return cls(committed, crc, size, loaded, state)
+
+
+@dataclass(frozen=True)
 class TrainStep:
+    """One frame of a step's sample indices: `indices` are positions seq.. of a batch of
+    `batch` samples (the header's seq); a batch larger than one frame takes several. base_crc
+    is the CRC of the weights the step must start from: a board holding others refuses it."""
+
     TYPE: ClassVar[MsgType] = MsgType.TRAIN_STEP
     lr: float
+    base_crc: int
+    batch: int
     indices: tuple[int, ...]
 
     def pack(self) -> bytes:
@@ -158,17 +226,17 @@ class TrainStep:
             tail = struct.pack(f"<{n}H", *self.indices)
         except struct.error as e:
             raise ValueError(f"TRAIN_STEP index out of range: {e}") from None
-        return _pack(self.TYPE, self.lr, n, tail=tail)
+        return _pack(self.TYPE, self.lr, self.base_crc, self.batch, n, tail=tail)
 
     @classmethod
     def unpack(cls, payload: bytes) -> Self:
-        lr, count = _fixed(cls.TYPE, payload)
+        lr, base_crc, batch, count = _fixed(cls.TYPE, payload)
         fixed = _FIXED[cls.TYPE].size
         if len(payload) != fixed + 2 * count:
             raise ProtocolError(
                 f"TRAIN_STEP payload is {len(payload)} bytes, expected {fixed} + 2 * {count}"
             )
-        return cls(lr, struct.unpack_from(f"<{count}H", payload, fixed))
+        return cls(lr, base_crc, batch, struct.unpack_from(f"<{count}H", payload, fixed))
 
 
 @dataclass(frozen=True, eq=False)
@@ -299,6 +367,24 @@ class StepDone:
 
 
 @dataclass(frozen=True)
+class Commit:
+    """Applies the staged step: grad_crc is the CRC-32 of the step's GRAD payloads, in order."""
+
+    TYPE: ClassVar[MsgType] = MsgType.COMMIT
+    grad_crc: int
+    count: int
+
+    def pack(self) -> bytes:
+        return _pack(self.TYPE, self.grad_crc, self.count, 0)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        grad_crc, count, pad = _fixed(cls.TYPE, payload, exact=True)
+        _check_pad(cls.TYPE, pad)
+        return cls(grad_crc, count)
+
+
+@dataclass(frozen=True)
 class Eval:
     TYPE: ClassVar[MsgType] = MsgType.EVAL
     split: int  # spec.Split
@@ -331,18 +417,86 @@ class GetWeights:
 
 @dataclass(frozen=True)
 class Weights:
+    """A chunk of the state image: bytes [offset, offset + len(data)) of `total`; the weight
+    blob is its first `weights_size` bytes."""
+
     TYPE: ClassVar[MsgType] = MsgType.WEIGHTS
     offset: int
     total: int
+    weights_size: int
     data: bytes
 
     def pack(self) -> bytes:
-        return _pack(self.TYPE, self.offset, self.total, tail=bytes(self.data))
+        return _pack(self.TYPE, self.offset, self.total, self.weights_size, tail=bytes(self.data))
 
     @classmethod
     def unpack(cls, payload: bytes) -> Self:
-        offset, total = _fixed(cls.TYPE, payload)
-        return cls(offset, total, payload[_FIXED[cls.TYPE].size :])
+        offset, total, weights_size = _fixed(cls.TYPE, payload)
+        return cls(offset, total, weights_size, payload[_FIXED[cls.TYPE].size :])
+
+
+@dataclass(frozen=True)
+class PutWeights:
+    """A chunk of a state image pushed to the board (in order, from offset 0). After the last
+    chunk the board checks image_crc, applies the image and takes `step` as its last
+    committed step."""
+
+    TYPE: ClassVar[MsgType] = MsgType.PUT_WEIGHTS
+    offset: int
+    total: int
+    image_crc: int
+    step: int
+    data: bytes
+
+    def pack(self) -> bytes:
+        return _pack(
+            self.TYPE,
+            self.offset,
+            self.total,
+            self.image_crc,
+            self.step,
+            tail=bytes(self.data),
+        )
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        offset, total, crc, step = _fixed(cls.TYPE, payload)
+        return cls(offset, total, crc, step, payload[_FIXED[cls.TYPE].size :])
+
+
+@dataclass(frozen=True)
+class StatsReq:
+    TYPE: ClassVar[MsgType] = MsgType.STATS_REQ
+
+    def pack(self) -> bytes:
+        return b""
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        _fixed(cls.TYPE, payload, exact=True)
+        return cls()
+
+
+@dataclass(frozen=True)
+class Stats:
+    """The board's link and request counters (spec.STATS_COUNTERS)."""
+
+    TYPE: ClassVar[MsgType] = MsgType.STATS
+    counters: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.counters) != len(STATS_COUNTERS):
+            raise ValueError(f"STATS has {len(STATS_COUNTERS)} counters, got {len(self.counters)}")
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(zip(STATS_COUNTERS, self.counters, strict=True))
+
+    def pack(self) -> bytes:
+        return _pack(self.TYPE, *self.counters)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        return cls(tuple(_fixed(cls.TYPE, payload, exact=True)))
 
 
 @dataclass(frozen=True)
@@ -371,13 +525,19 @@ class ErrorMsg:
 Message = (
     HelloReq
     | Hello
+    | Sync
+    | Status
     | TrainStep
     | Smashed
     | Grad
     | StepDone
+    | Commit
     | Eval
     | GetWeights
     | Weights
+    | PutWeights
+    | StatsReq
+    | Stats
     | ErrorMsg
 )
 
@@ -386,13 +546,19 @@ MESSAGE_CLASSES: dict[int, type[Message]] = {
     for cls in (
         HelloReq,
         Hello,
+        Sync,
+        Status,
         TrainStep,
         Smashed,
         Grad,
         StepDone,
+        Commit,
         Eval,
         GetWeights,
         Weights,
+        PutWeights,
+        StatsReq,
+        Stats,
         ErrorMsg,
     )
 }

@@ -1,4 +1,4 @@
-"""Wire protocol v1: the one definition of every constant and payload layout (docs/protocol.md).
+"""Wire protocol v2: the one definition of every constant and payload layout (docs/protocol.md).
 
 `python -m tinysplit.host.protocol.gen_c` turns this module into firmware/protocol/ts_wire.h;
 a test fails when the committed header is stale. Change the protocol here, nowhere else.
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 MAGIC = 0x5354  # bytes "TS" on the wire (little-endian u16)
-VERSION = 1
+VERSION = 2
 HEADER_SIZE = 16
 HEADER_FORMAT = "<HBBIIHH"  # magic, version, type, session, step, seq, length
 CRC_SIZE = 4
@@ -30,13 +30,19 @@ MAX_ENCODED = cobs_max_encoded(MAX_RAW) + 1  # + the 0x00 delimiter
 class MsgType(IntEnum):
     HELLO_REQ = 0x01
     HELLO = 0x02
+    SYNC = 0x03
+    STATUS = 0x04
     TRAIN_STEP = 0x10
     SMASHED = 0x11
     GRAD = 0x12
     STEP_DONE = 0x13
+    COMMIT = 0x14
     EVAL = 0x20
     GET_WEIGHTS = 0x30
     WEIGHTS = 0x31
+    PUT_WEIGHTS = 0x32
+    STATS_REQ = 0x40
+    STATS = 0x41
     ERROR = 0x7F
 
 
@@ -47,6 +53,47 @@ class ErrorCode(IntEnum):
     UNEXPECTED = 4  # message not valid in the device's state
     WRONG_SESSION = 5
     UNSUPPORTED_VERSION = 6
+    GRAD_MISSING = 7  # COMMIT before every gradient of the step arrived: send them again
+    GRAD_CRC = 8  # the staged gradients' CRC is not COMMIT's: they were dropped, send them again
+    NOT_IN_FLIGHT = 9  # COMMIT for a step the board does not hold: run the step again
+    WEIGHTS_INCOMPLETE = 10  # a PUT_WEIGHTS is unfinished (or was refused): push them again
+    PUT_CRC = 11  # the pushed image's CRC is not PUT_WEIGHTS': push it again
+    BASE_MISMATCH = 12  # TRAIN_STEP's base_crc is not the board's weights: restore, run again
+
+
+class BoardState(IntEnum):
+    """STATUS's state field: where the board's training state machine is."""
+
+    IDLE = 0  # no step in flight
+    COLLECT = 1  # TRAIN_STEP indices arriving (a batch larger than one frame)
+    AWAIT_GRAD = 2  # forward passes sent; gradients are being staged
+    LOADING = 3  # a PUT_WEIGHTS is in progress: no training until it completes
+
+
+#: STATS counters, in payload order (all u32). The decoder's counters first (ts_frame.h),
+#: then the client's.
+STATS_COUNTERS = (
+    "frames_ok",  # valid frames received
+    "crc_errors",
+    "cobs_errors",
+    "oversize",
+    "short_frames",
+    "bad_magic",
+    "bad_version",
+    "bad_length",
+    "resyncs",  # dropped frames, all reasons
+    "rx_timeouts",  # frames cut off by a gap between bytes (dropped)
+    "duplicates",  # requests already applied: answered from cache or ignored
+    "retransmits",  # replies sent again
+    "stale",  # frames for another step (older, or out of order) ignored
+    "wrong_session",  # requests that carried another session id
+    "aborts",  # uncommitted steps dropped (SYNC, PUT_WEIGHTS, a new step)
+    "commits",  # steps applied
+    "grad_crc_errors",  # COMMITs whose CRC did not match the staged gradients
+    "pushes",  # PUT_WEIGHTS images applied
+    "errors_sent",  # ERROR replies
+    "uptime_ms",
+)
 
 
 class Split(IntEnum):
@@ -94,12 +141,30 @@ LAYOUTS: dict[MsgType, Layout] = {
             ("cut_size", "H"),
             ("max_batch", "H"),
             ("boot_count", "I"),
+            ("committed", "I"),
+            ("weights_crc", "I"),
             ("reset_cause", "B"),
             ("name_len", "B"),
         ),
         "char board[name_len]",
     ),
-    MsgType.TRAIN_STEP: Layout("host->device", (("lr", "f"), ("count", "H")), "u16 index[count]"),
+    MsgType.SYNC: Layout("host->device", (("committed", "I"),)),
+    MsgType.STATUS: Layout(
+        "device->host",
+        (
+            ("committed", "I"),
+            ("weights_crc", "I"),
+            ("state_size", "I"),
+            ("loaded", "I"),
+            ("state", "B"),
+            ("pad", "B"),
+        ),
+    ),
+    MsgType.TRAIN_STEP: Layout(
+        "host->device",
+        (("lr", "f"), ("base_crc", "I"), ("batch", "H"), ("count", "H")),
+        "u16 index[count]",
+    ),
     MsgType.SMASHED: Layout(
         "device->host",
         (("scale", "f"), ("zero_point", "b"), ("pad", "B"), ("count", "H")),
@@ -114,11 +179,21 @@ LAYOUTS: dict[MsgType, Layout] = {
         "device->host",
         (("weights_crc", "I"), ("range_min", "f"), ("range_max", "f"), ("cycles", "I")),
     ),
+    MsgType.COMMIT: Layout("host->device", (("grad_crc", "I"), ("count", "H"), ("pad", "H"))),
     MsgType.EVAL: Layout(
         "host->device", (("split", "B"), ("pad", "B"), ("start", "H"), ("count", "H"))
     ),
     MsgType.GET_WEIGHTS: Layout("host->device", (("offset", "I"), ("length", "H"))),
-    MsgType.WEIGHTS: Layout("device->host", (("offset", "I"), ("total", "I")), "u8 data[]"),
+    MsgType.WEIGHTS: Layout(
+        "device->host", (("offset", "I"), ("total", "I"), ("weights_size", "I")), "u8 data[]"
+    ),
+    MsgType.PUT_WEIGHTS: Layout(
+        "host->device",
+        (("offset", "I"), ("total", "I"), ("image_crc", "I"), ("step", "I")),
+        "u8 data[]",
+    ),
+    MsgType.STATS_REQ: Layout("host->device", ()),
+    MsgType.STATS: Layout("device->host", tuple((name, "I") for name in STATS_COUNTERS)),
     MsgType.ERROR: Layout("device->host", (("code", "H"),), "char message[]"),
 }
 
@@ -132,13 +207,16 @@ TRAIN_STEP_FIXED_SIZE = FIXED_SIZE[MsgType.TRAIN_STEP]
 SMASHED_FIXED_SIZE = FIXED_SIZE[MsgType.SMASHED]
 GRAD_FIXED_SIZE = FIXED_SIZE[MsgType.GRAD]
 STEP_DONE_FIXED_SIZE = FIXED_SIZE[MsgType.STEP_DONE]
+COMMIT_FIXED_SIZE = FIXED_SIZE[MsgType.COMMIT]
 EVAL_FIXED_SIZE = FIXED_SIZE[MsgType.EVAL]
 GET_WEIGHTS_FIXED_SIZE = FIXED_SIZE[MsgType.GET_WEIGHTS]
 WEIGHTS_FIXED_SIZE = FIXED_SIZE[MsgType.WEIGHTS]
+PUT_WEIGHTS_FIXED_SIZE = FIXED_SIZE[MsgType.PUT_WEIGHTS]
 ERROR_FIXED_SIZE = FIXED_SIZE[MsgType.ERROR]
 
 TRAIN_STEP_MAX_COUNT = (MAX_PAYLOAD - TRAIN_STEP_FIXED_SIZE) // 2
 WEIGHTS_MAX_DATA = MAX_PAYLOAD - WEIGHTS_FIXED_SIZE
+PUT_WEIGHTS_MAX_DATA = MAX_PAYLOAD - PUT_WEIGHTS_FIXED_SIZE
 
 
 def smashed_per_frame(cut_size: int) -> int:

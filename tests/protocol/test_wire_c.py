@@ -29,6 +29,7 @@ from tinysplit.host.protocol import (
     MAX_ENCODED,
     MAX_PAYLOAD,
     MAX_RAW,
+    VERSION,
     Frame,
     FrameDecoder,
     Header,
@@ -118,7 +119,23 @@ def test_c_counters_match_python(clib: CLib, name: str) -> None:
     assert c.frames == py_frames
     assert c.stats == py.stats()
     if name == "bad_version":
-        assert d.last_bad_version == 2
+        assert d.last_bad_version == VERSION + 1
+
+
+@given(frames(), frames(), st.data())
+def test_a_gap_drops_the_cut_frame_in_c_and_python(
+    clib: CLib, cut_one: bytes, whole: bytes, data: st.DataObject
+) -> None:
+    """A frame cut short (its tail and delimiter lost), then a gap: both decoders drop the part
+    and take the next frame whole, without counting a drop (the caller counts the gap)."""
+    part = cut_one[: data.draw(st.integers(1, len(cut_one) - 1))]
+    d, py = clib.new_decoder(), FrameDecoder()
+    assert clib.decode(part, d).frames == py.feed(part) == []
+    assert clib.expire(d) and py.expire()
+    assert not clib.expire(d) and not py.expire()  # nothing in progress any more
+    c = clib.decode(whole, d)
+    assert c.frames == py.feed(whole) and len(c.frames) == 1
+    assert c.stats == py.stats() and c.stats["resyncs"] == 0
 
 
 def run_driver(exe: Path, args: list[str], stdin: bytes) -> str:

@@ -29,6 +29,15 @@ from tinysplit.host.protocol import (
     decode_message,
     encode_message,
 )
+from tinysplit.host.protocol.messages import (
+    Commit,
+    PutWeights,
+    Stats,
+    StatsReq,
+    Status,
+    Sync,
+    Weights,
+)
 
 
 @given(messages, st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), st.integers(0, 0xFFFF))
@@ -82,10 +91,17 @@ def smashed_payload(count: int, cut: int, pad: int = 0) -> bytes:
     ("cls", "payload", "words"),
     [
         (HelloReq, b"\x00", "expected 0"),
-        (Hello, bytes(25), "at least 26"),
-        (Hello, bytes(25) + b"\x03" + b"ab", "name_len 3"),
-        (Hello, bytes(25) + b"\x02" + b"\xff\xfe", "UTF-8"),
-        (TrainStep, struct.pack("<fH", 0.1, 3) + bytes(4), "2 * 3"),
+        (Hello, bytes(33), "at least 34"),
+        (Hello, bytes(33) + b"\x03" + b"ab", "name_len 3"),
+        (Hello, bytes(33) + b"\x02" + b"\xff\xfe", "UTF-8"),
+        (TrainStep, struct.pack("<fIHH", 0.1, 0, 3, 3) + bytes(4), "2 * 3"),
+        (Sync, bytes(3), "expected 4"),
+        (Status, bytes(17) + b"\x01", "padding"),
+        (Commit, bytes(6) + b"\x01\x00", "padding"),
+        (PutWeights, bytes(15), "at least 16"),
+        (Weights, bytes(11), "at least 12"),
+        (StatsReq, b"\x00", "expected 0"),
+        (Stats, bytes(79), "expected 80"),
         (Smashed, smashed_payload(0, 4), "count 0"),
         (Smashed, smashed_payload(3, 4)[:-1], "equal samples"),
         (Smashed, smashed_payload(3, 0), "cut_size (>= 1)"),
@@ -104,7 +120,7 @@ def test_malformed_payloads_name_the_problem(
     with pytest.raises(ProtocolError, match=None) as info:
         cls.unpack(payload)
     assert words in str(info.value)
-    assert cls.TYPE.name in str(info.value) or cls.TYPE.name == "HELLO_REQ"
+    assert cls.TYPE.name in str(info.value) or cls.TYPE.name in ("HELLO_REQ", "STATS_REQ")
 
 
 def test_unknown_message_type() -> None:
@@ -127,9 +143,10 @@ def test_smashed_derives_cut_size_and_keeps_arrays_read_only() -> None:
         lambda: Smashed(1.0, 0, b"\x01\x02", np.zeros((1, 4), np.int8)),  # count mismatch
         lambda: Grad(np.zeros(2, np.float64), np.zeros((2, 4), np.int8)),  # wrong dtype
         lambda: Grad(np.zeros(0, np.float32), np.zeros((0, 4), np.int8)),  # empty
-        lambda: Hello(1, 1, b"short", 0, 0, 0, 0, 0, 0, "b").pack(),
-        lambda: Hello(1, 1, bytes(8), 0, 0, 0, 0, 0, 0, "b" * 256).pack(),
-        lambda: TrainStep(0.1, (70000,)).pack(),
+        lambda: Hello(1, 1, b"short", 0, 0, 0, 0, 0, 0, 0, 0, "b").pack(),
+        lambda: Hello(1, 1, bytes(8), 0, 0, 0, 0, 0, 0, 0, 0, "b" * 256).pack(),
+        lambda: TrainStep(0.1, 0, 1, (70000,)).pack(),
+        lambda: Stats((1, 2)),  # not one value per counter
         lambda: Eval(2, -1, 0).pack(),
         lambda: StepDone(0, 1e40, 0.0, 0).pack(),  # not an f32
     ],

@@ -91,6 +91,8 @@ class CLib:
             ctypes.POINTER(u8p),
         )
         lib.ts_frame_decoder_push.restype = ctypes.c_int
+        lib.ts_frame_decoder_expire.argtypes = (ctypes.POINTER(CDecoder),)
+        lib.ts_frame_decoder_expire.restype = ctypes.c_int
         self.lib = lib
 
     def crc32(self, data: bytes, state: int | None = None) -> int:
@@ -119,6 +121,10 @@ class CLib:
         d = CDecoder()
         self.lib.ts_frame_decoder_init(ctypes.byref(d))
         return d
+
+    def expire(self, d: CDecoder) -> bool:
+        """ts_frame_decoder_expire: drops the frame in progress (a gap in the stream)."""
+        return bool(self.lib.ts_frame_decoder_expire(ctypes.byref(d)))
 
     def decode(self, stream: Iterable[int], d: CDecoder | None = None) -> CResult:
         """Pushes every byte through a C decoder (a new one unless given)."""

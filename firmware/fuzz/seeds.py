@@ -1,0 +1,112 @@
+"""Writes the seed inputs of the fuzz corpora (firmware/fuzz/corpus/{frame,client}/seed-*).
+
+    python firmware/fuzz/seeds.py
+
+The seeds are well-formed inputs the fuzzers mutate from: frames of every message type for
+fuzz_frame; a whole training step, evaluation, weight transfers and STATS for fuzz_client (the
+record format is in fuzz_client.c). Sizes fit the bundled digits-mlp export (cut 32, batch 32);
+for another model they are still valid starting points. The corpus the fuzzers grow is merged
+next to them by scripts/fuzz.sh --update-corpus.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from tinysplit.host.protocol import (
+    Commit,
+    Eval,
+    GetWeights,
+    Grad,
+    HelloReq,
+    Message,
+    MsgType,
+    PutWeights,
+    StatsReq,
+    Sync,
+    TrainStep,
+    encode_message,
+)
+
+HERE = Path(__file__).resolve().parent
+CUT, BATCH = 32, 4
+# fuzz_client.c's table of message kinds: kind % len(TYPES) picks one.
+TYPES = [
+    MsgType.HELLO_REQ,
+    MsgType.SYNC,
+    MsgType.TRAIN_STEP,
+    MsgType.GRAD,
+    MsgType.COMMIT,
+    MsgType.EVAL,
+    MsgType.GET_WEIGHTS,
+    MsgType.PUT_WEIGHTS,
+    MsgType.STATS_REQ,
+]
+COMMITTED, NEXT, IN_FLIGHT = 0, 1, 2  # fuzz_client.c's step selectors
+FIX_CRC = 0x40
+
+
+def record(msg: Message, sel: int, seq: int = 0) -> bytes:
+    payload = msg.pack()
+    return struct.pack("<BBHH", TYPES.index(msg.TYPE), sel, seq, len(payload)) + payload
+
+
+def grads(n: int) -> Grad:
+    import numpy as np
+
+    g = (np.arange(n * CUT, dtype=np.int64) % 17 - 8).astype(np.int8).reshape(n, CUT)
+    return Grad(np.full(n, 1e-3, np.float32), g)
+
+
+def client_seeds() -> dict[str, bytes]:
+    step = record(TrainStep(0.1, 0, BATCH, tuple(range(BATCH))), NEXT | FIX_CRC)
+    grad = record(grads(BATCH), IN_FLIGHT)
+    commit = record(Commit(0, BATCH), IN_FLIGHT | FIX_CRC)
+    chunked = record(TrainStep(0.1, 0, BATCH, (5, 6)), NEXT | FIX_CRC) + record(
+        TrainStep(0.1, 0, BATCH, (7, 8)), NEXT | FIX_CRC, seq=2
+    )
+    half = record(Grad(grads(BATCH).scales[:2], grads(BATCH).grads[:2]), IN_FLIGHT)
+    push = struct.pack("<BBHH", 0xFE, 3, 0, 4) + bytes(4)
+    wire = encode_message(HelloReq(), 0, 7)
+    return {
+        "step": step + grad + commit,
+        "step-dup": step + step + grad + grad + commit + commit + step,
+        "step-chunked": chunked + half + record(grads(BATCH), IN_FLIGHT) + commit,
+        "sync-abort": step + record(Sync(5), 7) + step,
+        "eval": record(Eval(1, 0, 40), 4),
+        "weights": record(GetWeights(0, 1012), 4) + record(GetWeights(10000, 1012), 4),
+        "put": record(PutWeights(0, 10904, 0, 3, bytes(100)), 5),
+        "push-then-train": push + step + grad + commit,
+        "stats": record(StatsReq(), 4) + record(HelloReq(), 4),
+        "wire": struct.pack("<BBHH", 0xFF, 0, 0, len(wire)) + wire,
+    }
+
+
+def frame_seeds() -> dict[str, bytes]:
+    msgs: list[tuple[str, Message]] = [
+        ("hello-req", HelloReq()),
+        ("sync", Sync(3)),
+        ("train-step", TrainStep(0.1, 0x1234, BATCH, tuple(range(BATCH)))),
+        ("grad", grads(BATCH)),
+        ("commit", Commit(0xDEADBEEF, BATCH)),
+        ("put", PutWeights(0, 10904, 1, 2, bytes(range(256)) * 3)),
+        ("stats", StatsReq()),
+    ]
+    out = {name: encode_message(m, 0x11223344, 9, 1) for name, m in msgs}
+    out["stream"] = b"\x00".join(out.values()) + b"\x01" * 40 + b"\x00"
+    out["oversize"] = b"\x05" * 1100 + b"\x00"
+    return out
+
+
+def main() -> None:
+    for kind, seeds in (("client", client_seeds()), ("frame", frame_seeds())):
+        folder = HERE / "corpus" / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in seeds.items():
+            (folder / f"seed-{name}").write_bytes(data)
+        print(f"{folder}: {len(seeds)} seeds")
+
+
+if __name__ == "__main__":
+    main()

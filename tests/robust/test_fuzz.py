@@ -1,0 +1,34 @@
+"""libFuzzer on the C frame decoder and the client's message handlers (scripts/fuzz.sh):
+60 s in CI (CI=true), ~10 s otherwise. No crash, no sanitizer report, no failed check."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_fuzzers_find_nothing(digits_export: Path) -> None:
+    if shutil.which("clang") is None:
+        pytest.skip("clang not installed (Debian: clang libclang-rt-14-dev)")
+    seconds = 60 if os.environ.get("CI", "").lower() == "true" else 10
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "fuzz.sh"), str(seconds)],
+        cwd=ROOT,
+        env={**os.environ, "MODEL_DIR": str(digits_export)},
+        capture_output=True,
+        text=True,
+        timeout=seconds + 600,
+        check=False,
+    )
+    print(out.stdout)
+    assert out.returncode == 0, out.stdout + out.stderr[-3000:]
+    found = dict(re.findall(r"^fuzz_(\w+): (\d+) execs in .* 0 crashes$", out.stdout, re.M))
+    assert set(found) == {"frame", "client"}, out.stdout
+    assert all(int(n) > 1000 for n in found.values()), out.stdout
