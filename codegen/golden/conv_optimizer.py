@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .conv_layer import ConvLayer, multipliers
+from .output_range import running_range_update
 from .quant import INT32_FLOAT_LIMIT, ts_round
 
 
@@ -23,21 +24,10 @@ def conv_sgd_step(layer: ConvLayer, lr: float | np.float32) -> None:
 
 
 def conv_range_update(layer: ConvLayer, bmin: float | np.float32, bmax: float | np.float32) -> None:
-    """EMA (0.99) of the output range, then the new out_scale / out_zp (as range_update)."""
-    lo, hi = np.float32(bmin), np.float32(bmax)
-    if not lo <= hi:
-        return
-    rmin = layer.range_min * np.float32(0.99) + lo * np.float32(0.01)
-    rmax = layer.range_max * np.float32(0.99) + hi * np.float32(0.01)
-    rmin = min(rmin, np.float32(0.0))
-    rmax = max(rmax, np.float32(0.0))
-    if rmax - rmin < np.float32(1e-6):
-        rmax = rmin + np.float32(1e-6)
-    s_y = (rmax - rmin) / np.float32(255.0)
-    zp = -128 - int(ts_round(rmin / s_y))
-    layer.range_min, layer.range_max = np.float32(rmin), np.float32(rmax)
-    layer.out_scale = np.float32(s_y)
-    layer.out_zp = min(max(zp, -128), 127)
+    """running_range_update on a conv layer, in place."""
+    new = running_range_update(layer.range_min, layer.range_max, bmin, bmax)
+    if new is not None:
+        layer.range_min, layer.range_max, layer.out_scale, layer.out_zp = new
 
 
 def conv_requantize(layer: ConvLayer) -> None:

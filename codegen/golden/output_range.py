@@ -30,23 +30,28 @@ def fc_observe_range(
     return np.float32(min(lo, v.min())), np.float32(max(hi, v.max()))
 
 
-def range_update(layer: FCLayer, bmin: float | np.float32, bmax: float | np.float32) -> None:
-    """EMA (0.99) of the range, then the new out_scale / out_zp, in place.
-
-    A batch that observed nothing (bmin > bmax, e.g. still +inf/-inf) leaves the layer alone.
-    """
+def running_range_update(
+    range_min: np.float32, range_max: np.float32, bmin: float | np.float32, bmax: float | np.float32
+) -> tuple[np.float32, np.float32, np.float32, int] | None:
+    """EMA (0.99) of the range and the output quantization that follows:
+    (range_min, range_max, out_scale, out_zp), or None when the batch observed nothing
+    (bmin > bmax, e.g. still +inf/-inf). Shared by every layer kind."""
     lo, hi = np.float32(bmin), np.float32(bmax)
     if not lo <= hi:
-        return
-    rmin = layer.range_min * np.float32(0.99) + lo * np.float32(0.01)
-    rmax = layer.range_max * np.float32(0.99) + hi * np.float32(0.01)
+        return None
+    rmin = range_min * np.float32(0.99) + lo * np.float32(0.01)
+    rmax = range_max * np.float32(0.99) + hi * np.float32(0.01)
     rmin = min(rmin, np.float32(0.0))
     rmax = max(rmax, np.float32(0.0))
     if rmax - rmin < np.float32(1e-6):
         rmax = rmin + np.float32(1e-6)
     s_y = (rmax - rmin) / np.float32(255.0)
     zp = -128 - int(ts_round(rmin / s_y))
-    layer.range_min = np.float32(rmin)
-    layer.range_max = np.float32(rmax)
-    layer.out_scale = np.float32(s_y)
-    layer.out_zp = min(max(zp, -128), 127)
+    return np.float32(rmin), np.float32(rmax), np.float32(s_y), min(max(zp, -128), 127)
+
+
+def range_update(layer: FCLayer, bmin: float | np.float32, bmax: float | np.float32) -> None:
+    """running_range_update on an FC layer, in place."""
+    new = running_range_update(layer.range_min, layer.range_max, bmin, bmax)
+    if new is not None:
+        layer.range_min, layer.range_max, layer.out_scale, layer.out_zp = new

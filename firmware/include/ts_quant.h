@@ -19,4 +19,12 @@ void ts_quantize_multiplier(double m, int32_t *mult, int32_t *shift);
 /** gemmlowp's double-rounding x * mult * 2^(shift-31), as TFLite Micro's reference kernels. */
 int32_t ts_multiply_by_quantized_multiplier(int32_t x, int32_t mult, int32_t shift);
 
+/**
+ * Running (EMA 0.99) output range from one batch's observed range [bmin, bmax], and the
+ * output scale / zero point that follow from it (docs/int8-training.md). No-op when the batch
+ * observed nothing (bmin > bmax).
+ */
+void ts_running_range_update(float *range_min, float *range_max, ts_quant_t *out_q, float bmin,
+                             float bmax);
+
 #endif

@@ -10,38 +10,9 @@
  * learns; an EMA of the batch range follows it and keeps batch-1 inference identical to
  * training. The range always contains 0 so that zp_y represents real 0 exactly.
  */
-#include <stdint.h>
-
 #include "ts_kernels.h"
 
 void ts_range_update(ts_fc_layer_t *l, float bmin, float bmax)
 {
-    /* A batch that observed nothing (bmin still +inf, bmax -inf) carries no information;
-     * folding the infinities in would destroy the running range. */
-    if (!(bmin <= bmax)) {
-        return;
-    }
-    float rmin = l->range_min * 0.99f + bmin * 0.01f;
-    float rmax = l->range_max * 0.99f + bmax * 0.01f;
-    if (rmin > 0.0f) {
-        rmin = 0.0f;
-    }
-    if (rmax < 0.0f) {
-        rmax = 0.0f;
-    }
-    if (rmax - rmin < 1e-6f) {
-        rmax = rmin + 1e-6f;
-    }
-    const float s_y = (rmax - rmin) / 255.0f;
-    /* rmin <= 0 < rmax - rmin, so rmin / s_y is in [-255, 0]: ts_round's input is in range. */
-    int32_t zp = -128 - ts_round(rmin / s_y);
-    if (zp < -128) {
-        zp = -128;
-    } else if (zp > 127) {
-        zp = 127;
-    }
-    l->range_min = rmin;
-    l->range_max = rmax;
-    l->out_q.scale = s_y;
-    l->out_q.zero_point = zp;
+    ts_running_range_update(&l->range_min, &l->range_max, &l->out_q, bmin, bmax);
 }
