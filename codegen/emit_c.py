@@ -300,13 +300,10 @@ def _layer_arrays(i: int, layer: FCLayer) -> str:
     )
 
 
-def _layer_init(i: int, layer: FCLayer) -> str:
-    p = f"ts_l{i}_"
-    return f"""    {{
-        .in_features = {layer.in_features},
-        .out_features = {layer.out_features},
-        .relu = {int(layer.relu)},
-        .in_q = {{.scale = {c_float(layer.in_scale)}, .zero_point = {layer.in_zp}}},
+def _trainable_fields(p: str, layer: FCLayer | ConvLayer) -> str:
+    """The fields ts_fc_layer_t and ts_conv_layer_t share: quantization, the trainable arrays
+    (named with prefix p) and the running output range."""
+    return f"""        .in_q = {{.scale = {c_float(layer.in_scale)}, .zero_point = {layer.in_zp}}},
         .out_q = {{.scale = {c_float(layer.out_scale)}, .zero_point = {layer.out_zp}}},
         .w = {p}w,
         .bias = {p}bias,
@@ -319,7 +316,16 @@ def _layer_init(i: int, layer: FCLayer) -> str:
         .grad_b = {p}grad_b,
         .range_min = {c_float(layer.range_min)},
         .range_max = {c_float(layer.range_max)},
-    }},
+"""
+
+
+def _layer_init(i: int, layer: FCLayer) -> str:
+    p = f"ts_l{i}_"
+    return f"""    {{
+        .in_features = {layer.in_features},
+        .out_features = {layer.out_features},
+        .relu = {int(layer.relu)},
+{_trainable_fields(p, layer)}    }},
 """
 
 
@@ -417,20 +423,7 @@ def _conv_init(i: int, layer: ConvLayer) -> str:
         .padding = {_PAD_C[layer.padding]},
         .act = {_ACT_C[layer.act]},
         .depthwise = {int(layer.depthwise)},
-        .in_q = {{.scale = {c_float(layer.in_scale)}, .zero_point = {layer.in_zp}}},
-        .out_q = {{.scale = {c_float(layer.out_scale)}, .zero_point = {layer.out_zp}}},
-        .w = {p}w,
-        .bias = {p}bias,
-        .w_scale = {p}w_scale,
-        .out_mult = {p}out_mult,
-        .out_shift = {p}out_shift,
-        .master_w = {p}master_w,
-        .master_b = {p}master_b,
-        .grad_w = {p}grad_w,
-        .grad_b = {p}grad_b,
-        .range_min = {c_float(layer.range_min)},
-        .range_max = {c_float(layer.range_max)},
-    }},
+{_trainable_fields(p, layer)}    }},
 """
 
 
