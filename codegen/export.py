@@ -54,6 +54,13 @@ from tinysplit.codegen.memory_plan import (
 )
 from tinysplit.codegen.models import REGISTRY, Hyperparameters, load_model
 from tinysplit.host.errors import BadInput, UnsupportedLayer
+from tinysplit.host.protocol.spec import (
+    GRAD_FIXED_SIZE,
+    MAX_PAYLOAD,
+    SMASHED_FIXED_SIZE,
+    grad_per_frame,
+    smashed_per_frame,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -159,6 +166,7 @@ def export_client(
     layers = folded
     client = _segment(layers[:cut], input_size, "client", "ts_client_input")
     cut_size = int(client.outputs[0].shape[-1])
+    check_cut_size(cut_size, cut)
     server = _segment(layers[cut:], cut_size, "server", "ts_server_input")
 
     def convert(d: Dataset) -> tuple[bytes, list[ClientOp]]:
@@ -363,6 +371,16 @@ def chain_layers(net: keras.Model) -> list[keras.Layer]:
                 "connections); tinysplit splits sequential models"
             )
     return layers
+
+
+def check_cut_size(cut_size: int, cut: int) -> None:
+    """One SMASHED and one GRAD frame must each carry at least one sample's cut output."""
+    if smashed_per_frame(cut_size) < 1 or grad_per_frame(cut_size) < 1:
+        largest = min(MAX_PAYLOAD - SMASHED_FIXED_SIZE - 1, MAX_PAYLOAD - GRAD_FIXED_SIZE - 4)
+        raise BadInput(
+            f"the cut after layer {cut} sends {cut_size} bytes per sample; one frame carries at "
+            f"most {largest}: cut after a pooling layer or deeper"
+        )
 
 
 def check_client(layers: Sequence[keras.Layer], cut: int) -> None:

@@ -33,7 +33,7 @@ size_t ts_frame_encode(const ts_header_t *h, const uint8_t *payload, size_t payl
  * counted once, when its delimiter arrives, under the first check it fails, in this order:
  * oversize, cobs_errors, short_frames, crc_errors, bad_magic, bad_version, bad_length.
  * resyncs counts all dropped frames. Empty frames (0x00 0x00) are ignored and not counted.
- * Size: TS_FRAME_DECODER_SIZE bytes (1088 with TS_WIRE_MAX_RAW = 1044), same on every target.
+ * Size: TS_FRAME_DECODER_SIZE bytes (2112 with TS_WIRE_MAX_RAW = 2068), same on every target.
  */
 typedef struct {
     uint32_t frames_ok;    /**< valid frames returned */

@@ -13,9 +13,9 @@
 #define TS_WIRE_VERSION 2u
 #define TS_WIRE_HEADER_SIZE 16u
 #define TS_WIRE_CRC_SIZE 4u                      /* CRC-32/ISO-HDLC, little-endian */
-#define TS_WIRE_MAX_PAYLOAD 1024u
-#define TS_WIRE_MAX_RAW 1044u                    /* header + max payload + crc */
-#define TS_WIRE_MAX_ENCODED 1050u                /* COBS worst case + delimiter */
+#define TS_WIRE_MAX_PAYLOAD 2048u
+#define TS_WIRE_MAX_RAW 2068u                    /* header + max payload + crc */
+#define TS_WIRE_MAX_ENCODED 2078u                /* COBS worst case + delimiter */
 
 /* Header field offsets (all little-endian) */
 #define TS_HDR_OFF_MAGIC 0u                      /* u16 */
@@ -174,9 +174,9 @@
 
 #define TS_HELLO_MODEL_HASH_SIZE 8u
 #define TS_HELLO_MAX_BOARD_NAME 255u             /* HELLO name_len is a u8 */
-#define TS_TRAIN_STEP_MAX_COUNT 506u             /* indices per frame */
-#define TS_WEIGHTS_MAX_DATA 1012u                /* image bytes per frame */
-#define TS_PUT_WEIGHTS_MAX_DATA 1008u            /* image bytes per frame */
+#define TS_TRAIN_STEP_MAX_COUNT 1018u            /* indices per frame */
+#define TS_WEIGHTS_MAX_DATA 2036u                /* image bytes per frame */
+#define TS_PUT_WEIGHTS_MAX_DATA 2032u            /* image bytes per frame */
 #define TS_STATS_COUNT 20u                       /* u32 counters in STATS */
 
 /* Samples per frame: a label + cut int8 activations each (SMASHED), an f32 scale +

@@ -15,7 +15,7 @@ VERSION = 2
 HEADER_SIZE = 16
 HEADER_FORMAT = "<HBBIIHH"  # magic, version, type, session, step, seq, length
 CRC_SIZE = 4
-MAX_PAYLOAD = 1024
+MAX_PAYLOAD = 2048  # one SMASHED/GRAD frame holds a cut of up to 2040 bytes
 MAX_RAW = HEADER_SIZE + MAX_PAYLOAD + CRC_SIZE
 
 

@@ -23,17 +23,18 @@ def test_committed_header_is_up_to_date() -> None:
 
 def test_check_fails_on_a_stale_header(tmp_path: Path) -> None:
     stale = tmp_path / "ts_wire.h"
-    stale.write_text(gen_c.render().replace("1024u", "512u"))
+    stale.write_text(gen_c.render().replace("2048u", "512u"))
     assert gen_c.main(["--check", "--output", str(stale)]) == 1
     assert gen_c.main(["--output", str(stale)]) == 0
     assert gen_c.main(["--check", "--output", str(stale)]) == 0
 
 
 def test_constants_match_docs_protocol_md() -> None:
-    assert (spec.MAX_RAW, spec.MAX_ENCODED) == (1044, 1049 + 1)
-    for cut in (1, 16, 64, 255, 1015):
-        assert spec.smashed_per_frame(cut) == (1024 - 8) // (cut + 1)
-        assert spec.grad_per_frame(cut) == (1024 - 4) // (cut + 4)
+    assert (spec.MAX_RAW, spec.MAX_ENCODED) == (2068, 2077 + 1)
+    assert spec.TRAIN_STEP_MAX_COUNT == 1018
+    for cut in (1, 16, 64, 255, 1352, 2036):
+        assert spec.smashed_per_frame(cut) == (2048 - 8) // (cut + 1)
+        assert spec.grad_per_frame(cut) == (2048 - 4) // (cut + 4)
         assert 8 + spec.smashed_per_frame(cut) * (cut + 1) <= spec.MAX_PAYLOAD
         assert 4 + spec.grad_per_frame(cut) * (cut + 4) <= spec.MAX_PAYLOAD
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinysplit.host.protocol import Frame, Header
+from tinysplit.host.protocol import MAX_ENCODED, MAX_RAW, Frame, Header
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNTERS = (
@@ -44,7 +44,7 @@ class CDecoder(ctypes.Structure):
         ("skipping", ctypes.c_uint8),
         ("last_bad_version", ctypes.c_uint8),
         ("reserved", ctypes.c_uint8 * 2),
-        ("raw", ctypes.c_uint8 * 1044),
+        ("raw", ctypes.c_uint8 * MAX_RAW),
     )
 
 
@@ -111,7 +111,7 @@ class CLib:
         status = self.lib.ts_cobs_decode(data, len(data), out, cap, ctypes.byref(n))
         return int(status), bytes(out[: n.value])
 
-    def encode_frame(self, h: Header, payload: bytes, cap: int = 1050) -> bytes:
+    def encode_frame(self, h: Header, payload: bytes, cap: int = MAX_ENCODED) -> bytes:
         ch = CHeader(h.type, h.session, h.step, h.seq, h.length)
         out = (ctypes.c_uint8 * max(cap, 1))()
         n = self.lib.ts_frame_encode(ctypes.byref(ch), payload, len(payload), out, cap)

@@ -144,7 +144,7 @@ def raw_frame(
 
 # One stream per counter, shared with the C cross test (test_wire_c.py).
 COUNTER_CASES = {
-    "oversize": b"\x01" * 2000 + b"\x00",
+    "oversize": b"\x01" * (MAX_RAW + 100) + b"\x00",
     "oversize_by_decoded_size": cobs_encode(b"\x11" * (MAX_RAW + 1)) + b"\x00",
     "cobs_errors": b"\x05\x01\x02\x00",
     "short": cobs_encode(bytes(19)) + b"\x00",
