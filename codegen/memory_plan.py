@@ -397,6 +397,9 @@ class OpLayout:
         scratch = [
             backward_scratch_bytes(s) if g else 0 for s, g in zip(shapes, input_grad, strict=True)
         ]
+        # ts_fc_forward also accumulates into ts_scratch: int32 [out_features].
+        forward = max([4 * s.out_bytes for s in shapes if s.kind == "fc"] + [0])
+        words = -(-max(*scratch, forward) // 4)
         grad = max(
             [s.out_bytes for i, s in enumerate(shapes) if i >= first_trainable]
             + [s.in_bytes for s, g in zip(shapes, input_grad, strict=True) if g]
@@ -406,7 +409,7 @@ class OpLayout:
             tuple(out_buf), tuple(offset),
             tuple(need[i] and not keep[i] and shapes[i].kind != "reshape"
                   for i in range(len(shapes))),
-            tuple(input_grad), tuple(scratch), kept, act, max(1, -(-max(scratch) // 4)), grad,
+            tuple(input_grad), tuple(scratch), kept, act, max(1, words), grad,
             tuple(modes),
         )  # fmt: skip
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from tinysplit.codegen.client_train import cut_quant, ops_forward, ops_train_step
 from tinysplit.codegen.export import ClientState
-from tinysplit.codegen.golden import client_forward, client_train_step
 from tinysplit.host.errors import BadInput
 from tinysplit.host.link import SmashedBatch
 from tinysplit.host.protocol import StepDone
@@ -30,10 +30,10 @@ class GoldenClient:
     """Implements tinysplit.host.trainer.SplitClient with the golden model."""
 
     def __init__(self, state: ClientState, *, frozen_ranges: bool = False) -> None:
-        if len(state.layers) != 1:
-            raise BadInput("the in-process simulation supports one client layer so far")
+        if not state.ops:
+            raise BadInput("the export has no client ops to simulate")
         self.state = state
-        self.layer = state.layers[0]
+        self.ops = state.ops
         self.frozen_ranges = frozen_ranges
         self._pending: _Pending | None = None
 
@@ -46,10 +46,9 @@ class GoldenClient:
         return len(self.state.x_test)
 
     def _smashed(self, xs: npt.NDArray[np.int8], ys: npt.NDArray[np.uint8]) -> SmashedBatch:
-        acts = client_forward(self.layer, xs)
-        return SmashedBatch(
-            acts, ys.astype(np.int64), float(self.layer.out_scale), int(self.layer.out_zp)
-        )
+        acts = ops_forward(self.ops, xs)
+        scale, zp, _, _ = cut_quant(self.ops)
+        return SmashedBatch(acts, ys.astype(np.int64), float(scale), zp)
 
     def forward(self, step: int, lr: float, indices: npt.NDArray[np.int64]) -> SmashedBatch:
         self._pending = _Pending(np.asarray(indices), lr)
@@ -60,15 +59,16 @@ class GoldenClient:
     ) -> StepDone:
         assert self._pending is not None, "forward() first"
         p, self._pending = self._pending, None
-        client_train_step(
-            self.layer,
+        ops_train_step(
+            self.ops,
             self.state.x_train[p.indices],
             grads,
             scales,
             p.lr,
             update_range=not self.frozen_ranges,
         )
-        return StepDone(0, float(self.layer.range_min), float(self.layer.range_max), 0)
+        _, _, rmin, rmax = cut_quant(self.ops)
+        return StepDone(0, float(rmin), float(rmax), 0)
 
     def evaluate(self, split: int, start: int, count: int, request_id: int) -> SmashedBatch:
         x, y = (

@@ -53,3 +53,45 @@ def parse_blob(blob: bytes, layers: Sequence[dict[str, Any]]) -> list[ClientLaye
         rmin, rmax = take(np.float32, 2)
         out.append(ClientLayerWeights(master_w, master_b, w, bias, w_scale, rmin, rmax))
     return out
+
+
+def blob_parts(ops: Sequence[Any]) -> list[tuple[str, npt.NDArray[Any]]]:
+    """The weight blob of golden client ops (codegen.client_ops: FCLayer / ConvLayer, others
+    skipped), part by part in the board's order: per trainable op master_w, master_b, w, bias,
+    w_scale, range_min, range_max (firmware/client/weights_blob.c)."""
+    parts: list[tuple[str, npt.NDArray[Any]]] = []
+    for i, op in enumerate(ops):
+        if not hasattr(op, "master_w"):
+            continue
+        parts += [
+            (f"op{i}.master_w", np.asarray(op.master_w, np.float32).reshape(-1)),
+            (f"op{i}.master_b", np.asarray(op.master_b, np.float32).reshape(-1)),
+            (f"op{i}.w", np.asarray(op.w, np.int8).reshape(-1)),
+            (f"op{i}.bias", np.asarray(op.bias, np.int32).reshape(-1)),
+            (f"op{i}.w_scale", np.asarray(op.w_scale, np.float32).reshape(-1)),
+            (f"op{i}.range_min", np.asarray([op.range_min], np.float32)),
+            (f"op{i}.range_max", np.asarray([op.range_max], np.float32)),
+        ]
+    return parts
+
+
+def ops_blob(ops: Sequence[Any]) -> bytes:
+    """The bytes GET_WEIGHTS returns for a board holding exactly these golden ops' state."""
+    return b"".join(a.astype(a.dtype.newbyteorder("<")).tobytes() for _, a in blob_parts(ops))
+
+
+def first_blob_difference(blob: bytes, ops: Sequence[Any]) -> str | None:
+    """None if `blob` equals ops_blob(ops), else where the first difference is, in words."""
+    pos = 0
+    for name, a in blob_parts(ops):
+        mine = a.astype(a.dtype.newbyteorder("<")).tobytes()
+        theirs = blob[pos : pos + len(mine)]
+        if theirs != mine:
+            got = np.frombuffer(theirs.ljust(len(mine), b"\0"), a.dtype.newbyteorder("<"))
+            k = int(np.argmax(got.view(np.uint8 if a.itemsize == 1 else np.uint32)
+                              != a.view(np.uint8 if a.itemsize == 1 else np.uint32)))  # fmt: skip
+            return f"{name}[{k}]: board {got[k]!r}, golden {a[k]!r}"
+        pos += len(mine)
+    if pos != len(blob):
+        return f"the board's blob has {len(blob)} bytes, the golden ops' {pos}"
+    return None

@@ -43,8 +43,8 @@ typedef struct {
     uint16_t next_grad;                 /**< position of the next gradient expected */
     uint16_t index[TS_MODEL_MAX_BATCH]; /**< training-shard indices of the minibatch */
     uint32_t grad_crc;                  /**< running CRC-32 state over the staged GRAD payloads */
-    float batch_min[TS_MODEL_N_LAYERS]; /**< range observed in this minibatch, per layer */
-    float batch_max[TS_MODEL_N_LAYERS];
+    float batch_min[TS_MODEL_N_OPS];    /**< range observed in this minibatch, per op */
+    float batch_max[TS_MODEL_N_OPS];
     uint32_t step_cycles;                         /**< device cycles spent on the step so far */
     uint8_t done[TS_STEP_DONE_FIXED_SIZE];        /**< STEP_DONE of `committed`, for duplicates */
     uint8_t has_done;                             /**< 1: done[] is valid */
@@ -106,14 +106,59 @@ void ts_send_status(uint32_t step);
 /** Sends the cached STEP_DONE of the last committed step again. */
 void ts_resend_step_done(void);
 
+/* The op table (model_ops.c). */
+
+/** Never inlined, cloned or merged: instruction-count markers keep their own address. */
+#if defined(__clang__)
+#define TS_NOIPA __attribute__((noinline))
+#else
+#define TS_NOIPA __attribute__((noipa))
+#endif
+
+/** A trainable op's training state, whatever its kind (FC or Conv2D/DepthwiseConv2D). */
+typedef struct {
+    uint32_t n_w; /**< weights: C * K */
+    uint32_t n_c; /**< output channels C */
+    int8_t *w;
+    int32_t *bias;
+    float *w_scale;
+    int32_t *out_mult;
+    int32_t *out_shift;
+    float *master_w;
+    float *master_b;
+    float *grad_w;
+    float *grad_b;
+    float *range_min;
+    float *range_max;
+    ts_quant_t *in_q;
+    ts_quant_t *out_q;
+} ts_trainable_t;
+
+/** Bytes of one sample's output of op. */
+uint32_t ts_op_out_bytes(const ts_model_op_t *op);
+
+/** Where op i's output for minibatch position pos lives (x: the sample, for a reshape of it). */
+int8_t *ts_op_output(uint32_t i, uint32_t pos, const int8_t *x);
+
+/** Fills t with op i's training state; 0 if op i is not trainable. */
+int ts_op_trainable(uint32_t i, ts_trainable_t *t);
+
+/** The cut's quantization and running range: the last trainable op's (pools keep theirs). */
+void ts_cut_quant(ts_quant_t *q, float *range_min, float *range_max);
+
+/** Instruction-count markers around each sample's forward and backward pass (train.c). */
+void ts_bench_begin(void);
+void ts_bench_end(void);
+
 /* Training (train.c). */
 
 /** Forward of one sample through every client layer. keep_pos < 0: nothing is kept for backward
  *  and no range is observed (evaluation). Returns the cut-layer output (int8, TS_MODEL_CUT_SIZE). */
 const int8_t *ts_train_forward(const int8_t *x, int keep_pos);
 
-/** The cut-layer output kept for the sample at minibatch position pos. */
-const int8_t *ts_train_kept_output(uint16_t pos);
+/** The cut output of the sample at minibatch position pos of the step in flight: the kept one,
+ *  or computed again when the cut op's output is not kept (same weights, same bytes). */
+const int8_t *ts_train_cut_output(uint16_t pos);
 
 /** Backward of the sample at position pos of the minibatch, from its int8 cut gradient. */
 void ts_train_backward(uint16_t pos, const int8_t *grad, float grad_scale);

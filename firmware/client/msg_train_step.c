@@ -22,10 +22,13 @@ static uint8_t frame_labels[TS_SMASHED_PER_FRAME(TS_MODEL_CUT_SIZE)];
 /* SMASHED: f32 scale, i8 zero point, u8 pad, u16 count, u8 label[count], i8 act[count * cut]. */
 static void send_smashed(uint32_t step, uint16_t first, uint16_t n)
 {
-    const ts_fc_layer_t *cut = &ts_model_layers[TS_MODEL_N_LAYERS - 1];
+    ts_quant_t q;
+    float range_min;
+    float range_max;
+    ts_cut_quant(&q, &range_min, &range_max);
     uint8_t *p = ts_tx_payload;
-    ts_put_f32(p + TS_SMASHED_OFF_SCALE, cut->out_q.scale);
-    p[TS_SMASHED_OFF_ZERO_POINT] = (uint8_t)(int8_t)cut->out_q.zero_point;
+    ts_put_f32(p + TS_SMASHED_OFF_SCALE, q.scale);
+    p[TS_SMASHED_OFF_ZERO_POINT] = (uint8_t)(int8_t)q.zero_point;
     p[TS_SMASHED_OFF_PAD] = 0u;
     ts_put_u16(p + TS_SMASHED_OFF_COUNT, n);
     for (uint16_t i = 0; i < n; ++i) {
@@ -70,7 +73,7 @@ void ts_resend_smashed(void)
     ts_client.stats.retransmits++;
     for (uint16_t i = 0; i < ts_client.count; ++i) {
         put_sample(ts_client.step, i, ts_client.count, ts_train_y[ts_client.index[i]],
-                   ts_train_kept_output(i));
+                   ts_train_cut_output(i));
     }
 }
 

@@ -1,117 +1,233 @@
 /*
- * On-device training of the client layers: forward with kept activations and range observation,
- * backward per sample from the int8 cut gradient, and the minibatch commit. The kernel calls and
- * their order are the ones the numpy golden model's client_train_step makes
- * (docs/int8-training.md); change one, change both.
+ * On-device training of the client over the op table (docs/model-format.md): forward with kept
+ * activations and range observation, backward per sample from the int8 cut gradient (outputs
+ * that are not kept are recomputed from the sample first), and the minibatch commit. The kernel
+ * calls and their order are the ones the numpy golden model's ops_train_step makes
+ * (codegen/golden/ops_train.py; docs/int8-conv.md "A training step"); change one, change both.
  */
 #include <math.h>
 
 #include "client_internal.h"
+#include "ts_conv.h"
 #include "ts_kernels.h"
 
-/* Output of layer l for the sample at minibatch position pos, kept for the backward pass. */
-static int8_t *kept(uint32_t layer, uint32_t pos)
+/* ---- instruction-count markers ---------------------------------------------------------------
+ * Every sample's forward (TRAIN_STEP) and backward pass runs between ts_bench_begin() and
+ * ts_bench_end(): a QEMU instruction-count plugin given their addresses counts exactly what one
+ * sample costs on the device (host/insn_count.py). Two empty calls otherwise. */
+static volatile uint32_t s_marker;
+
+TS_NOIPA void ts_bench_begin(void)
 {
-    uint32_t offset = 0;
-    for (uint32_t l = 0; l < layer; ++l) {
-        offset += (uint32_t)TS_MODEL_MAX_BATCH * ts_model_layers[l].out_features;
-    }
-    return &ts_kept_acts[offset + pos * ts_model_layers[layer].out_features];
+    s_marker = 1u;
 }
 
-const int8_t *ts_train_kept_output(uint16_t pos)
+TS_NOIPA void ts_bench_end(void)
 {
-    return kept(TS_MODEL_N_LAYERS - 1u, pos);
+    s_marker = 2u;
 }
 
-void ts_train_drop_staged(void)
+static const int8_t *train_sample(uint32_t pos)
 {
-    for (uint32_t l = 0; l < TS_MODEL_N_LAYERS; ++l) {
-        ts_fc_layer_t *layer = &ts_model_layers[l];
-        const uint32_t c_n = layer->out_features;
-        const uint32_t ck = c_n * layer->in_features;
-        for (uint32_t i = 0; i < ck; ++i) {
-            layer->grad_w[i] = 0.0f;
-        }
-        for (uint32_t c = 0; c < c_n; ++c) {
-            layer->grad_b[c] = 0.0f;
-        }
-    }
+    return &ts_train_x[(uint32_t)ts_client.index[pos] * TS_MODEL_INPUT_SIZE];
 }
 
-void ts_train_begin_batch(void)
+/* Forward of ops 0..last on sample x at minibatch position pos; observe: fold each trainable
+ * op's outputs into the minibatch range. Returns the output of op `last`. */
+static const int8_t *forward(const int8_t *x, uint32_t pos, int observe, uint32_t last)
 {
-    for (uint32_t l = 0; l < TS_MODEL_N_LAYERS; ++l) {
-        ts_client.batch_min[l] = INFINITY;
-        ts_client.batch_max[l] = -INFINITY;
-    }
-}
-
-const int8_t *ts_train_forward(const int8_t *x, int keep_pos)
-{
-    /* Evaluation runs only when no minibatch is in flight, so position 0 is free to use. */
-    uint32_t pos = keep_pos >= 0 ? (uint32_t)keep_pos : 0u;
     const int8_t *in = x;
-    for (uint32_t l = 0; l < TS_MODEL_N_LAYERS; ++l) {
-        ts_fc_layer_t *layer = &ts_model_layers[l];
-        int8_t *out = kept(l, pos);
-        ts_fc_forward(layer, in, out, ts_scratch);
-        if (keep_pos >= 0) {
-            ts_fc_observe_range(layer, ts_scratch, &ts_client.batch_min[l],
-                                &ts_client.batch_max[l]);
+    for (uint32_t i = 0; i <= last; ++i) {
+        const ts_model_op_t *op = &ts_model_ops[i];
+        if (op->kind == TS_OP_RESHAPE) {
+            continue; /* NHWC int8 keeps its bytes: the output is the input */
+        }
+        int8_t *out = ts_op_output(i, pos, x);
+        float *bmin = observe ? &ts_client.batch_min[i] : 0;
+        float *bmax = observe ? &ts_client.batch_max[i] : 0;
+        switch (op->kind) {
+        case TS_OP_FC:
+            ts_fc_forward(op->layer.fc, in, out, ts_scratch);
+            if (observe) {
+                ts_fc_observe_range(op->layer.fc, ts_scratch, bmin, bmax);
+            }
+            break;
+        case TS_OP_CONV:
+            ts_conv2d_forward(op->layer.conv, in, out, bmin, bmax);
+            break;
+        case TS_OP_DEPTHWISE:
+            ts_depthwise_conv2d_forward(op->layer.conv, in, out, bmin, bmax);
+            break;
+        case TS_OP_MAX_POOL:
+            ts_max_pool2d_forward(op->layer.pool, in, out);
+            break;
+        default: /* TS_OP_AVG_POOL */
+            ts_avg_pool2d_forward(op->layer.pool, in, out);
+            break;
         }
         in = out;
     }
     return in;
 }
 
+/* Index of the last op whose output backward reads but the minibatch does not keep; -1: none. */
+static int32_t last_recomputed(void)
+{
+    for (uint32_t i = TS_MODEL_N_OPS; i-- > 0;) {
+        if (ts_model_ops[i].recompute) {
+            return (int32_t)i;
+        }
+    }
+    return -1;
+}
+
+const int8_t *ts_train_cut_output(uint16_t pos)
+{
+    const uint32_t last = TS_MODEL_N_OPS - 1u;
+    uint32_t i = last;
+    while (i > 0 && ts_model_ops[i].kind == TS_OP_RESHAPE) {
+        --i;
+    }
+    if (ts_model_ops[i].out_buf == TS_BUF_KEPT) {
+        return ts_op_output(i, pos, train_sample(pos));
+    }
+    /* Not kept (a pool at the cut, say): the same weights give the same output again. */
+    return forward(train_sample(pos), pos, 0, last);
+}
+
+void ts_train_drop_staged(void)
+{
+    for (uint32_t i = 0; i < TS_MODEL_N_OPS; ++i) {
+        ts_trainable_t t;
+        if (!ts_op_trainable(i, &t)) {
+            continue;
+        }
+        for (uint32_t k = 0; k < t.n_w; ++k) {
+            t.grad_w[k] = 0.0f;
+        }
+        for (uint32_t c = 0; c < t.n_c; ++c) {
+            t.grad_b[c] = 0.0f;
+        }
+    }
+}
+
+void ts_train_begin_batch(void)
+{
+    for (uint32_t i = 0; i < TS_MODEL_N_OPS; ++i) {
+        ts_client.batch_min[i] = INFINITY;
+        ts_client.batch_max[i] = -INFINITY;
+    }
+}
+
+const int8_t *ts_train_forward(const int8_t *x, int keep_pos)
+{
+    /* Evaluation runs only when no minibatch is in flight, so position 0 is free to use. */
+    const uint32_t pos = keep_pos >= 0 ? (uint32_t)keep_pos : 0u;
+    if (keep_pos >= 0) {
+        ts_bench_begin();
+    }
+    const int8_t *y = forward(x, pos, keep_pos >= 0, TS_MODEL_N_OPS - 1u);
+    if (keep_pos >= 0) {
+        ts_bench_end();
+    }
+    return y;
+}
+
 void ts_train_backward(uint16_t pos, const int8_t *grad, float grad_scale)
 {
+    ts_bench_begin();
+    const int8_t *x = train_sample(pos);
+    const int32_t recompute = last_recomputed();
+    if (recompute >= 0) {
+        (void)forward(x, pos, 0, (uint32_t)recompute);
+    }
     uint32_t cur = 0;
     int8_t *g = ts_grad_buf[cur];
     for (uint32_t k = 0; k < TS_MODEL_CUT_SIZE; ++k) {
         g[k] = grad[k];
     }
     float s = grad_scale;
-    for (uint32_t i = TS_MODEL_N_LAYERS; i-- > 0;) {
-        ts_fc_layer_t *layer = &ts_model_layers[i];
-        if (layer->relu) {
-            ts_relu_backward(g, kept(i, pos), layer->out_features, ts_fc_act_min(layer));
+    for (uint32_t i = TS_MODEL_N_OPS; i-- > 0;) {
+        const ts_model_op_t *op = &ts_model_ops[i];
+        const int trainable = op->kind == TS_OP_FC || op->kind == TS_OP_CONV ||
+                              op->kind == TS_OP_DEPTHWISE;
+        if (op->kind == TS_OP_RESHAPE) {
+            continue;
         }
-        const int8_t *x = i == 0 ? &ts_train_x[(uint32_t)ts_client.index[pos] * TS_MODEL_INPUT_SIZE]
-                                 : kept(i - 1u, pos);
-        ts_fc_backward_weights(layer, x, g, s);
-        if (i > 0) {
-            int8_t *gx = ts_grad_buf[cur ^ 1u];
-            ts_fc_backward_input(layer, g, s, ts_scratch, gx, &s);
-            g = gx;
-            cur ^= 1u;
+        if (!trainable && !op->input_grad) {
+            break; /* a pool in front of the first trainable op: nothing left to train */
         }
+        const int8_t *in = i == 0 ? x : ts_op_output(i - 1u, pos, x);
+        const int8_t *y = ts_op_output(i, pos, x);
+        int8_t *gx = ts_grad_buf[cur ^ 1u];
+        switch (op->kind) {
+        case TS_OP_FC: {
+            ts_fc_layer_t *l = op->layer.fc;
+            if (l->relu) {
+                ts_relu_backward(g, y, l->out_features, ts_fc_act_min(l));
+            }
+            ts_fc_backward_weights(l, in, g, s);
+            if (op->input_grad) {
+                ts_fc_backward_input(l, g, s, ts_scratch, gx, &s);
+            }
+            break;
+        }
+        case TS_OP_CONV:
+        case TS_OP_DEPTHWISE: {
+            ts_conv_layer_t *l = op->layer.conv;
+            ts_act_backward(l->act, l->out_q, g, y, ts_op_out_bytes(op));
+            if (op->kind == TS_OP_CONV) {
+                ts_conv2d_backward_weights(l, in, g, s);
+                if (op->input_grad) {
+                    ts_conv2d_backward_input(l, g, s, ts_scratch, gx, &s);
+                }
+            } else {
+                ts_depthwise_conv2d_backward_weights(l, in, g, s);
+                if (op->input_grad) {
+                    ts_depthwise_conv2d_backward_input(l, g, s, ts_scratch, gx, &s);
+                }
+            }
+            break;
+        }
+        case TS_OP_MAX_POOL:
+            ts_max_pool2d_backward(op->layer.pool, in, g, s, ts_scratch, gx, &s);
+            break;
+        default: /* TS_OP_AVG_POOL */
+            ts_avg_pool2d_backward(op->layer.pool, g, s, ts_scratch, gx, &s);
+            break;
+        }
+        if (!op->input_grad) {
+            break; /* the first trainable op: its input is the sample */
+        }
+        g = gx;
+        cur ^= 1u;
     }
+    ts_bench_end();
 }
 
 int ts_train_commit_ok(float lr)
 {
-    for (uint32_t l = 0; l < TS_MODEL_N_LAYERS; ++l) {
-        const ts_fc_layer_t *layer = &ts_model_layers[l];
+    for (uint32_t i = 0; i < TS_MODEL_N_OPS; ++i) {
+        ts_trainable_t t;
+        if (!ts_op_trainable(i, &t)) {
+            continue;
+        }
         /* An observed range folds into the running range: it must be finite (an unobserved
-         * one, min > max, is skipped by ts_range_update). */
-        const float bmin = ts_client.batch_min[l];
-        const float bmax = ts_client.batch_max[l];
+         * one, min > max, is skipped by the range update). */
+        const float bmin = ts_client.batch_min[i];
+        const float bmax = ts_client.batch_max[i];
         if (bmin <= bmax && !(bmin >= -TS_RANGE_LIMIT && bmax <= TS_RANGE_LIMIT)) {
             return 0;
         }
-        const uint32_t c_n = layer->out_features;
-        const uint32_t ck = c_n * layer->in_features;
-        /* The very expression ts_sgd_step_fc evaluates (-ffp-contract=off: same rounding). */
-        for (uint32_t i = 0; i < ck; ++i) {
-            const float v = layer->master_w[i] - lr * layer->grad_w[i];
+        /* The very expression the SGD kernels evaluate (-ffp-contract=off: same rounding). */
+        for (uint32_t k = 0; k < t.n_w; ++k) {
+            const float v = t.master_w[k] - lr * t.grad_w[k];
             if (!(v >= -TS_WEIGHT_LIMIT && v <= TS_WEIGHT_LIMIT)) {
                 return 0;
             }
         }
-        for (uint32_t c = 0; c < c_n; ++c) {
-            const float v = layer->master_b[c] - lr * layer->grad_b[c];
+        for (uint32_t c = 0; c < t.n_c; ++c) {
+            const float v = t.master_b[c] - lr * t.grad_b[c];
             if (!(v >= -TS_WEIGHT_LIMIT && v <= TS_WEIGHT_LIMIT)) {
                 return 0;
             }
@@ -122,15 +238,36 @@ int ts_train_commit_ok(float lr)
 
 void ts_train_commit(float lr)
 {
-    for (uint32_t l = 0; l < TS_MODEL_N_LAYERS; ++l) {
-        ts_sgd_step_fc(&ts_model_layers[l], lr);
-        ts_range_update(&ts_model_layers[l], ts_client.batch_min[l], ts_client.batch_max[l]);
+    for (uint32_t i = 0; i < TS_MODEL_N_OPS; ++i) {
+        const ts_model_op_t *op = &ts_model_ops[i];
+        const float bmin = ts_client.batch_min[i];
+        const float bmax = ts_client.batch_max[i];
+        if (op->kind == TS_OP_FC) {
+            ts_sgd_step_fc(op->layer.fc, lr);
+            ts_range_update(op->layer.fc, bmin, bmax);
+        } else if (op->kind == TS_OP_CONV || op->kind == TS_OP_DEPTHWISE) {
+            ts_conv_sgd_step(op->layer.conv, lr);
+            ts_conv_range_update(op->layer.conv, bmin, bmax);
+        }
     }
-    /* A layer's input quantization is its predecessor's output quantization. */
-    for (uint32_t l = 1; l < TS_MODEL_N_LAYERS; ++l) {
-        ts_model_layers[l].in_q = ts_model_layers[l - 1u].out_q;
+    /* A trainable op's input quantization is the previous trainable op's output quantization
+     * (pools and reshapes pass it through unchanged); the first one's input stays fixed. */
+    const ts_quant_t *prev = 0;
+    for (uint32_t i = 0; i < TS_MODEL_N_OPS; ++i) {
+        ts_trainable_t t;
+        if (ts_op_trainable(i, &t)) {
+            if (prev) {
+                *t.in_q = *prev;
+            }
+            prev = t.out_q;
+        }
     }
-    for (uint32_t l = 0; l < TS_MODEL_N_LAYERS; ++l) {
-        ts_fc_requantize(&ts_model_layers[l]);
+    for (uint32_t i = 0; i < TS_MODEL_N_OPS; ++i) {
+        const ts_model_op_t *op = &ts_model_ops[i];
+        if (op->kind == TS_OP_FC) {
+            ts_fc_requantize(op->layer.fc);
+        } else if (op->kind == TS_OP_CONV || op->kind == TS_OP_DEPTHWISE) {
+            ts_conv_requantize(op->layer.conv);
+        }
     }
 }

@@ -1,9 +1,9 @@
 /*
  * The state image GET_WEIGHTS reads and PUT_WEIGHTS writes (docs/protocol.md, "Weights"):
  *
- *   weight blob: for each layer in order f32 master_w[C*K], f32 master_b[C], i8 w[C*K],
+ *   weight blob: for each trainable op in order f32 master_w[C*K], f32 master_b[C], i8 w[C*K],
  *                i32 b[C], f32 w_scale[C], f32 range_min, f32 range_max
- *   quant tail:  for each layer in order f32 in_scale, i32 in_zp, f32 out_scale, i32 out_zp,
+ *   quant tail:  for each trainable op in order f32 in_scale, i32 in_zp, f32 out_scale, i32 out_zp,
  *                i32 out_mult[C], i32 out_shift[C]
  *
  * each part in the board's memory order, which is little-endian on every target. The blob is
@@ -23,54 +23,79 @@ typedef struct {
     uint32_t len;
 } image_part_t;
 
-/* Part i of layer l: 0..6 are the blob's, 7..12 the tail's. */
-static image_part_t part(ts_fc_layer_t *l, uint32_t i)
+/* Part i of a trainable op: 0..6 are the blob's, 7..12 the tail's. */
+static image_part_t part(const ts_trainable_t *t, uint32_t i)
 {
-    uint32_t ck = (uint32_t)l->out_features * l->in_features;
-    uint32_t c = l->out_features;
     image_part_t p;
     switch (i) {
-    case 0: p.ptr = (uint8_t *)l->master_w; p.len = 4u * ck; break;
-    case 1: p.ptr = (uint8_t *)l->master_b; p.len = 4u * c; break;
-    case 2: p.ptr = (uint8_t *)l->w; p.len = ck; break;
-    case 3: p.ptr = (uint8_t *)l->bias; p.len = 4u * c; break;
-    case 4: p.ptr = (uint8_t *)l->w_scale; p.len = 4u * c; break;
-    case 5: p.ptr = (uint8_t *)&l->range_min; p.len = 4u; break;
-    case 6: p.ptr = (uint8_t *)&l->range_max; p.len = 4u; break;
-    case 7: p.ptr = (uint8_t *)&l->in_q.scale; p.len = 4u; break;
-    case 8: p.ptr = (uint8_t *)&l->in_q.zero_point; p.len = 4u; break;
-    case 9: p.ptr = (uint8_t *)&l->out_q.scale; p.len = 4u; break;
-    case 10: p.ptr = (uint8_t *)&l->out_q.zero_point; p.len = 4u; break;
-    case 11: p.ptr = (uint8_t *)l->out_mult; p.len = 4u * c; break;
-    default: p.ptr = (uint8_t *)l->out_shift; p.len = 4u * c; break;
+    case 0: p.ptr = (uint8_t *)t->master_w; p.len = 4u * t->n_w; break;
+    case 1: p.ptr = (uint8_t *)t->master_b; p.len = 4u * t->n_c; break;
+    case 2: p.ptr = (uint8_t *)t->w; p.len = t->n_w; break;
+    case 3: p.ptr = (uint8_t *)t->bias; p.len = 4u * t->n_c; break;
+    case 4: p.ptr = (uint8_t *)t->w_scale; p.len = 4u * t->n_c; break;
+    case 5: p.ptr = (uint8_t *)t->range_min; p.len = 4u; break;
+    case 6: p.ptr = (uint8_t *)t->range_max; p.len = 4u; break;
+    case 7: p.ptr = (uint8_t *)&t->in_q->scale; p.len = 4u; break;
+    case 8: p.ptr = (uint8_t *)&t->in_q->zero_point; p.len = 4u; break;
+    case 9: p.ptr = (uint8_t *)&t->out_q->scale; p.len = 4u; break;
+    case 10: p.ptr = (uint8_t *)&t->out_q->zero_point; p.len = 4u; break;
+    case 11: p.ptr = (uint8_t *)t->out_mult; p.len = 4u * t->n_c; break;
+    default: p.ptr = (uint8_t *)t->out_shift; p.len = 4u * t->n_c; break;
     }
     return p;
 }
 
-/* The image's parts in order: the blob's of every layer, then the tail's. n-th part, n counted
- * from 0; returns 0 past the last. */
+/* The k-th trainable op (k counted from 0); 0 past the last. */
+static int nth_trainable(uint32_t k, ts_trainable_t *t)
+{
+    for (uint32_t i = 0; i < TS_MODEL_N_OPS; ++i) {
+        if (ts_op_trainable(i, t) && k-- == 0u) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The image's parts in order: the blob's of every trainable op, then the tail's. n-th part, n
+ * counted from 0; returns 0 past the last. */
 static int nth_part(uint32_t n, image_part_t *out)
 {
-    const uint32_t blob_parts = TS_MODEL_N_LAYERS * TS_BLOB_PARTS;
-    if (n < blob_parts) {
-        *out = part(&ts_model_layers[n / TS_BLOB_PARTS], n % TS_BLOB_PARTS);
+    ts_trainable_t t;
+    uint32_t n_blob = 0;
+    while (nth_trainable(n_blob, &t)) {
+        ++n_blob;
+    }
+    if (n < n_blob * TS_BLOB_PARTS) {
+        (void)nth_trainable(n / TS_BLOB_PARTS, &t);
+        *out = part(&t, n % TS_BLOB_PARTS);
         return 1;
     }
-    n -= blob_parts;
-    if (n < TS_MODEL_N_LAYERS * TS_TAIL_PARTS) {
-        *out = part(&ts_model_layers[n / TS_TAIL_PARTS], TS_BLOB_PARTS + n % TS_TAIL_PARTS);
+    n -= n_blob * TS_BLOB_PARTS;
+    if (n < n_blob * TS_TAIL_PARTS) {
+        (void)nth_trainable(n / TS_TAIL_PARTS, &t);
+        *out = part(&t, TS_BLOB_PARTS + n % TS_TAIL_PARTS);
         return 1;
     }
     return 0;
 }
 
-#define TS_IMAGE_PARTS (TS_MODEL_N_LAYERS * (TS_BLOB_PARTS + TS_TAIL_PARTS))
+#define TS_IMAGE_PARTS (TS_MODEL_N_OPS * (TS_BLOB_PARTS + TS_TAIL_PARTS)) /* a bound */
+
+static uint32_t blob_parts(void)
+{
+    uint32_t n = 0;
+    ts_trainable_t t;
+    while (nth_trainable(n, &t)) {
+        ++n;
+    }
+    return n * TS_BLOB_PARTS;
+}
 
 uint32_t ts_weights_blob_size(void)
 {
     uint32_t total = 0;
     image_part_t p;
-    for (uint32_t n = 0; n < TS_MODEL_N_LAYERS * TS_BLOB_PARTS && nth_part(n, &p); ++n) {
+    for (uint32_t n = 0; n < blob_parts() && nth_part(n, &p); ++n) {
         total += p.len;
     }
     return total;
@@ -127,7 +152,7 @@ uint32_t ts_weights_blob_crc(void)
 {
     uint32_t crc = ts_crc32_begin();
     image_part_t p;
-    for (uint32_t n = 0; n < TS_MODEL_N_LAYERS * TS_BLOB_PARTS && nth_part(n, &p); ++n) {
+    for (uint32_t n = 0; n < blob_parts() && nth_part(n, &p); ++n) {
         crc = ts_crc32_update(crc, p.ptr, p.len);
     }
     return ts_crc32_end(crc);
@@ -150,26 +175,23 @@ static int zero_point_ok(int32_t zp)
 
 int ts_state_image_valid(void)
 {
-    for (uint32_t l = 0; l < TS_MODEL_N_LAYERS; ++l) {
-        const ts_fc_layer_t *lay = &ts_model_layers[l];
-        const uint32_t c_n = lay->out_features;
-        const uint32_t ck = c_n * lay->in_features;
-        for (uint32_t i = 0; i < ck; ++i) {
-            if (!finite_abs_below(lay->master_w[i], TS_WEIGHT_LIMIT) || lay->w[i] < -127) {
+    ts_trainable_t t;
+    for (uint32_t k = 0; nth_trainable(k, &t); ++k) {
+        for (uint32_t i = 0; i < t.n_w; ++i) {
+            if (!finite_abs_below(t.master_w[i], TS_WEIGHT_LIMIT) || t.w[i] < -127) {
                 return 0;
             }
         }
-        for (uint32_t c = 0; c < c_n; ++c) {
-            if (!finite_abs_below(lay->master_b[c], TS_WEIGHT_LIMIT) || !scale_ok(lay->w_scale[c]) ||
-                lay->out_mult[c] < 0 || lay->out_shift[c] < -31 || lay->out_shift[c] > 30) {
+        for (uint32_t c = 0; c < t.n_c; ++c) {
+            if (!finite_abs_below(t.master_b[c], TS_WEIGHT_LIMIT) || !scale_ok(t.w_scale[c]) ||
+                t.out_mult[c] < 0 || t.out_shift[c] < -31 || t.out_shift[c] > 30) {
                 return 0;
             }
         }
-        if (!finite_abs_below(lay->range_min, TS_RANGE_LIMIT) ||
-            !finite_abs_below(lay->range_max, TS_RANGE_LIMIT) ||
-            !(lay->range_min <= lay->range_max) || !scale_ok(lay->in_q.scale) ||
-            !scale_ok(lay->out_q.scale) || !zero_point_ok(lay->in_q.zero_point) ||
-            !zero_point_ok(lay->out_q.zero_point)) {
+        if (!finite_abs_below(*t.range_min, TS_RANGE_LIMIT) ||
+            !finite_abs_below(*t.range_max, TS_RANGE_LIMIT) || !(*t.range_min <= *t.range_max) ||
+            !scale_ok(t.in_q->scale) || !scale_ok(t.out_q->scale) ||
+            !zero_point_ok(t.in_q->zero_point) || !zero_point_ok(t.out_q->zero_point)) {
             return 0;
         }
     }

@@ -63,5 +63,6 @@ def run_steps(
         run.blob = link.pull_weights()
     finally:
         port.close()
-    run.layers = parse_blob(run.blob, export.manifest["layers"])
+    if all(lay.get("kind", "fc") == "fc" for lay in export.manifest["layers"]):
+        run.layers = parse_blob(run.blob, export.manifest["layers"])
     return run
