@@ -85,6 +85,7 @@ def _train(
     from tinysplit.host.server import ServerSegment
     from tinysplit.host.trainer import split_train
 
+    _deterministic()  # as a board run does: the same server maths, so the same weights
     server = ServerSegment.load(export.path / "server.keras", cfg.lr)
     return split_train(
         client, server, cfg, progress=True, max_steps=args.max_steps, log_to_stderr=args.json
