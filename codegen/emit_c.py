@@ -1,10 +1,10 @@
 """Writes model_data.h / model_data.c: the client segment as C arrays for the firmware.
 
 The names and layouts are a contract with firmware/client (the header below is the whole of
-it; docs/model-format.md describes it). A client of fully connected layers only gets the
-layout today's firmware reads (`ts_model_layers[]`, ...); every export, that one included,
-also gets the generic op table `ts_model_ops[]` (FC, conv, depthwise, pools, reshapes) and
-its buffers, which the firmware switches to for convolutional clients.
+it; docs/model-format.md describes it). Every export gets the op table `ts_model_ops[]` (FC,
+conv, depthwise, pools, reshapes) and its buffers, which is what the firmware runs; a client of
+fully connected layers only keeps the FC names and buffer sizes (`ts_model_layers[]`, ...)
+with its op table pointing into them.
 Trainable tensors live in RAM (the board rewrites them every step), the data shard and the
 model hash in flash. Every float is written so that the compiler reads back exactly the
 float32 codegen holds; every array is `_Alignas(16)`.
