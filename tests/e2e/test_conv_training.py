@@ -109,3 +109,44 @@ def test_conv_client_training_matches_golden_model_bit_for_bit(
     diff = first_blob_difference(run.blob, state.ops)
     assert diff is None, f"{name}: {diff}"
     assert run.blob != initial, "the weights did not move: nothing was compared"
+
+
+@pytest.fixture(scope="module")
+def mnist_qemu(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Run]:
+    """mnist-cnn at its default cut, built for and run on the emulated Cortex-M4."""
+    from tinysplit.host.launch import qemu_board
+
+    out = tmp_path_factory.mktemp("mnist-qemu")
+    export_client("mnist-cnn", None, out / "export", seed=0)
+    elf = build_firmware("mps2_an386", out / "export", out / "build")
+    with qemu_board(elf) as url:
+        run = run_steps(url, out / "export", 3, lr=LR, batch=16)
+    return out / "export", elf, run
+
+
+@pytest.mark.qemu
+def test_mnist_cnn_on_the_emulated_m4_matches_golden(mnist_qemu: tuple[Path, Path, Run]) -> None:
+    export_dir, _, run = mnist_qemu
+    state = load_client_state(export_dir)
+    for i, rec in enumerate(run.steps, start=1):
+        xs = state.x_train[rec.indices]
+        assert np.array_equal(ops_forward(state.ops, xs), rec.smashed), f"step {i}"
+        ops_train_step(state.ops, xs, rec.grads, rec.grad_scales, LR)
+        assert rec.weights_crc == zlib.crc32(ops_blob(state.ops)), f"step {i}: weights differ"
+    assert first_blob_difference(run.blob, state.ops) is None
+    assert len(run.steps) == 3
+
+
+@pytest.mark.qemu
+def test_mnist_cnn_planned_ram_is_within_five_percent_of_the_linker_map(
+    mnist_qemu: tuple[Path, Path, Run],
+) -> None:
+    from tinysplit.host.build import board_profile
+    from tinysplit.host.linkmap import ram_flash_from_map
+
+    export_dir, elf, _ = mnist_qemu
+    planned = json.loads((export_dir / "plan.json").read_text())["ram_peak"]
+    linked = ram_flash_from_map(elf.with_suffix(".map"))["ram_used"]
+    print(f"mnist-cnn client RAM: planned {planned:,} B, linked {linked:,} B")
+    assert abs(linked - planned) <= 0.05 * planned, (planned, linked)
+    assert linked <= board_profile("mps2_an386")["ram_bytes"] == 131072
