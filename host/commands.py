@@ -355,7 +355,9 @@ def cmd_demo(args: argparse.Namespace) -> dict[str, Any]:
 
     export_dir: Path = args.out / "export"
     _say(args, f"[1/4] exporting the client segment of {args.workload} ...")
-    res = export_client(args.workload, None, export_dir, data=args.data, seed=0)
+    # --seed seeds the initial weights as well as the data order (a run per seed is a new model)
+    seed = args.seed if args.seed is not None else 0
+    res = export_client(args.workload, None, export_dir, data=args.data, seed=seed)
     _say(args, res.plan.format_table())
     export = Export.load(export_dir)
     if args.plot is None:
