@@ -14,13 +14,22 @@
  *
  * then a semihosting SYS_EXIT ends QEMU (run with -semihosting-config enable=on). Interrupts are
  * masked between the markers so that no SysTick handler lands in a count.
+ *
+ * Built with -DTS_BENCH_CASES and a generated bench_cases.h on the include path, it runs the
+ * case table of host/insn_model.py instead (`python -m tinysplit.host.insn_model --fit`): every
+ * kernel a training step calls, forward and backward, on many shapes, densities and strides,
+ * one interval per case, reported as `bench <n> <kind> case<i> <macs>`. The instruction cost
+ * model is fitted to those counts.
  */
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "board_config.h"
 #include "ts_board.h"
 #include "ts_conv.h"
+#include "ts_crc32.h"
+#include "ts_frame.h"
 #include "ts_kernels.h"
 
 TS_BOARD_DEFINE_STACK(4096);
@@ -320,6 +329,424 @@ static void bench_conv(ts_dims_t in, uint16_t c_out, uint16_t kh, uint16_t kw, u
     report("conv2d_backward_input", shape, macs);
 }
 
+/** The shapes of ../shared/KERNEL-ANCHORS.md (and the backward kernels on two of them). */
+static void run_anchor_suite(void)
+{
+    bench_conv((ts_dims_t){28, 28, 1}, 8, 3, 3, TS_PADDING_SAME, 0, "28x28x1->8,3x3,same", 0);
+    bench_conv((ts_dims_t){14, 14, 8}, 16, 3, 3, TS_PADDING_SAME, 0, "14x14x8->16,3x3,same", 1);
+    bench_conv((ts_dims_t){1, 100, 6}, 8, 1, 5, TS_PADDING_VALID, 0, "100x6->8,k5,valid", 0);
+    bench_conv((ts_dims_t){14, 14, 16}, 16, 3, 3, TS_PADDING_SAME, 1, "14x14x16,3x3,same", 0);
+    bench_fc(64, 32, "64->32", 1);
+    bench_fc(1568, 32, "1568->32", 0);
+}
+
+/* ---- the fit suite (host/insn_model.py) ---------------------------------------------------- */
+
+#ifdef TS_BENCH_CASES
+/** What one case runs; host/insn_model.py's KINDS lists the same names in the same order. */
+typedef enum {
+    BK_CONV_FORWARD,           /**< ts_conv2d_forward, no range observation (a recompute) */
+    BK_CONV_FORWARD_OBSERVE,   /**< ts_conv2d_forward with bmin/bmax (a training forward) */
+    BK_CONV_BACKWARD_WEIGHTS,  /**< ts_conv2d_backward_weights */
+    BK_CONV_BACKWARD_INPUT,    /**< ts_conv2d_backward_input */
+    BK_DW_FORWARD,             /**< the same four for ts_depthwise_conv2d_* */
+    BK_DW_FORWARD_OBSERVE,
+    BK_DW_BACKWARD_WEIGHTS,
+    BK_DW_BACKWARD_INPUT,
+    BK_FC_FORWARD,             /**< ts_fc_forward with acc_out (what the observer reads) */
+    BK_FC_OBSERVE,             /**< ts_fc_observe_range */
+    BK_FC_BACKWARD_WEIGHTS,
+    BK_FC_BACKWARD_INPUT,
+    BK_MAX_POOL_FORWARD,
+    BK_MAX_POOL_BACKWARD,
+    BK_AVG_POOL_FORWARD,
+    BK_AVG_POOL_BACKWARD,
+    BK_ACT_BACKWARD,           /**< ts_act_backward, RELU, n = h * w * c */
+    BK_RELU_BACKWARD,          /**< ts_relu_backward (FC layers), n = c */
+    BK_CONV_SGD,               /**< ts_conv_sgd_step */
+    BK_CONV_RANGE_UPDATE,      /**< ts_conv_range_update */
+    BK_CONV_REQUANTIZE,        /**< ts_conv_requantize */
+    BK_FC_SGD,                 /**< ts_sgd_step_fc */
+    BK_FC_RANGE_UPDATE,        /**< ts_range_update */
+    BK_FC_REQUANTIZE,          /**< ts_fc_requantize */
+    BK_FRAME_ENCODE,           /**< ts_frame_encode of a c-byte payload */
+    BK_FRAME_DECODE,           /**< ts_frame_decoder_push of every byte of that frame */
+    BK_CRC32,                  /**< ts_crc32_update over c bytes */
+    BK_N_KINDS
+} bench_kind_t;
+
+/** One case. Conv: in [h][w][c] -> c_out, window kh x kw, strides, padding; depthwise: c_out
+ *  = c. FC: c inputs -> c_out outputs. Pools: in [h][w][c], window, strides, padding. density:
+ *  nonzero gradient elements per 1000 (exactly that share, at random positions). */
+typedef struct {
+    uint8_t kind;
+    uint16_t h, w, c, c_out, kh, kw;
+    uint8_t sh, sw, padding;
+    uint16_t density;
+} bench_case_t;
+
+#include "bench_cases.h" /* static const bench_case_t k_cases[] (generated) */
+
+static const char *const k_kind_names[BK_N_KINDS] = {
+    "conv_forward", "conv_forward_observe", "conv_backward_weights", "conv_backward_input",
+    "dw_forward", "dw_forward_observe", "dw_backward_weights", "dw_backward_input",
+    "fc_forward", "fc_observe", "fc_backward_weights", "fc_backward_input",
+    "max_pool_forward", "max_pool_backward", "avg_pool_forward", "avg_pool_backward",
+    "act_backward", "relu_backward",
+    "conv_sgd", "conv_range_update", "conv_requantize",
+    "fc_sgd", "fc_range_update", "fc_requantize",
+    "frame_encode", "frame_decode", "crc32",
+};
+
+/* A gradient with exactly n * density / 1000 nonzero elements at random positions. */
+static int8_t *sparse_grad(size_t n, uint32_t density)
+{
+    int8_t *g = arena_take(n);
+    const size_t nz = n * density / 1000u;
+    for (size_t i = 0; i < n; ++i) {
+        g[i] = i < nz ? rand_i8(1) : 0;
+    }
+    for (size_t i = n; i-- > 1;) { /* Fisher-Yates */
+        const size_t j = rng_next() % (i + 1u);
+        const int8_t t = g[i];
+        g[i] = g[j];
+        g[j] = t;
+    }
+    return g;
+}
+
+static float *rand_f32(size_t n)
+{
+    float *f = arena_take(n * sizeof(float));
+    for (size_t i = 0; i < n; ++i) {
+        f[i] = (float)rand_i8(0) * 0.001f;
+    }
+    return f;
+}
+
+static void begin(void)
+{
+    irq_off();
+    ts_bench_begin();
+}
+
+static void end(void)
+{
+    ts_bench_end();
+    irq_on();
+}
+
+static void run_conv_case(const bench_case_t *k, int dw)
+{
+    ts_conv_layer_t l = {0};
+    l.in = (ts_dims_t){k->h, k->w, k->c};
+    const uint16_t c_out = dw ? k->c : k->c_out;
+    l.out.h = (uint16_t)ts_conv_out_size(k->padding, k->h, k->kh, k->sh);
+    l.out.w = (uint16_t)ts_conv_out_size(k->padding, k->w, k->kw, k->sw);
+    l.out.c = c_out;
+    l.kh = k->kh;
+    l.kw = k->kw;
+    l.stride_h = k->sh;
+    l.stride_w = k->sw;
+    l.padding = k->padding;
+    l.act = TS_ACT_RELU;
+    l.depthwise = (uint8_t)dw;
+    l.in_q = IN_Q;
+    l.out_q = OUT_Q;
+    const size_t n_w = (size_t)k->kh * k->kw * (dw ? c_out : (size_t)c_out * k->c);
+    const channel_tensors_t t = channel_tensors(c_out);
+    l.w = rand_tensor(n_w, 0);
+    l.bias = t.bias;
+    l.w_scale = t.w_scale;
+    l.out_mult = t.out_mult;
+    l.out_shift = t.out_shift;
+    l.master_w = rand_f32(n_w);
+    l.master_b = t.master_b;
+    l.grad_w = zeros_f32(n_w);
+    l.grad_b = t.grad_b;
+    if (ts_conv_check(&l) != TS_OK) {
+        put_str("bench error conv_check\n");
+        return;
+    }
+    const size_t n_x = (size_t)k->h * k->w * k->c;
+    const size_t n_y = (size_t)l.out.h * l.out.w * c_out;
+    const int8_t *x = rand_tensor(n_x, 0);
+    float bmin = INFINITY, bmax = -INFINITY, s_gx = 0.0f;
+    switch (k->kind) {
+    case BK_CONV_FORWARD:
+    case BK_CONV_FORWARD_OBSERVE:
+    case BK_DW_FORWARD:
+    case BK_DW_FORWARD_OBSERVE: {
+        int8_t *y = arena_take(n_y);
+        const int obs = k->kind == BK_CONV_FORWARD_OBSERVE || k->kind == BK_DW_FORWARD_OBSERVE;
+        begin();
+        if (dw) {
+            ts_depthwise_conv2d_forward(&l, x, y, obs ? &bmin : NULL, obs ? &bmax : NULL);
+        } else {
+            ts_conv2d_forward(&l, x, y, obs ? &bmin : NULL, obs ? &bmax : NULL);
+        }
+        end();
+        break;
+    }
+    case BK_CONV_BACKWARD_WEIGHTS:
+    case BK_DW_BACKWARD_WEIGHTS: {
+        const int8_t *g = sparse_grad(n_y, k->density);
+        begin();
+        if (dw) {
+            ts_depthwise_conv2d_backward_weights(&l, x, g, S_G);
+        } else {
+            ts_conv2d_backward_weights(&l, x, g, S_G);
+        }
+        end();
+        break;
+    }
+    case BK_CONV_BACKWARD_INPUT:
+    case BK_DW_BACKWARD_INPUT: {
+        const int8_t *g = sparse_grad(n_y, k->density);
+        const size_t bytes = dw ? ts_depthwise_conv2d_backward_input_get_buffer_size(&l)
+                                : ts_conv2d_backward_input_get_buffer_size(&l);
+        int32_t *scratch = arena_take(bytes);
+        int8_t *gx = arena_take(n_x);
+        begin();
+        if (dw) {
+            ts_depthwise_conv2d_backward_input(&l, g, S_G, scratch, gx, &s_gx);
+        } else {
+            ts_conv2d_backward_input(&l, g, S_G, scratch, gx, &s_gx);
+        }
+        end();
+        break;
+    }
+    case BK_ACT_BACKWARD: {
+        int8_t *g = sparse_grad(n_y, k->density);
+        const int8_t *y = rand_tensor(n_y, 0);
+        begin();
+        ts_act_backward(TS_ACT_RELU, OUT_Q, g, y, n_y);
+        end();
+        break;
+    }
+    case BK_CONV_SGD:
+        begin();
+        ts_conv_sgd_step(&l, 0.01f);
+        end();
+        break;
+    case BK_CONV_RANGE_UPDATE:
+        begin();
+        ts_conv_range_update(&l, -1.0f, 3.0f);
+        end();
+        break;
+    case BK_CONV_REQUANTIZE:
+        begin();
+        ts_conv_requantize(&l);
+        end();
+        break;
+    default:
+        break;
+    }
+}
+
+static void run_fc_case(const bench_case_t *k)
+{
+    ts_fc_layer_t l = fc_layer(k->c, k->c_out, 1);
+    for (size_t i = 0; i < (size_t)k->c * k->c_out; ++i) {
+        l.master_w[i] = (float)rand_i8(0) * 0.001f;
+    }
+    const int8_t *x = rand_tensor(k->c, 0);
+    int32_t *acc = arena_take((size_t)(k->c > k->c_out ? k->c : k->c_out) * sizeof(int32_t));
+    int8_t *y = arena_take(k->c_out);
+    float bmin = INFINITY, bmax = -INFINITY, s_gx = 0.0f;
+    switch (k->kind) {
+    case BK_FC_FORWARD:
+        begin();
+        ts_fc_forward(&l, x, y, acc);
+        end();
+        break;
+    case BK_FC_OBSERVE:
+        ts_fc_forward(&l, x, y, acc);
+        begin();
+        ts_fc_observe_range(&l, acc, &bmin, &bmax);
+        end();
+        break;
+    case BK_FC_BACKWARD_WEIGHTS: {
+        const int8_t *g = sparse_grad(k->c_out, k->density);
+        begin();
+        ts_fc_backward_weights(&l, x, g, S_G);
+        end();
+        break;
+    }
+    case BK_FC_BACKWARD_INPUT: {
+        const int8_t *g = sparse_grad(k->c_out, k->density);
+        int8_t *gx = arena_take(k->c);
+        begin();
+        ts_fc_backward_input(&l, g, S_G, acc, gx, &s_gx);
+        end();
+        break;
+    }
+    case BK_RELU_BACKWARD: {
+        int8_t *g = sparse_grad(k->c_out, k->density);
+        begin();
+        ts_relu_backward(g, y, k->c_out, ts_fc_act_min(&l));
+        end();
+        break;
+    }
+    case BK_FC_SGD:
+        begin();
+        ts_sgd_step_fc(&l, 0.01f);
+        end();
+        break;
+    case BK_FC_RANGE_UPDATE:
+        begin();
+        ts_range_update(&l, -1.0f, 3.0f);
+        end();
+        break;
+    case BK_FC_REQUANTIZE:
+        begin();
+        ts_fc_requantize(&l);
+        end();
+        break;
+    default:
+        break;
+    }
+}
+
+static void run_pool_case(const bench_case_t *k)
+{
+    ts_pool_params_t p = {0};
+    p.in = (ts_dims_t){k->h, k->w, k->c};
+    p.out.h = (uint16_t)ts_conv_out_size(k->padding, k->h, k->kh, k->sh);
+    p.out.w = (uint16_t)ts_conv_out_size(k->padding, k->w, k->kw, k->sw);
+    p.out.c = k->c;
+    p.kh = k->kh;
+    p.kw = k->kw;
+    p.stride_h = k->sh;
+    p.stride_w = k->sw;
+    p.padding = k->padding;
+    if (ts_pool_check(&p) != TS_OK) {
+        put_str("bench error pool_check\n");
+        return;
+    }
+    const size_t n_x = (size_t)k->h * k->w * k->c;
+    const size_t n_y = (size_t)p.out.h * p.out.w * k->c;
+    const int8_t *x = rand_tensor(n_x, 0);
+    float s_gx = 0.0f;
+    const int max = k->kind == BK_MAX_POOL_FORWARD || k->kind == BK_MAX_POOL_BACKWARD;
+    if (k->kind == BK_MAX_POOL_FORWARD || k->kind == BK_AVG_POOL_FORWARD) {
+        int8_t *y = arena_take(n_y);
+        begin();
+        if (max) {
+            ts_max_pool2d_forward(&p, x, y);
+        } else {
+            ts_avg_pool2d_forward(&p, x, y);
+        }
+        end();
+        return;
+    }
+    const int8_t *g = sparse_grad(n_y, k->density);
+    const size_t bytes = max ? ts_max_pool2d_backward_get_buffer_size(&p)
+                             : ts_avg_pool2d_backward_get_buffer_size(&p);
+    int32_t *scratch = arena_take(bytes > 0 ? bytes : 4u);
+    int8_t *gx = arena_take(n_x);
+    begin();
+    if (max) {
+        ts_max_pool2d_backward(&p, x, g, S_G, scratch, gx, &s_gx);
+    } else {
+        ts_avg_pool2d_backward(&p, g, S_G, scratch, gx, &s_gx);
+    }
+    end();
+}
+
+static void run_link_case(const bench_case_t *k)
+{
+    const size_t n = k->c;
+    const uint8_t *payload = (const uint8_t *)rand_tensor(n, 0);
+    uint8_t *frame = arena_take(TS_WIRE_MAX_ENCODED);
+    const ts_header_t h = {TS_MSG_SMASHED, 0x1234u, 7u, 0u, (uint16_t)n};
+    if (k->kind == BK_CRC32) {
+        begin();
+        s_marker = ts_crc32_update(ts_crc32_begin(), payload, n);
+        end();
+        return;
+    }
+    if (k->kind == BK_FRAME_ENCODE) {
+        begin();
+        (void)ts_frame_encode(&h, payload, n, frame, TS_WIRE_MAX_ENCODED);
+        end();
+        return;
+    }
+    const size_t len = ts_frame_encode(&h, payload, n, frame, TS_WIRE_MAX_ENCODED);
+    ts_frame_decoder_t *d = arena_take(sizeof(ts_frame_decoder_t));
+    ts_frame_decoder_init(d);
+    ts_header_t got;
+    const uint8_t *got_payload = NULL;
+    int frames = 0;
+    begin();
+    for (size_t i = 0; i < len; ++i) {
+        frames += ts_frame_decoder_push(d, frame[i], &got, &got_payload);
+    }
+    end();
+    if (frames != 1) {
+        put_str("bench error frame_decode\n");
+    }
+}
+
+static void run_case(uint32_t i)
+{
+    const bench_case_t *k = &k_cases[i];
+    s_arena_used = 0;
+    switch (k->kind) {
+    case BK_CONV_FORWARD:
+    case BK_CONV_FORWARD_OBSERVE:
+    case BK_CONV_BACKWARD_WEIGHTS:
+    case BK_CONV_BACKWARD_INPUT:
+    case BK_ACT_BACKWARD:
+    case BK_CONV_SGD:
+    case BK_CONV_RANGE_UPDATE:
+    case BK_CONV_REQUANTIZE:
+        run_conv_case(k, 0);
+        break;
+    case BK_DW_FORWARD:
+    case BK_DW_FORWARD_OBSERVE:
+    case BK_DW_BACKWARD_WEIGHTS:
+    case BK_DW_BACKWARD_INPUT:
+        run_conv_case(k, 1);
+        break;
+    case BK_MAX_POOL_FORWARD:
+    case BK_MAX_POOL_BACKWARD:
+    case BK_AVG_POOL_FORWARD:
+    case BK_AVG_POOL_BACKWARD:
+        run_pool_case(k);
+        break;
+    case BK_FRAME_ENCODE:
+    case BK_FRAME_DECODE:
+    case BK_CRC32:
+        run_link_case(k);
+        break;
+    default:
+        run_fc_case(k);
+        break;
+    }
+    put_str("bench ");
+    put_u32(s_interval++);
+    put_str(" ");
+    put_str(k->kind < BK_N_KINDS ? k_kind_names[k->kind] : "unknown");
+    put_str(" case");
+    put_u32(i);
+    put_str(" 0\n");
+}
+
+static void run_fit_suite(void)
+{
+    for (uint32_t i = 0; i < sizeof k_cases / sizeof k_cases[0]; ++i) {
+        run_case(i);
+    }
+}
+#define TS_BENCH_FIT 1
+#else
+static void run_fit_suite(void)
+{
+}
+#define TS_BENCH_FIT 0
+#endif
+
 /* ---- main ------------------------------------------------------------------------------------ */
 
 static void semihosting_exit(void)
@@ -344,13 +771,11 @@ int main(void)
     irq_on();
     report("overhead", "-", 0u);
 
-    bench_conv((ts_dims_t){28, 28, 1}, 8, 3, 3, TS_PADDING_SAME, 0, "28x28x1->8,3x3,same", 0);
-    bench_conv((ts_dims_t){14, 14, 8}, 16, 3, 3, TS_PADDING_SAME, 0, "14x14x8->16,3x3,same", 1);
-    bench_conv((ts_dims_t){1, 100, 6}, 8, 1, 5, TS_PADDING_VALID, 0, "100x6->8,k5,valid", 0);
-    bench_conv((ts_dims_t){14, 14, 16}, 16, 3, 3, TS_PADDING_SAME, 1, "14x14x16,3x3,same", 0);
-    bench_fc(64, 32, "64->32", 1);
-    bench_fc(1568, 32, "1568->32", 0);
-
+    if (TS_BENCH_FIT) {
+        run_fit_suite();
+    } else {
+        run_anchor_suite();
+    }
     put_str("bench done\n");
     semihosting_exit();
     for (;;) {
