@@ -50,6 +50,16 @@ $(BUILD_DIR)/obj/model/%.o: $(MODEL_DIR)/%.c $(wildcard $(MODEL_DIR)/*.h) $(wild
 
 -include $(filter-out $(BUILD_DIR)/obj/model/%,$(OBJS:.o=.d))
 
+# The app's objects include model_data.h, and their .d files name the header of the export they
+# were built with. Built with another export into the same BUILD_DIR (say digits-mlp, then
+# mnist-cnn), make would see nothing changed and link stale objects: model.id records the
+# export's folder and the checksum of its header, and the app and model objects depend on it.
+ifneq ($(MODEL_DIR),)
+MODEL_ID := $(abspath $(MODEL_DIR)) $(shell cksum < $(MODEL_DIR)/model_data.h 2>/dev/null)
+$(shell mkdir -p $(BUILD_DIR) && { test "$$(cat $(BUILD_DIR)/model.id 2>/dev/null)" = "$(MODEL_ID)" || echo "$(MODEL_ID)" > $(BUILD_DIR)/model.id; })
+$(patsubst %.c,$(BUILD_DIR)/obj/%.o,$(APP_SRCS)) $(patsubst $(MODEL_DIR)/%.c,$(BUILD_DIR)/obj/model/%.o,$(MODEL_SRCS)): $(BUILD_DIR)/model.id
+endif
+
 HOSTLIB_DIR := build/hostlib
 hostlib: $(HOSTLIB_DIR)/libtinysplit.so
 $(HOSTLIB_DIR)/libtinysplit.so: $(CORE_SRCS) $(wildcard firmware/include/*.h) $(wildcard firmware/protocol/*.h)

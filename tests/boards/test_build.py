@@ -160,3 +160,25 @@ def test_linkmap_rejects_a_file_that_is_not_a_map(tmp_path: Path) -> None:
     path.write_text("hello\n")
     with pytest.raises(Exception, match="not a GNU ld map"):
         ram_flash_from_map(path)
+
+
+def test_another_export_into_the_same_build_dir_rebuilds_the_model_objects(
+    digits_export: Path, tmp_path: Path
+) -> None:
+    """Building export B where export A was built must not link A's objects: B's model hash is
+    in the image, A's is not (the app and model objects depend on build/.../model.id)."""
+    import json
+
+    from tinysplit.codegen.export import export_client
+
+    other = tmp_path / "digits-seed1"
+    export_client("digits-mlp", None, other, seed=1)
+    build = tmp_path / "build"
+    for first, second in ((digits_export, other), (other, digits_export)):
+        build_firmware("native", first, build)
+        image = build_firmware("native", second, build).read_bytes()
+        want, stale = (
+            bytes.fromhex(json.loads((d / "manifest.json").read_text())["model_hash"])
+            for d in (second, first)
+        )
+        assert want in image and stale not in image
