@@ -29,7 +29,7 @@ import argparse
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ from tinysplit.host.errors import BadInput, TinysplitError, UnsupportedLayer
 
 if TYPE_CHECKING:
     from tinysplit.codegen.export import ClientPlan
+    from tinysplit.codegen.memory_plan import MemoryPlan
 
 RECOMMENDATION_RULE = (
     "the fitting cut with the least time per training sample (device + wire); ties: less RAM"
@@ -145,6 +146,7 @@ class CutPlan:
     recomputed: tuple[str, ...]  # ops whose outputs the backward recomputes
     pareto: bool = False
     recommended: bool = False
+    memory: MemoryPlan | None = field(default=None, compare=False, repr=False)  # the export's
 
     @property
     def fits(self) -> bool:
@@ -158,6 +160,11 @@ class CutPlan:
     def time_s(self) -> float:
         """Device and wire time of a training sample (the protocol does them in turn)."""
         return self.device_s + self.wire_s
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(replace(self, memory=None))
+        del out["memory"]
+        return {**out, "fits": self.fits, "time_s": self.time_s}
 
     def why_not(self) -> str:
         parts = [
@@ -202,7 +209,7 @@ class PlanReport:
             "baud": self.baud,
             "batch": self.batch,
             "cycles_per_insn": _cpi(self.board.core),
-            "cuts": [{**asdict(c), "fits": c.fits, "time_s": c.time_s} for c in self.cuts],
+            "cuts": [c.to_json() for c in self.cuts],
             "skipped": [asdict(s) for s in self.skipped],
             "recommended": None if rec is None else rec.cut,
             "rule": RECOMMENDATION_RULE,
@@ -288,14 +295,13 @@ def plan_cut(cp: ClientPlan, after: str, board: Board, baud: int) -> CutPlan:
             for i, (op, r) in enumerate(zip(cp.ops, cp.layout.recompute, strict=True))
             if r
         ),
+        memory=cp.plan,
     )
 
 
 def mark(cuts: Sequence[CutPlan]) -> list[CutPlan]:
     """Marks the Pareto-optimal fitting cuts (device time, RAM, bytes per sample: no other
     fitting cut is as good in all three and better in one) and the recommended one."""
-    from dataclasses import replace
-
     fitting = [c for c in cuts if c.fits]
 
     def key(c: CutPlan) -> tuple[float, float, float]:

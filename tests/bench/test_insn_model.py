@@ -1,0 +1,82 @@
+"""The per-kernel instruction cost model (host/insn_model.py): its trip counts, its contract with
+the bench firmware, and that the committed coefficients still describe the kernels."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from tinysplit.host.build import repo_root
+from tinysplit.host.insn_fitted import FITTED
+from tinysplit.host.insn_model import (
+    CASES,
+    FIT_BOARDS,
+    KINDS,
+    Case,
+    case_macs,
+    features,
+    kernel_insns,
+    measure_cases,
+)
+
+
+def test_kinds_are_the_bench_enum_in_order() -> None:
+    """bench_cases.h names kinds by the C enum: Python and C must list the same, in order."""
+    src = (repo_root() / "firmware/bench/kernel_bench.c").read_text()
+    enum = src[src.index("typedef enum {\n    BK_") : src.index("BK_N_KINDS")]
+    assert re.findall(r"^\s+BK_(\w+),", enum, re.M) == [k.upper() for k in KINDS]
+    names = src[
+        src.index("k_kind_names[BK_N_KINDS] = {") : src.index("};", src.index("k_kind_names"))
+    ]
+    assert re.findall(r'"(\w+)"', names) == list(KINDS)
+    assert {c.kind for c in CASES} == set(KINDS)  # every kernel is measured
+
+
+def test_trip_counts() -> None:
+    # valid padding: every tap is in the image, MACs are the textbook count
+    f = features(Case("conv_forward", 13, 13, 8, 16, 3, 3, 1, 1, 0))
+    assert f["mac"] == 11 * 11 * 16 * 9 * 8 and f["out"] == 11 * 11 * 16
+    # same padding: the border windows lose taps (28x28, 3x3: 26 rows of 3 taps + 2 of 2)
+    f = features(Case("conv_forward", 28, 28, 1, 8, 3, 3, 1, 1, 1))
+    assert f["tap"] == 8 * (26 * 3 + 2 * 2) ** 2 < 28 * 28 * 8 * 9
+    # the filter gradient visits the same (output, tap) pairs as the forward
+    b = features(Case("conv_backward_weights", 28, 28, 1, 8, 3, 3, 1, 1, 1))
+    assert (
+        b["mac"] == f["mac"] == case_macs(Case("conv_backward_input", 28, 28, 1, 8, 3, 3, 1, 1, 1))
+    )
+    # the input gradient only runs the tap loops of nonzero gradient elements
+    dense = features(Case("conv_backward_input", 13, 13, 8, 16, 3, 3, 1, 1, 0, 1000))
+    sparse = features(Case("conv_backward_input", 13, 13, 8, 16, 3, 3, 1, 1, 0, 250))
+    assert sparse["nz"] == dense["nz"] // 4 and sparse["in"] == dense["in"] == 13 * 13 * 8
+    # a 2x2/2 pool over 26x26 covers every input exactly once
+    p = features(Case("max_pool_backward", 26, 26, 8, 8, 2, 2, 2, 2, 0))
+    assert p["tap"] == p["in"] == 26 * 26 * 8 and "in_overlap" not in p
+
+
+def test_first_layers_cost_more_per_mac() -> None:
+    """The shape dependence a constant per MAC would miss (KERNEL-ANCHORS.md): a 1-channel
+    first layer spends several times the instructions per MAC of the 8-channel one after it."""
+    first = Case("conv_forward", 28, 28, 1, 8, 3, 3, 1, 1, 0)
+    second = Case("conv_forward", 13, 13, 8, 16, 3, 3, 1, 1, 0)
+    per_mac = [kernel_insns(c, "cortex-m4f") / case_macs(c) for c in (first, second)]
+    assert per_mac[0] > 3 * per_mac[1]
+
+
+@pytest.mark.qemu
+def test_committed_coefficients_match_the_kernels_today(tmp_path: Path) -> None:
+    """A fresh count of the reference workloads' kernel calls on the emulated M4 is what the
+    committed model predicts: after a kernel changes, run `python -m tinysplit.host.insn_model
+    --fit` and commit host/insn_fitted.py."""
+    shapes = {(28, 28, 1), (13, 13, 8), (26, 26, 8), (11, 11, 16)}
+    cases = [
+        c for c in CASES if (c.h, c.w, c.c) in shapes or (c.kind.startswith("fc") and c.c == 64)
+    ]
+    assert len(cases) > 20
+    counts = measure_cases(FIT_BOARDS["cortex-m4f"], cases, tmp_path)
+    for case, n in zip(cases, counts, strict=True):
+        pred = kernel_insns(case, "cortex-m4f")
+        assert math.isclose(pred, n, rel_tol=0.03), (case, n, pred)
+    assert set(FITTED) == set(FIT_BOARDS)

@@ -1,0 +1,168 @@
+"""`tinysplit plan` (host/plan.py): its memory figures are the exporter's plan, its instruction
+counts match the firmware counted on the emulator, its wire bytes are the protocol's frames, and
+its choices follow the stated rules."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinysplit.host.plan import CutPlan, Wire, mark, plan_model
+
+BOARD = "mps2_an386"
+
+
+@pytest.fixture(scope="module")
+def mnist_exports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, Path]]:
+    """mnist-cnn exported for the board at the default cut (conv1 + pool) and the deepest one
+    (conv1 + pool + conv2 16 3x3 + pool)."""
+    from tinysplit.codegen.export import export_client
+
+    base = tmp_path_factory.mktemp("mnist-plan")
+    yield {cut: export_client("mnist-cnn", cut, base / f"cut{cut}").out_dir for cut in (4, 8)}
+
+
+def test_memory_equals_the_export_plan(mnist_exports: dict[int, Path], digits_export: Path) -> None:
+    recomputed: dict[tuple[str, int], tuple[str, ...]] = {}
+    for model, exports in (("mnist-cnn", mnist_exports), ("digits-mlp", {1: digits_export})):
+        report = plan_model(model, BOARD, 115200)
+        by_cut = {c.cut: c for c in report.cuts}
+        assert set(exports) <= set(by_cut)
+        for cut, out in exports.items():
+            saved = json.loads((out / "plan.json").read_text())
+            manifest = json.loads((out / "manifest.json").read_text())
+            assert by_cut[cut].ram == saved["ram_peak"] == manifest["ram_peak"]
+            assert by_cut[cut].flash == saved["flash"] == manifest["flash"]
+            assert by_cut[cut].n_train == manifest["n_train"]
+            # The whole plan row by row (kept or recomputed outputs, data shard, notes).
+            memory = by_cut[cut].memory
+            assert memory is not None and memory.to_json() == saved
+            recomputed[model, cut] = by_cut[cut].recomputed
+    # mnist-cnn cut 8 recomputes conv1's output: keeping it for 16 samples overflows 128 KB.
+    assert recomputed == {("mnist-cnn", 4): (), ("mnist-cnn", 8): ("op1 conv",),
+                          ("digits-mlp", 1): ()}  # fmt: skip
+
+
+@pytest.mark.qemu
+def test_predicted_instructions_within_10_percent_of_the_emulator(
+    mnist_exports: dict[int, Path], tmp_path: Path
+) -> None:
+    """One training step of 16 samples on the emulated M4: every sample's forward and backward
+    pass counted exactly between the firmware's markers, against the cost model."""
+    from tinysplit.codegen.export import load_client_layout
+    from tinysplit.host.insn_model import measure_training, predict_training
+
+    for cut, out in mnist_exports.items():
+        ops, layout, _ = load_client_layout(out)
+        predicted = predict_training(ops, layout, "cortex-m4f")
+        measured = measure_training(out, BOARD, steps=1, build_dir=tmp_path / f"cut{cut}")
+        assert len(measured.forward) == len(measured.backward) == 16
+        ratio = predicted.per_sample / measured.per_sample
+        m, p = measured.per_sample, predicted.per_sample
+        print(f"\ncut {cut}: {m:,.0f} instructions per sample measured, {p:,.0f} predicted")
+        assert abs(ratio - 1) < 0.10, f"cut {cut}"
+        # Forward and backward each, too: one error must not hide another.
+        fwd = predicted.forward / (sum(measured.forward) / 16)
+        bwd = predicted.backward / (sum(measured.backward) / 16)
+        assert abs(fwd - 1) < 0.10 and abs(bwd - 1) < 0.10, (cut, fwd, bwd)
+
+
+def test_wire_bytes_are_the_protocol_frames() -> None:
+    """Per sample bytes from the spec's constants equal the frames the host's codec builds (COBS
+    at its worst: payload bytes without zeros)."""
+    from tinysplit.host.protocol import spec
+    from tinysplit.host.protocol.frame import encode_frame
+
+    rng = np.random.default_rng(0)
+    for cut_size, batch in ((1352, 16), (400, 16), (32, 32), (800, 8)):
+        w = Wire.of(cut_size, batch)
+
+        def wire(payload_sizes: list[int]) -> int:
+            payloads = [rng.integers(1, 256, n, dtype=np.uint8).tobytes() for n in payload_sizes]
+            return sum(1 + len(encode_frame(0x11, 1, 1, 0, x)) for x in payloads)
+
+        per = spec.smashed_per_frame(cut_size)
+        smashed = [
+            spec.SMASHED_FIXED_SIZE + min(per, batch - f) * (cut_size + 1)
+            for f in range(0, batch, per)
+        ]
+        per = spec.grad_per_frame(cut_size)
+        grad = [
+            spec.GRAD_FIXED_SIZE + min(per, batch - f) * (cut_size + 4)
+            for f in range(0, batch, per)
+        ]
+        step = [spec.TRAIN_STEP_FIXED_SIZE + 2 * batch, spec.COMMIT_FIXED_SIZE]
+        # The plan counts COBS at its worst; the codec's frames (header and CRC hold zero
+        # bytes, which cost nothing) are at most that, and within 1 %.
+        for planned, frames in (
+            (w.up, [*smashed, spec.STEP_DONE_FIXED_SIZE]),
+            (w.down, grad + step),
+        ):
+            actual = wire(frames)
+            assert actual <= planned * batch <= 1.01 * actual, (cut_size, planned * batch, actual)
+        assert w.smashed_payload * batch == sum(smashed)
+        assert w.fits_frame
+    # The largest cut one SMASHED and one GRAD frame both carry, read from the spec (it moves
+    # with MAX_PAYLOAD); conv1's output, 26x26x8, is far more.
+    largest = min(
+        spec.MAX_PAYLOAD - spec.SMASHED_FIXED_SIZE - 1, spec.MAX_PAYLOAD - spec.GRAD_FIXED_SIZE - 4
+    )
+    assert Wire.of(largest, 16).fits_frame
+    assert not Wire.of(largest + 1, 16).fits_frame
+    assert not Wire.of(26 * 26 * 8, 16).fits_frame
+
+
+def _cut(cut: int, device: float, ram: int, up: float, fits: bool = True) -> CutPlan:
+    return CutPlan(cut, f"l{cut}", 10, 1000, ram, 100, 0, 1e6, 1e6, device, up, up, up * 1e-4,
+                   fits, True, True, ())  # fmt: skip
+
+
+def test_pareto_and_recommendation() -> None:
+    cuts = mark([
+        _cut(1, 0.10, 50_000, 2000),  # fastest device, most bytes
+        _cut(2, 0.20, 40_000, 500),  # less RAM and bytes
+        _cut(3, 0.25, 45_000, 600),  # dominated by cut 2 in all three
+        _cut(4, 0.01, 10_000, 10, fits=False),  # would dominate all, but does not fit
+    ])  # fmt: skip
+    assert [c.pareto for c in cuts] == [True, True, False, False]
+    # Least time per sample, device + wire: 0.10 + 0.20 s for cut 1, 0.20 + 0.05 s for cut 2.
+    assert [c.recommended for c in cuts] == [False, True, False, False]
+
+
+def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from tinysplit.host.cli import main
+
+    for argv, says in (
+        (["plan", "mnist-cnn", "--board", "nosuch"], "unknown board 'nosuch'"),
+        (["plan", "mnist-cnn", "--board", "native"], "no instruction cost model"),
+        (["plan", "mnist-cnn", "--board", BOARD, "--baud", "fast"], "--baud must be"),
+        (["plan", "mnist-cnn", "--board", BOARD, "--baud", "0"], "--baud must be"),
+        (["plan", "no-such-model", "--board", BOARD], "neither a bundled model"),
+        (["plan", "mnist-cnn", "--board", BOARD, "--plot", "p.svg"], "give a .png"),
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and says in err[0], (argv, err)
+
+
+def test_cli_table_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tinysplit.host.cli import main
+
+    png = tmp_path / "plan.png"
+    argv = ["plan", "digits-mlp", "--board", "nucleo_f446re", "--plot", str(png), "--json"]
+    assert main(argv) == 0
+    out = capsys.readouterr()
+    report = json.loads(out.out)
+    assert report["baud"] == 921600  # the board's own UART speed
+    assert [c["cut"] for c in report["cuts"]] == [1, 2]
+    assert report["recommended"] in (1, 2)
+    for c in report["cuts"]:
+        assert c["fits"] and c["insns"] > c["macs"] > 0
+        assert c["device_s"] == pytest.approx(c["insns_total"] * report["cycles_per_insn"] / 180e6)
+        assert c["wire_s"] == pytest.approx((c["up_bytes"] + c["down_bytes"]) * 10 / 921600)
+    assert "recommended: cut" in out.err and "pareto" in out.err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
