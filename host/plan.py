@@ -345,19 +345,21 @@ def plan_model(
             f"{why}; end the client with a Flatten"
         )
     cuts: list[CutPlan] = []
+    refused: list[BadInput] = []
     batch = 0
     for cut, after in candidates:
         if say is not None:
             say(f"planning the cut after {after} (cut {cut}) ...")
         try:
             cp = plan_client(model, cut, data=data, seed=seed, board=board_name)
-        except BadInput as e:  # e.g. the model alone leaves no flash for a data shard
+        except BadInput as e:  # e.g. this client leaves no flash for a data shard
             skipped.append(Skipped(cut, after, str(e)))
+            refused.append(e)
             continue
         batch = cp.max_batch
         cuts.append(plan_cut(cp, after, board, rate))
-    if not cuts:
-        raise BadInput(f"no cut of {model} can be planned for {board_name}: {skipped[-1].reason}")
+    if not cuts:  # the same reason for every cut (no data set, ...): the exporter's own words
+        raise refused[0]
     name = str(model) if not isinstance(model, Path) else model.name
     return PlanReport(
         name, board, rate, batch, tuple(mark(cuts)), tuple(sorted(skipped, key=lambda s: s.cut))

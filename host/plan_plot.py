@@ -39,7 +39,8 @@ def plot_plan(report: PlanReport, path: Path) -> Path:
             label += f"\n{c.why_not()}"
         box = dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.8)
         ax.annotate(label, (x, y), xytext=(0.6 * math.sqrt(area) + 4, 0),
-                    textcoords="offset points", va="center", fontsize=8, bbox=box)  # fmt: skip
+                    textcoords="offset points", va="center", fontsize=8, bbox=box,
+                    fontweight="bold" if c.recommended else "normal")  # fmt: skip
     if report.board.ram_bytes is not None:
         ax.axvline(report.board.ram_bytes / 1024, color="red", ls="--", lw=1)
         ax.annotate(f"{report.board.name} RAM", (report.board.ram_bytes / 1024, 0),
@@ -49,7 +50,7 @@ def plot_plan(report: PlanReport, path: Path) -> Path:
         [report.board.ram_bytes / 1024] if report.board.ram_bytes is not None else []
     )
     ys = [1000 * c.device_s for c in cuts]
-    ax.set_xlim(0, max(xs) * 1.35)
+    ax.set_xlim(0, max(xs) * 1.6)  # room for the labels right of the bubbles
     ax.set_ylim(0, max(ys) * 1.3)
     ax.set(
         xlabel="client peak RAM (KiB, the export's memory plan)",
