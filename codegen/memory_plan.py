@@ -12,7 +12,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from tinysplit.host.protocol.spec import MAX_ENCODED, MAX_PAYLOAD, MAX_RAW
+from tinysplit.host.protocol.spec import (
+    MAX_ENCODED,
+    MAX_PAYLOAD,
+    MAX_RAW,
+    STEP_DONE_FIXED_SIZE,
+    smashed_per_frame,
+)
 
 Section = Literal["ram", "flash"]
 
@@ -41,6 +47,31 @@ CODE_ESTIMATE_BYTES = 16 * 1024
 
 #: Bytes of the model hash in flash.
 MODEL_HASH_BYTES = 8
+
+
+def client_state_bytes(max_batch: int, n_ops: int) -> int:
+    """sizeof(ts_client_t) (firmware/client/client_internal.h) on a 32-bit target: 30 bytes of
+    scalars, u16 index[max_batch], u32 grad_crc, f32 batch_min/max[n_ops], u32 step_cycles, the
+    cached STEP_DONE and 3 flags, 4 u32 of SYNC/PUT state, 10 u32 counters. tests/e2e checks it
+    against the linked symbol."""
+
+    def a4(n: int) -> int:
+        return -(-n // 4) * 4
+
+    return a4(a4(30 + 2 * max_batch) + 4 + 8 * n_ops + 4 + STEP_DONE_FIXED_SIZE + 3) + 16 + 40
+
+
+def client_rows(cut_size: int, max_batch: int, n_ops: int) -> list[PlanRow]:
+    """The client's own RAM besides the model and the frame buffers: its state and the buffers
+    sized by the cut (firmware/client/msg_train_step.c, msg_grad.c)."""
+    per = smashed_per_frame(cut_size)
+    return [
+        PlanRow("client_state", "ram", client_state_bytes(max_batch, n_ops),
+                f"ts_client_t: minibatch indices [{max_batch}], ranges [{n_ops}] x 2, counters"),
+        PlanRow("smashed_frame", "ram", per * cut_size + per,
+                f"SMASHED assembly: {per} samples x {cut_size} B + labels"),
+        PlanRow("grad_row", "ram", cut_size, f"one sample's cut gradient [{cut_size}]"),
+    ]  # fmt: skip
 
 
 def align(n: int) -> int:
@@ -252,6 +283,7 @@ def plan_memory(
         ),
         PlanRow("frame_tx", "ram", MAX_ENCODED, "TX: one COBS-encoded frame"),
         PlanRow("payload", "ram", MAX_PAYLOAD, "payload assembly buffer"),
+        *client_rows(layers[-1].out_features, max_batch, n_ops or len(layers)),
         PlanRow("stack", "ram", stack_bytes, "main stack (--stack-bytes)"),
     ]
     init = sum(r.bytes for r in rows if r.initialized)
@@ -473,6 +505,7 @@ def plan_ops(
                 f"RX frame decoder: one raw frame ({MAX_RAW} bytes) + state, counters"),
         PlanRow("frame_tx", "ram", MAX_ENCODED, "TX: one COBS-encoded frame"),
         PlanRow("payload", "ram", MAX_PAYLOAD, "payload assembly buffer"),
+        *client_rows(shapes[-1].out_bytes, max_batch, len(shapes)),
         PlanRow("stack", "ram", stack_bytes, "main stack (--stack-bytes)"),
     ]  # fmt: skip
     init = sum(r.bytes for r in rows if r.initialized)

@@ -150,3 +150,20 @@ def test_mnist_cnn_planned_ram_is_within_five_percent_of_the_linker_map(
     print(f"mnist-cnn client RAM: planned {planned:,} B, linked {linked:,} B")
     assert abs(linked - planned) <= 0.05 * planned, (planned, linked)
     assert linked <= board_profile("mps2_an386")["ram_bytes"] == 131072
+    # the client's own buffers: the plan's rows are the linked symbols' sizes
+    rows = {
+        r["name"]: r["bytes"] for r in json.loads((export_dir / "plan.json").read_text())["rows"]
+    }
+    sizes = _symbol_sizes(elf)
+    assert sizes["ts_client"] == rows["client_state"]
+    assert sizes["frame_acts"] + sizes["frame_labels"] == rows["smashed_frame"]
+    assert sizes["grad_row"] == rows["grad_row"]
+
+
+def _symbol_sizes(elf: Path) -> dict[str, int]:
+    import subprocess
+
+    out = subprocess.run(
+        ["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True, check=True
+    ).stdout
+    return {p[3]: int(p[1], 16) for p in (line.split() for line in out.splitlines()) if len(p) == 4}
