@@ -2,7 +2,8 @@
 exact counts on the emulated cores.
 
     from tinysplit.host.insn_model import predict_training
-    cost = predict_training(ops, layout, core="cortex-m4f", batch=16)   # TrainingCost
+    cost = predict_training(ops, layout, "cortex-m4f")   # TrainingCost: forward, backward, ...
+    python -m tinysplit.host.insn_model --check MODEL_DIR   # against the emulator, exactly
 
 Every kernel's instruction count is linear in its loop trip counts (the kernels have no
 data-dependent branches worth counting, except the input-gradient kernels, which skip zero
@@ -18,14 +19,18 @@ per output pixel and spends most of its instructions on the window and the requa
 around them (~4x the cost per MAC of the 8-channel layer after it); a constant per MAC would be
 wrong by that factor on one of the two.
 
-`predict_training` composes the kernel calls the firmware makes for one training sample
-(docs/int8-conv.md, "Backward, per sample"): the forward with range observation (TRAIN_STEP),
-then the backward (COMMIT): recomputed outputs first, then per op from the cut down to the first
-trainable op: activation mask, filter gradient, input gradient (max/avg pool: its backward).
-What the model cannot know is how many gradient elements are zero, which the input-gradient
-kernels skip. It assumes a dense cut gradient, that a ReLU passes P_ACTIVE of its gradients
-(a unit that is the maximum of a pool window passes unless the whole window is dead), and that
-a max pool sends each output's gradient to one input.
+`predict_training` composes the kernel calls firmware/client/train.c makes for one training
+sample: the forward with range observation (TRAIN_STEP), then the backward (as its GRAD frame
+arrives): the recomputed outputs first (ops 0 to the last one not kept, no observation), then
+per op from the cut down to the first trainable op: activation mask, filter gradient, input
+gradient (max/avg pool: its backward). Those two are what train.c's ts_bench_begin/end markers
+bracket, and what `measure_training` counts exactly on the emulator. Beside them it estimates
+the step's commit (SGD, range update, re-quantization, the weights CRC) and the framing of the
+sample's share of SMASHED and GRAD frames; the copies between buffers are left out (a few
+instructions per cut byte). What the model cannot know is how many gradient elements are zero,
+which the input-gradient kernels skip. It assumes a dense cut gradient, that a ReLU passes
+P_ACTIVE of its gradients (a unit that is the maximum of a pool window passes unless the whole
+window is dead), and that a max pool sends each output's gradient to one input.
 """
 
 from __future__ import annotations
@@ -475,7 +480,7 @@ class TrainingCost:
 
     calls: tuple[KernelCall, ...]
     forward: float  # TRAIN_STEP: the sample's forward with range observation
-    backward: float  # COMMIT: recompute + the sample's backward
+    backward: float  # as its GRAD arrives: recompute + the sample's backward
     commit: float  # once per step: SGD, range update, re-quantization, weights CRC
     link: float  # per sample: framing its SMASHED share and reading its GRAD share
 
@@ -611,8 +616,13 @@ def predict_training(
     for op in ops:
         if isinstance(op, FCLayer | ConvLayer):
             pre = "fc" if isinstance(op, FCLayer) else "conv"
-            for what in ("sgd", "range_update", "requantize"):
-                commit += kernel_insns(op_case(op, f"{pre}_{what}"), core)
+            # ts_train_commit_ok evaluates the SGD expression once more (a check, no store):
+            # counted as a second SGD pass.
+            for what in ("sgd", "sgd", "range_update", "requantize"):
+                case = op_case(op, f"{pre}_{what}")
+                if isinstance(op, ConvLayer) and op.depthwise:
+                    case = replace(case, c=1)  # filter [1][KH][KW][C]: KH*KW*C weights
+                commit += kernel_insns(case, core)
             n_w, n_c = int(op.w.size), int(op.bias.size)
             blob += 5 * n_w + 12 * n_c + 8  # firmware/client/weights_blob.c: the CRC'd blob
     commit += kernel_insns(Case("crc32", c=blob), core) if blob else 0.0
