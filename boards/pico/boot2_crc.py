@@ -35,7 +35,7 @@ def boot2_file_offset(elf: bytes) -> int:
     """File offset of the .boot2 section in a 32-bit little-endian ELF."""
     if elf[:4] != b"\x7fELF" or elf[4] != 1 or elf[5] != 1:
         raise ValueError("not a 32-bit little-endian ELF file")
-    shoff, = struct.unpack_from("<I", elf, 0x20)
+    (shoff,) = struct.unpack_from("<I", elf, 0x20)
     shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 0x2E)
 
     def header(index: int) -> tuple[int, int, int]:

@@ -78,7 +78,11 @@ def test_truncated_payloads_are_rejected_or_still_well_formed(
     # Only a free-length tail survives truncation; SMASHED and GRAD derive cut_size from the
     # length, so the caller must compare it with HELLO's (the frame CRC catches truncation).
     assert msg.TYPE in (
-        MsgType.WEIGHTS, MsgType.PUT_WEIGHTS, MsgType.ERROR, MsgType.SMASHED, MsgType.GRAD
+        MsgType.WEIGHTS,
+        MsgType.PUT_WEIGHTS,
+        MsgType.ERROR,
+        MsgType.SMASHED,
+        MsgType.GRAD,
     )
     if isinstance(short, Smashed | Grad):
         assert isinstance(msg, Smashed | Grad)
