@@ -52,7 +52,7 @@ from tinysplit.codegen.memory_plan import (
     choose_kept,
     plan_memory,
 )
-from tinysplit.codegen.models import REGISTRY, Hyperparameters, load_model
+from tinysplit.codegen.models import REGISTRY, Hyperparameters, ModelSpec, load_model
 from tinysplit.host.errors import BadInput, UnsupportedLayer
 from tinysplit.host.protocol.spec import (
     GRAD_FIXED_SIZE,
@@ -76,7 +76,7 @@ MANIFEST_FORMAT = 1
 #: flash budgets).
 DEFAULT_BOARD = "mps2_an386"
 
-__all__ = ["SUPPORTED", "export_client", "load_client_state"]
+__all__ = ["SUPPORTED", "export_client", "load_client_state", "plan_client"]
 
 
 def tool_version() -> str:
@@ -129,77 +129,17 @@ def export_client(
     against; the data shard is cut to a fixed subset that fits its flash (None: no limits).
     Raises BadInput / UnsupportedLayer with a one-line message the CLI prints as is.
     """
-    spec = REGISTRY.get(model) if isinstance(model, str) else None
-    if max_batch is None:
-        max_batch = spec.hyperparameters.batch if spec is not None else 32
-    if not 1 <= max_batch <= MAX_SAMPLES:
-        raise BadInput(f"max batch {max_batch} must be in 1..{MAX_SAMPLES}")
-    if stack_bytes <= 0 or stack_bytes % 8:
-        raise BadInput(f"stack size {stack_bytes} must be a positive multiple of 8 bytes")
-    ram_limit, flash_limit = board_limits(board)
-    name = spec.name if spec is not None else Path(model).name
-    net = load_model(model, seed)
-    if spec is None and data is None:
-        raise BadInput(f"model {name} has no bundled data set: give one with --data FILE.npz")
-    if cut is None:
-        if spec is None:
-            raise BadInput(f"model {name} has no default cut: give one with --cut N")
-        cut = spec.default_cut
-    layers = chain_layers(net)
-    check_client(layers, cut)
-    input_size = int(net.inputs[0].shape[-1])
-    n_outputs = int(net.outputs[0].shape[-1])
+    c = _prepare(model, cut, data, seed, max_batch, stack_bytes, board, calibration_samples)
+    check_cut_size(c.cut_size, c.cut)
+    name, spec, net, cut = c.name, c.spec, c.net, c.cut
+    input_size, cut_size, server, full_data = c.input_size, c.cut_size, c.server, c.full_data
+    max_batch = c.max_batch
 
-    if data is not None:
-        full_data = load_npz(data, n_classes=n_outputs)
-    else:
-        assert spec is not None  # checked above
-        full_data = spec.dataset()
-    _check_dataset(full_data, input_size, n_outputs)
-
-    folded, cut = fold_client(layers, cut)
-    if any(a is not b for a, b in zip(folded, layers, strict=False)) or len(folded) != len(layers):
-        import keras
-
-        with quiet():
-            net = keras.Sequential([keras.Input((input_size,)), *folded], name=net.name)
-    layers = folded
-    client = _segment(layers[:cut], input_size, "client", "ts_client_input")
-    cut_size = int(client.outputs[0].shape[-1])
-    check_cut_size(cut_size, cut)
-    server = _segment(layers[cut:], cut_size, "server", "ts_server_input")
-
-    def convert(d: Dataset) -> tuple[bytes, list[ClientOp]]:
-        rng = np.random.default_rng(seed)
-        calib = d.x_train[rng.permutation(len(d.x_train))[:calibration_samples]]
-        tfl = convert_int8(client, calib)
-        return tfl, golden_ops(tfl, layers[:cut])
-
-    tflite, ops = convert(full_data)
+    tflite, ops = c.convert(full_data)
     fc_only = all(isinstance(op, FCLayer) for op in ops)
-    plan_args: dict[str, Any] = dict(
-        input_size=input_size, max_batch=max_batch, stack_bytes=stack_bytes,
-        ram_limit=ram_limit, flash_limit=flash_limit,
-    )  # fmt: skip
-
-    # The data shard lives in flash: keep the fixed subset that fits what the rest leaves.
-    dataset, data_note = full_data, ""
-    if flash_limit is not None:
-        rest = _plan(ops, fc_only, n_train=0, n_test=0, **plan_args)[1].flash
-        budget = flash_limit - rest - FLASH_HEADROOM_BYTES
-        dataset = fit_flash(full_data, budget, seed)
-        data_note = (
-            f"data shard: {len(dataset.y_train):,} of {len(full_data.y_train):,} train and "
-            f"{len(dataset.y_test):,} of {len(full_data.y_test):,} test samples on the board; "
-            f"flash budget {budget:,} B = board {flash_limit:,} - model and code {rest:,} - "
-            f"headroom {FLASH_HEADROOM_BYTES:,}"
-        )
-        if dataset is not full_data:
-            data_note += (
-                "; split and centralized runs both use this subset (data.npz), the full set "
-                "is data_full.npz (host only)"
-            )
-            tflite, ops = convert(dataset)
+    dataset, data_note = _fit_shard(c, ops, fc_only)
+    if dataset is not full_data:
+        tflite, ops = c.convert(dataset)
 
     first_scale, first_zp = _input_quant(ops[0])
     shard = (
@@ -220,11 +160,7 @@ def export_client(
     hyper = spec.hyperparameters if spec is not None else Hyperparameters()
     hyper = Hyperparameters(hyper.batch, hyper.lr, hyper.epochs, seed)
 
-    layout, plan = _plan(
-        ops, fc_only, n_train=len(dataset.y_train), n_test=len(dataset.y_test), **plan_args
-    )
-    if data_note:
-        plan = replace(plan, notes=(*plan.notes, data_note))
+    layout, plan = _final_plan(c, ops, fc_only, dataset, data_note)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -286,6 +222,172 @@ def export_client(
     return ExportResult(out_dir, manifest, plan)
 
 
+@dataclass
+class _Client:
+    """A model cut into client and server segments, checked and folded, with its data set and
+    the plan's fixed arguments: what export_client and plan_client both start from."""
+
+    name: str
+    spec: ModelSpec | None
+    net: keras.Model  # the whole model, BatchNormalization/ReLU folded into the client
+    layers: list[keras.Layer]
+    cut: int  # client layers after folding
+    input_size: int
+    cut_size: int
+    client: keras.Model
+    server: keras.Model
+    full_data: Dataset
+    max_batch: int
+    seed: int
+    calibration_samples: int
+    plan_args: dict[str, Any]  # input_size, max_batch, stack_bytes, ram_limit, flash_limit
+
+    def convert(self, d: Dataset) -> tuple[bytes, list[ClientOp]]:
+        """The int8 client (calibrated on a fixed sample of d's training set) and its ops."""
+        rng = np.random.default_rng(self.seed)
+        calib = d.x_train[rng.permutation(len(d.x_train))[: self.calibration_samples]]
+        tfl = convert_int8(self.client, calib)
+        return tfl, golden_ops(tfl, self.layers[: self.cut])
+
+
+def _prepare(
+    model: str | Path,
+    cut: int | None,
+    data: Path | None,
+    seed: int,
+    max_batch: int | None,
+    stack_bytes: int,
+    board: str | None,
+    calibration_samples: int,
+) -> _Client:
+    """Checks the arguments, loads the model and its data, folds and splits it at `cut`."""
+    spec = REGISTRY.get(model) if isinstance(model, str) else None
+    if max_batch is None:
+        max_batch = spec.hyperparameters.batch if spec is not None else 32
+    if not 1 <= max_batch <= MAX_SAMPLES:
+        raise BadInput(f"max batch {max_batch} must be in 1..{MAX_SAMPLES}")
+    if stack_bytes <= 0 or stack_bytes % 8:
+        raise BadInput(f"stack size {stack_bytes} must be a positive multiple of 8 bytes")
+    ram_limit, flash_limit = board_limits(board)
+    name = spec.name if spec is not None else Path(model).name
+    net = load_model(model, seed)
+    if spec is None and data is None:
+        raise BadInput(f"model {name} has no bundled data set: give one with --data FILE.npz")
+    if cut is None:
+        if spec is None:
+            raise BadInput(f"model {name} has no default cut: give one with --cut N")
+        cut = spec.default_cut
+    layers = chain_layers(net)
+    check_client(layers, cut)
+    input_size = int(net.inputs[0].shape[-1])
+    n_outputs = int(net.outputs[0].shape[-1])
+
+    if data is not None:
+        full_data = load_npz(data, n_classes=n_outputs)
+    else:
+        assert spec is not None  # checked above
+        full_data = spec.dataset()
+    _check_dataset(full_data, input_size, n_outputs)
+
+    folded, cut = fold_client(layers, cut)
+    if any(a is not b for a, b in zip(folded, layers, strict=False)) or len(folded) != len(layers):
+        import keras
+
+        with quiet():
+            net = keras.Sequential([keras.Input((input_size,)), *folded], name=net.name)
+    layers = folded
+    client = _segment(layers[:cut], input_size, "client", "ts_client_input")
+    cut_size = int(client.outputs[0].shape[-1])
+    server = _segment(layers[cut:], cut_size, "server", "ts_server_input")
+    plan_args: dict[str, Any] = dict(
+        input_size=input_size, max_batch=max_batch, stack_bytes=stack_bytes,
+        ram_limit=ram_limit, flash_limit=flash_limit,
+    )  # fmt: skip
+    return _Client(name, spec, net, layers, cut, input_size, cut_size, client, server, full_data,
+                   max_batch, seed, calibration_samples, plan_args)  # fmt: skip
+
+
+def _fit_shard(c: _Client, ops: Sequence[ClientOp], fc_only: bool) -> tuple[Dataset, str]:
+    """The data shard lives in flash: the fixed subset of the data set that fits what the rest
+    of the plan leaves (the whole set without a flash limit), and the plan's note about it."""
+    flash_limit = c.plan_args["flash_limit"]
+    if flash_limit is None:
+        return c.full_data, ""
+    full_data = c.full_data
+    rest = _plan(ops, fc_only, n_train=0, n_test=0, **c.plan_args)[1].flash
+    budget = flash_limit - rest - FLASH_HEADROOM_BYTES
+    dataset = fit_flash(full_data, budget, c.seed)
+    data_note = (
+        f"data shard: {len(dataset.y_train):,} of {len(full_data.y_train):,} train and "
+        f"{len(dataset.y_test):,} of {len(full_data.y_test):,} test samples on the board; "
+        f"flash budget {budget:,} B = board {flash_limit:,} - model and code {rest:,} - "
+        f"headroom {FLASH_HEADROOM_BYTES:,}"
+    )
+    if dataset is not full_data:
+        data_note += (
+            "; split and centralized runs both use this subset (data.npz), the full set "
+            "is data_full.npz (host only)"
+        )
+    return dataset, data_note
+
+
+def _final_plan(
+    c: _Client, ops: Sequence[ClientOp], fc_only: bool, dataset: Dataset, data_note: str
+) -> tuple[OpLayout, MemoryPlan]:
+    """The export's op layout and memory plan, with the data shard that goes to the board."""
+    layout, plan = _plan(
+        ops, fc_only, n_train=len(dataset.y_train), n_test=len(dataset.y_test), **c.plan_args
+    )
+    if data_note:
+        plan = replace(plan, notes=(*plan.notes, data_note))
+    return layout, plan
+
+
+@dataclass(frozen=True)
+class ClientPlan:
+    """What an export of `model` at `cut` for `board` would hold, without writing it: the
+    client's golden ops, op layout and memory plan (equal to export_client's plan)."""
+
+    model: str
+    cut: int  # client layers after folding (export's manifest "cut")
+    input_size: int
+    cut_size: int
+    max_batch: int
+    ops: tuple[ClientOp, ...]
+    layout: OpLayout
+    plan: MemoryPlan
+    n_train: int  # samples of the shard that fits the board
+    n_test: int
+    n_train_full: int  # of the whole data set
+    n_test_full: int
+
+
+def plan_client(
+    model: str | Path,
+    cut: int | None,
+    data: Path | None = None,
+    seed: int = 0,
+    max_batch: int | None = None,
+    stack_bytes: int = 4096,
+    board: str | None = DEFAULT_BOARD,
+    calibration_samples: int = CALIBRATION_SAMPLES,
+) -> ClientPlan:
+    """The memory plan export_client would write for these arguments, by the same steps (one
+    TFLite conversion: the re-calibration on the flash-fitted shard changes no shape), and
+    without checking that a frame carries the cut (the planner reports that itself). Raises
+    what export_client raises for the model, cut, data and board."""
+    c = _prepare(model, cut, data, seed, max_batch, stack_bytes, board, calibration_samples)
+    _, ops = c.convert(c.full_data)
+    fc_only = all(isinstance(op, FCLayer) for op in ops)
+    dataset, data_note = _fit_shard(c, ops, fc_only)
+    layout, plan = _final_plan(c, ops, fc_only, dataset, data_note)
+    return ClientPlan(
+        c.name, c.cut, c.input_size, c.cut_size, c.max_batch, tuple(ops), layout, plan,
+        len(dataset.y_train), len(dataset.y_test), len(c.full_data.y_train),
+        len(c.full_data.y_test),
+    )  # fmt: skip
+
+
 def _input_quant(op: ClientOp) -> tuple[np.float32, int]:
     if isinstance(op, FCLayer | ConvLayer):
         return np.float32(op.in_scale), int(op.in_zp)
@@ -306,7 +408,7 @@ def op_shape(op: ClientOp) -> OpShape:
 
 
 def _plan(ops: Sequence[ClientOp], fc_only: bool, **args: Any) -> tuple[OpLayout, MemoryPlan]:
-    """The op layout and memory plan: the FC layout today's firmware reads, or the generic
+    """The op layout and memory plan: the FC layout (every output kept), or the generic
     one with kept/recomputed activations chosen to fit the board's RAM."""
     shapes = [op_shape(op) for op in ops]
     if not fc_only:
@@ -564,7 +666,7 @@ def compute_model_hash(
 @dataclass
 class ClientState:
     """An export's client as the board boots with it: golden ops and the int8 data shard.
-    `layers` are the ops when all are fully connected (today's firmware), else empty."""
+    `layers` are the ops when all are fully connected (the FC layout), else empty."""
 
     layers: list[FCLayer]
     x_train: npt.NDArray[np.int8]
@@ -595,3 +697,24 @@ def load_client_state(out_dir: Path) -> ClientState:
         data.y_test.astype(np.uint8),
         ops,
     )
+
+
+def load_client_layout(out_dir: Path) -> tuple[list[ClientOp], OpLayout, MemoryPlan]:
+    """An export's golden ops with the op layout and memory plan its model_data.c was written
+    with, rebuilt by the exporter's own planning from the export's files."""
+    out_dir = Path(out_dir)
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    saved = json.loads((out_dir / "plan.json").read_text())
+    ops = load_client_state(out_dir).ops
+    layout, plan = _plan(
+        ops,
+        all(isinstance(op, FCLayer) for op in ops),
+        input_size=manifest["input_size"],
+        max_batch=manifest["max_batch"],
+        stack_bytes=saved["stack_bytes"],
+        ram_limit=saved["ram_limit"],
+        flash_limit=saved["flash_limit"],
+        n_train=manifest["n_train"],
+        n_test=manifest["n_test"],
+    )
+    return ops, layout, plan

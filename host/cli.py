@@ -8,6 +8,8 @@
     tinysplit soak --seconds N [--board B] [--json]
     tinysplit check DIR [--board native|mps2_an386] [--json]
     tinysplit size (--all-boards | --board B ...) [--model-dir DIR] [--json]
+    tinysplit bench [--quick] [--out DIR]       BENCHMARKS.md and BENCHMARKS.json
+    tinysplit plan MODEL --board B [--baud N] [--plot FILE.png] [--json]   where to cut
 
 Every error a user can cause prints one line (`error: ...`) and exits with status 2.
 """
@@ -148,15 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
     # Commands that live in a module of their own register themselves.
-    from tinysplit.host import check, size
+    from tinysplit.host import bench, check, plan, size
 
     check.add_parser(sub)
     size.add_parser(sub)
+    bench.add_parser(sub)
+    plan.add_parser(sub)
     return parser
 
 
 # Subcommands handled by a module of their own (add_parser/run) rather than commands.cmd_*.
-MODULE_COMMANDS = ("check", "size")
+MODULE_COMMANDS = ("check", "size", "bench", "plan")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
