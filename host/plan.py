@@ -236,8 +236,8 @@ def parse_baud(text: str | int | None, board: Board) -> int:
 
 
 def candidate_cuts(model: str | Path, seed: int = 0) -> tuple[list[tuple[int, str]], list[Skipped]]:
-    """(cut, last layer name) of every boundary the exporter accepts, and why the others with
-    a flat output are not (layers the firmware does not run)."""
+    """(cut, last layer name) of every boundary the exporter accepts, and why the others are
+    not (an output that is not flat, layers the firmware does not run)."""
     from tinysplit.codegen.client_ops import check_layers
     from tinysplit.codegen.export import chain_layers, quiet
     from tinysplit.codegen.models import load_model
@@ -249,7 +249,12 @@ def candidate_cuts(model: str | Path, seed: int = 0) -> tuple[list[tuple[int, st
     for cut in range(1, len(layers)):
         last = layers[cut - 1]
         if len(last.output.shape) != 2:
-            continue  # not flat: no cut here without a Flatten (and a Reshape on the server)
+            shape = "x".join(str(d) for d in last.output.shape[1:])
+            skipped.append(
+                Skipped(cut, last.name, f"output {shape} is not flat: the wire carries a flat "
+                        "vector, so a cut here needs a Flatten (and a Reshape on the server)")
+            )  # fmt: skip
+            continue
         try:
             check_layers(layers[:cut])
         except UnsupportedLayer as e:
