@@ -17,6 +17,11 @@ The full run trains every reference workload for its reference epochs on the emu
 (CI, under 3 minutes) trains on the native build for at most ~100 steps per workload and sizes
 the real boards and mps2_an386 only. A workload that fails in a section is reported there as
 "not run: <reason>"; the other figures are still measured.
+
+BENCHMARKS.json: {"bench": how and where it ran, "kernels": {..., "rows": [...]}, "link",
+"host_overhead", "accuracy", "memory": {..., "workloads": [{"workload": NAME, "status": "ok" or
+"not run", "reason" when not run, the figures when ok}]}}; ratios are plain numbers
+(measured / reference), times in seconds, sizes in bytes.
 """
 
 from __future__ import annotations
@@ -120,19 +125,16 @@ def run_bench(*, quick: bool, workloads: list[str], say: Callable[[str], None]) 
         preps: dict[str, list[Prepared] | dict[str, Any]] = {}
         for w in workloads:
             seeds = ACCURACY_SEEDS.get(w, (0,))
-            say(f"exporting {w} (seed{'s' if len(seeds) > 1 else ''} {seeds}) ...")
+            plural = "s" if len(seeds) > 1 else ""
+            say(f"exporting {w} (seed{plural} {', '.join(map(str, seeds))}) ...")
             preps[w] = _attempt(say, f"export {w}", _prepare, w, seeds, work, quick)
         ok = {w: p for w, p in preps.items() if isinstance(p, list)}
         seconds["exports"] = time.monotonic() - t
 
         t = time.monotonic()
         say("kernels: building the bench and counting instructions under QEMU ...")
-        layers = [
-            layer
-            for w, p in ok.items()
-            for layer in bench_kernels.workload_layers(w, p[0].manifest)
-        ]
-        kernels = _attempt(say, "kernels", bench_kernels.measure, work / "kernels", layers)
+        exports = [(w, p[0].path) for w, p in ok.items()]
+        kernels = _attempt(say, "kernels", bench_kernels.measure, work / "kernels", exports)
         seconds["kernels"] = time.monotonic() - t
 
         t = time.monotonic()
@@ -208,7 +210,7 @@ def _link_and_overhead(
             continue
         board_runs[w] = native
         say(f"{w}: {native.steps} steps, {native.steps_per_s:.1f} steps/s; the same in-process ...")
-        link.append(bench_sections.link_entry(prep, native))
+        link.append({"workload": w, **_attempt(say, w, bench_sections.link_entry, prep, native)})
         golden = _attempt(say, f"{w} in-process", run_in_process, prep)
         if isinstance(golden, RunMeasure):
             overhead.append(bench_sections.overhead_entry(prep, native, golden))

@@ -1,17 +1,20 @@
 """`tinysplit bench`, section 1: kernel efficiency on the emulated Cortex-M4.
 
-The counts come from host/insn_count.py (exact, QEMU TCG plugin, firmware/bench/kernel_bench.c):
-instructions per MAC of each forward and backward kernel call the bench makes, with the ratio
-to each KERNEL-ANCHORS.md figure where the shape has one. Each row also names the reference
-workload layers it is the shape of (matched by kernel family and MAC count, so the bench may
-name its shapes as it likes), and the section lists the workload layers the bench does not
-count yet.
+Two exact counts (QEMU TCG plugin, firmware/bench/kernel_bench.c, instructions between two
+markers around each kernel call):
 
-Cycles are not measured: the estimate below is a stated cost model on top of the exact counts.
+- the reference workloads' own shapes: every forward and backward kernel call their client
+  layers make in training, built from each export's golden ops (insn_model.op_case) and run as
+  one case table (insn_model.measure_cases);
+- the six KERNEL-ANCHORS.md shapes (insn_count.count_kernels), with the ratio to each anchor.
+
+MACs count every window tap, padded ones included, as KERNEL-ANCHORS.md does. Cycles are not
+measured: the estimate is a stated cost model on top of the exact counts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,136 +22,175 @@ from tinysplit.host import bench_md as md
 
 BOARD = "mps2_an386"  # Cortex-M4F: the core the anchors were counted on
 
-# The cost model (an estimate, not a measurement): a Cortex-M4 issues one instruction per cycle
-# (3-stage pipeline, single-cycle MUL/MLA/SMLAD/SXTB16); a load costs one cycle more unless it is
-# pipelined with the next, a taken branch 1-3 more (pipeline refill); flash at zero wait states
-# (or hits in a flash accelerator). Scalar int8 loops spend roughly one load per four
-# instructions and one taken branch per ten: 1.25 cycles per instruction on average.
-CYCLES_PER_INSTRUCTION = 1.25
+# The cost model (an estimate, not a measurement), from the Cortex-M4 TRM's instruction timings
+# applied to the inner loop every reference kernel spends its time in (arm-none-eabi-objdump of
+# ts_fc_forward and ts_conv2d_forward, gcc -O2): LDRSB, LDRSB, SUB, CMP, MLA, BNE. Two loads back
+# to back take 3 cycles (N + 1), SUB, CMP and MLA one each, a taken branch 1 + P with a pipeline
+# refill P of 2 (1-3): 9 cycles for 6 instructions. Every instruction is charged that average,
+# with flash at zero wait states (or hits in a flash accelerator such as ST's ART).
+CYCLES_PER_INSTRUCTION = 1.5
 COST_MODEL = (
-    "estimated cycles = instructions x 1.25. A Cortex-M4 issues one instruction per cycle "
-    "(MUL, MLA, SMLAD, SXTB16 are single-cycle); a load costs 1 cycle more unless pipelined "
-    "with the next one, a taken branch 1-3 more; flash at zero wait states. Scalar int8 loops "
-    "spend about one load per 4 instructions and one taken branch per 10, hence 1.25 on average. "
-    "An estimate for comparison, not a measurement: only the instruction counts are exact."
+    "estimated cycles = instructions x 1.5, the Cortex-M4 TRM's timings applied to the inner "
+    "loop the reference kernels spend their time in (gcc -O2: LDRSB, LDRSB, SUB, CMP, MLA, BNE): "
+    "two back-to-back loads 3 cycles, SUB, CMP, MLA 1 each, a taken branch 1 + 2 (pipeline "
+    "refill) = 9 cycles for 6 instructions; flash at zero wait states. An estimate for "
+    "comparison, not a measurement: only the instruction counts are exact."
 )
 # SMLAD: two 16x16 multiply-accumulates per cycle, the M4's peak for int8 (after SXTB16).
 PEAK_MACS_PER_CYCLE = 2.0
 
-_FAMILIES = {"fc": "fc", "conv": "conv", "conv1d": "conv", "conv2d": "conv", "depthwise": "dw"}
+# Kernel names of the two benches -> (family, pass). The anchor suite names conv kernels
+# conv2d_*, the case table conv_* / dw_*.
+_FAMILIES = {"fc": "fc", "conv": "conv", "conv2d": "conv", "dw": "dw", "depthwise": "dw"}
 
 
-def _split_kernel(kernel: str) -> tuple[str, str]:
-    """'conv2d_backward_weights' -> ('conv', 'backward_weights'); pools keep their own name."""
+def split_kernel(kernel: str) -> tuple[str, str]:
+    """'conv2d_backward_weights' -> ('conv', 'backward_weights'); 'max_pool_forward' ->
+    ('max_pool', 'forward')."""
+    if "_pool_" in kernel:
+        family, _, pass_ = kernel.rpartition("_")
+        return family, pass_
     head, _, rest = kernel.partition("_")
-    if "pool" in kernel:
-        for pass_ in ("forward", "backward"):
-            if kernel.endswith(pass_):
-                return kernel[: -len(pass_) - 1], pass_
     return _FAMILIES.get(head, head), rest
 
 
-def _dims(v: Any) -> list[int]:
-    return [int(x) for x in v] if isinstance(v, list) else [1, 1, int(v)]
+def _efficiency(instructions: float, macs: int | None) -> dict[str, float | None]:
+    per_mac = instructions / macs if macs else None
+    cycles = per_mac * CYCLES_PER_INSTRUCTION if per_mac is not None else None
+    return {
+        "instructions_per_mac": per_mac,
+        "est_cycles_per_mac": cycles,
+        # x slower than the SMLAD peak (1 = at the peak)
+        "ratio_to_peak": md.ratio(cycles, 1.0 / PEAK_MACS_PER_CYCLE),
+    }
 
 
-def workload_layers(name: str, manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """The client layers with MACs of an export's manifest: workload, index, family, MACs and
-    a readable shape; `first` marks the layer whose input gradient is never needed."""
-    out: list[dict[str, Any]] = []
-    for layer in manifest.get("layers", []):
-        kind = layer.get("kind")
-        if kind == "fc":
-            k, c = int(layer["in"]), int(layer["out"])
-            out.append({"family": "fc", "macs": k * c, "shape": f"fc {k}->{c}"})
-        elif kind in ("conv", "depthwise"):
-            (h, w, c), (oh, ow, oc) = _dims(layer["in"]), _dims(layer["out"])
-            kh, kw = (int(x) for x in layer["kernel"])
-            sh, sw = (int(x) for x in layer.get("stride", [1, 1]))
-            macs = oh * ow * oc * kh * kw * (1 if kind == "depthwise" else c)
-            if h == 1 and kh == 1:  # a Conv1D, run as a 1 x W convolution
-                shape = f"conv1d {w}x{c}->{ow}x{oc}, k{kw}" + (f"/{sw}" if sw > 1 else "")
-            else:
-                shape = f"{kind} {h}x{w}x{c}->{oh}x{ow}x{oc}, {kh}x{kw}" + (
-                    f"/{sh}" if sh > 1 else ""
-                )
-            shape += f" {layer.get('padding', '')}".rstrip()
-            fam = "conv" if kind == "conv" else "dw"
-            out.append({"family": fam, "macs": macs, "shape": shape})
-        elif kind in ("max_pool", "avg_pool"):
-            (h, w, c), (oh, ow, oc) = _dims(layer["in"]), _dims(layer["out"])
-            # pools have no MACs: matched by the elements they read or write
-            out.append(
+# ---- the reference workloads' kernel calls --------------------------------------------------
+
+
+def _layer(op: Any) -> dict[str, Any] | None:
+    """Family, padded MACs and a readable shape of a golden op with a kernel (else None)."""
+    from tinysplit.codegen.client_ops import PoolOp
+    from tinysplit.codegen.golden import ConvLayer, FCLayer
+    from tinysplit.codegen.golden.conv_layer import PADDING_SAME
+
+    if isinstance(op, FCLayer):
+        k, c = op.in_features, op.out_features
+        return {"family": "fc", "macs": k * c, "shape": f"{k}->{c}"}
+    if isinstance(op, ConvLayer):
+        (h, w, c), (oh, ow, oc) = op.in_dims, op.out_dims
+        pad = "same" if op.padding == PADDING_SAME else "valid"
+        macs = oh * ow * oc * op.kh * op.kw * (1 if op.depthwise else c)
+        if h == 1 and op.kh == 1:  # a Conv1D: a 1 x W convolution
+            stride = f"/{op.stride_w}" if op.stride_w > 1 else ""
+            shape = f"{w}x{c}->{ow}x{oc},k{op.kw}{stride},{pad}"
+        else:
+            stride = f"/{op.stride_h}" if op.stride_h > 1 else ""
+            shape = f"{h}x{w}x{c}->{oh}x{ow}x{oc},{op.kh}x{op.kw}{stride},{pad}"
+        return {"family": "dw" if op.depthwise else "conv", "macs": macs, "shape": shape}
+    if isinstance(op, PoolOp):
+        p = op.params
+        (h, w, c), (oh, ow, _) = p.in_dims, p.out_dims
+        shape = f"{h}x{w}x{c}->{oh}x{ow}x{c},{p.kh}x{p.kw}"
+        return {"family": f"{op.kind}_pool", "macs": None, "shape": shape}
+    return None
+
+
+def workload_calls(workload: str, export_dir: Path) -> list[dict[str, Any]]:
+    """Every kernel call one training sample makes through the export's client layers: the
+    forward, the filter gradient, and the input gradient of every layer after the first
+    trainable one (pools: their backward)."""
+    from tinysplit.codegen.export import load_client_state
+    from tinysplit.host.insn_model import op_case
+
+    calls: list[dict[str, Any]] = []
+    trainable_seen = False
+    number = 0
+    for op in load_client_state(export_dir).ops:
+        layer = _layer(op)
+        if layer is None:
+            continue
+        number += 1
+        family = layer["family"]
+        if family.endswith("_pool"):
+            passes = ["forward"] + (["backward"] if trainable_seen else [])
+        else:
+            passes = ["forward", "backward_weights"] + (
+                ["backward_input"] if trainable_seen else []
+            )
+            trainable_seen = True
+        for pass_ in passes:
+            calls.append(
                 {
-                    "family": kind,
-                    "macs": None,
-                    "elements": {h * w * c, oh * ow * oc},
-                    "shape": f"{kind} {h}x{w}x{c}->{oh}x{ow}x{oc}",
+                    **layer,
+                    "kernel": f"{family}_{pass_}",
+                    "pass": pass_,
+                    "used_by": [f"{workload} L{number}"],
+                    "case": op_case(op, f"{family}_{pass_}"),
                 }
             )
-    for i, layer in enumerate(out):
-        layer.update(workload=name, layer=i + 1, first=i == 0)
-    return out
+    return calls
 
 
-def _uses(row: dict[str, Any], layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    family, _ = _split_kernel(str(row["kernel"]))
+def _workload_rows(
+    build_dir: Path, workloads: Sequence[tuple[str, Path]], anchors: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    from tinysplit.host.insn_model import measure_cases
 
-    def same_size(layer: dict[str, Any]) -> bool:
-        if layer["macs"] is None:  # a pool: by the elements it reads or writes
-            return row["macs"] in layer["elements"]
-        return bool(layer["macs"] == row["macs"])
+    calls = [c for w, path in workloads for c in workload_calls(w, path)]
+    counts = measure_cases(BOARD, [c["case"] for c in calls], build_dir)
+    rows = []
+    for call, instructions in zip(calls, counts, strict=True):
+        row = {k: v for k, v in call.items() if k not in ("case", "family")}
+        row["instructions"] = instructions
+        row.update(_efficiency(instructions, call["macs"]))
+        same = _same_shape(call, anchors)
+        row["anchor_per_mac"] = same["anchor_per_mac"] if same else None
+        row["ratio_to_anchor"] = (
+            {k: row["instructions_per_mac"] / v for k, v in same["anchor_per_mac"].items()}
+            if same and row["instructions_per_mac"] is not None
+            else None
+        )
+        rows.append(row)
+    return rows
 
-    return [layer for layer in layers if layer["family"] == family and same_size(layer)]
+
+def _same_shape(call: dict[str, Any], anchors: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The anchor-suite row of the same kernel and size as a workload call, if it has an
+    anchor figure (digits-mlp's FC 64->32 is an anchor shape)."""
+    for r in anchors:
+        if (
+            r["anchor_per_mac"]
+            and split_kernel(r["kernel"]) == (call["family"], call["pass"])
+            and r["macs"] == call["macs"]
+        ):
+            return r
+    return None
 
 
-def _expected(layer: dict[str, Any]) -> list[str]:
-    """The passes training needs of a layer with MACs: no input gradient for the first."""
-    if layer["macs"] is None:
-        return ["forward", "backward"]
-    return ["forward", "backward_weights"] + ([] if layer["first"] else ["backward_input"])
+# ---- the section ----------------------------------------------------------------------------
 
 
-def measure(build_dir: Path, layers: list[dict[str, Any]]) -> dict[str, Any]:
-    """Counts every kernel of the bench on BOARD; pairs rows with the workload layers."""
+def measure(build_dir: Path, workloads: Sequence[tuple[str, Path]]) -> dict[str, Any]:
+    """Counts the KERNEL-ANCHORS.md shapes, then the workloads' own kernel calls, on BOARD."""
     from tinysplit.host.insn_count import count_kernels
 
-    counted = count_kernels(BOARD, build_dir)
-    rows = []
-    for r in counted:
-        _, pass_ = _split_kernel(str(r["kernel"]))
-        per_mac = r["per_mac"] if r["macs"] else None
-        cycles = per_mac * CYCLES_PER_INSTRUCTION if per_mac is not None else None
-        rows.append(
+    anchors = []
+    for r in count_kernels(BOARD, build_dir / "anchors"):
+        _, pass_ = split_kernel(str(r["kernel"]))
+        anchors.append(
             {
                 "kernel": r["kernel"],
                 "shape": r["shape"],
                 "pass": pass_,
                 "macs": r["macs"],
                 "instructions": r["instructions"],
-                "instructions_per_mac": per_mac,
+                **_efficiency(r["instructions"], r["macs"]),
                 "anchor_per_mac": r["anchor_per_mac"],
                 "ratio_to_anchor": r["ratio"],
-                "est_cycles_per_mac": cycles,
-                # x slower than the SMLAD peak (1 = at the peak)
-                "ratio_to_peak": md.ratio(cycles, 1.0 / PEAK_MACS_PER_CYCLE),
-                "used_by": [f"{u['workload']} L{u['layer']}" for u in _uses(r, layers)],
             }
         )
-    missing = []
-    for layer in layers:
-        have = {_split_kernel(str(r["kernel"]))[1] for r in counted if layer in _uses(r, layers)}
-        for pass_ in _expected(layer):
-            if pass_ not in have:
-                missing.append(
-                    {
-                        "workload": layer["workload"],
-                        "layer": layer["layer"],
-                        "shape": layer["shape"],
-                        "pass": pass_,
-                    }
-                )
-    return {
+    section: dict[str, Any] = {
         "status": "ok",
         "board": BOARD,
         "counting": "exact: QEMU TCG plugin, instructions between two markers around each call",
@@ -157,31 +199,25 @@ def measure(build_dir: Path, layers: list[dict[str, Any]]) -> dict[str, Any]:
             "peak_macs_per_cycle": PEAK_MACS_PER_CYCLE,
             "text": COST_MODEL,
         },
-        "rows": rows,
-        "missing": missing,
+        "anchor_rows": anchors,
     }
+    try:
+        section["workload_rows"] = _workload_rows(build_dir / "workloads", workloads, anchors)
+    except Exception as e:  # the anchors stand on their own
+        section["workload_rows"] = []
+        section["workload_rows_not_run"] = md.first_line(e)
+    return section
 
 
-def markdown(section: dict[str, Any]) -> str:
-    out = ["## 1. Kernel efficiency on the emulated Cortex-M4", ""]
-    if section.get("status") != "ok":
-        return "\n".join([*out, f"Not run: {section.get('reason')}", ""])
-    out += [
-        f"Instructions executed per multiply-accumulate by one call of each int8 kernel on QEMU "
-        f"`{section['board']}` (Cortex-M4F), counted exactly (QEMU TCG plugin; "
-        "`python -m tinysplit.host.insn_count`), next to the figures of "
-        "KERNEL-ANCHORS.md (x: ours / theirs; below 1 is fewer instructions). "
-        "*Used by*: the reference workload layers (L = client layer) of that shape.",
-        "",
-    ]
-    rows = []
-    for r in section["rows"]:
+def _table(rows: list[dict[str, Any]], *, used_by: bool) -> str:
+    cells = []
+    for r in rows:
         a, q = r["anchor_per_mac"] or {}, r["ratio_to_anchor"] or {}
-        rows.append(
+        cells.append(
             [
                 f"`{r['kernel']}`",
                 r["shape"],
-                ", ".join(r["used_by"]) or "-",
+                *([", ".join(r["used_by"])] if used_by else []),
                 md.num(r["macs"]),
                 md.num(r["instructions"]),
                 md.num(r["instructions_per_mac"]),
@@ -193,36 +229,42 @@ def markdown(section: dict[str, Any]) -> str:
                 md.num(r["ratio_to_peak"], 1),
             ]
         )
-    out.append(
-        md.table(
-            [
-                "kernel",
-                "shape",
-                "used by",
-                "MACs",
-                "instructions",
-                "instr/MAC",
-                "anchor: plain C",
-                "x plain C",
-                "anchor: CMSIS-NN DSP",
-                "x CMSIS-NN",
-                "est. cycles/MAC",
-                "x SMLAD peak",
-            ],
-            rows,
-            right=range(3, 12),
-        )
-    )
+    head = ["kernel", "shape", *(["layer"] if used_by else []), "MACs", "instructions"]
+    head += ["instr/MAC", "anchor: plain C", "x plain C", "anchor: CMSIS-NN DSP", "x CMSIS-NN"]
+    head += ["est. cycles/MAC", "x SMLAD peak"]
+    first = 3 if used_by else 2
+    return md.table(head, cells, right=range(first, len(head)))
+
+
+def markdown(section: dict[str, Any]) -> str:
+    out = ["## 1. Kernel efficiency on the emulated Cortex-M4", ""]
+    if section.get("status") != "ok":
+        return "\n".join([*out, f"Not run: {section.get('reason')}", ""])
     cm = section["cost_model"]
     out += [
+        f"Instructions executed by one call of each int8 kernel on QEMU `{section['board']}` "
+        "(Cortex-M4F), counted exactly (QEMU TCG plugin around each call), per "
+        "multiply-accumulate (every window tap, padded ones included), next to the figures of "
+        "KERNEL-ANCHORS.md where the shape has one (x: ours / theirs; below 1 is fewer "
+        "instructions). No library has int8 backward kernels: those rows have no anchor.",
+        "",
+        "The reference workloads' own kernel calls, per training sample (L = client layer with "
+        "a kernel; the first trainable layer needs no input gradient):",
+        "",
+    ]
+    if section.get("workload_rows_not_run"):
+        out.append(f"Not run: {section['workload_rows_not_run']}")
+    else:
+        out.append(_table(section["workload_rows"], used_by=True))
+    out += [
+        "",
+        "The six shapes of KERNEL-ANCHORS.md (`python -m tinysplit.host.insn_count`):",
+        "",
+        _table(section["anchor_rows"], used_by=False),
         "",
         f"Cycles: {cm['text']} *x SMLAD peak*: estimated cycles/MAC over the "
         f"{1 / cm['peak_macs_per_cycle']:.1f} cycles/MAC of the M4's peak "
         f"({cm['peak_macs_per_cycle']:.0f} MACs/cycle with SMLAD).",
+        "",
     ]
-    if section["missing"]:
-        miss = "; ".join(
-            f"{m['workload']} L{m['layer']} ({m['shape']}): {m['pass']}" for m in section["missing"]
-        )
-        out += ["", f"Not counted yet (no case in firmware/bench/kernel_bench.c): {miss}."]
-    return "\n".join([*out, ""])
+    return "\n".join(out)

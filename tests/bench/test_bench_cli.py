@@ -122,22 +122,27 @@ def test_quick_bench_writes_both_files_with_every_section(
 def test_quick_bench_kernel_figures(quick: tuple[dict[str, Any], str]) -> None:
     k = quick[0]["kernels"]
     assert k["status"] == "ok", k
-    rows = k["rows"]
-    assert {(r["kernel"], r["shape"]) for r in rows} >= set(ANCHORS)
-    assert any("backward" in r["kernel"] for r in rows)
+    anchors, calls = k["anchor_rows"], k["workload_rows"]
+    assert {(r["kernel"], r["shape"]) for r in anchors} >= set(ANCHORS)
     cpi, peak = k["cost_model"]["cycles_per_instruction"], k["cost_model"]["peak_macs_per_cycle"]
-    for r in rows:
-        if not r["macs"]:
+    for r in anchors + calls:
+        if not r["macs"]:  # pools: no MACs, instructions only
+            assert r["instructions"] > 0 and r["instructions_per_mac"] is None
             continue
         per_mac = r["instructions_per_mac"]
         assert 1.0 < per_mac < 200.0, r
-        assert r["instructions_per_mac"] == pytest.approx(r["instructions"] / r["macs"])
+        assert per_mac == pytest.approx(r["instructions"] / r["macs"])
         assert r["est_cycles_per_mac"] == pytest.approx(per_mac * cpi)
         assert r["ratio_to_peak"] == pytest.approx(per_mac * cpi * peak)
-        if r["anchor_per_mac"]:
-            for key, anchor in r["anchor_per_mac"].items():
-                assert r["ratio_to_anchor"][key] == pytest.approx(per_mac / anchor)
-    assert any("digits-mlp L1" in r["used_by"] for r in rows)
+        for key, anchor in (r["anchor_per_mac"] or {}).items():
+            assert r["ratio_to_anchor"][key] == pytest.approx(per_mac / anchor)
+    # every reference workload's client layers, forward and backward
+    for name in REGISTRY:
+        mine = [r for r in calls if any(u.startswith(name + " ") for u in r["used_by"])]
+        passes = {r["pass"] for r in mine}
+        assert {"forward", "backward_weights"} <= passes, (name, passes)
+    fc = next(r for r in calls if r["used_by"] == ["digits-mlp L1"] and r["pass"] == "forward")
+    assert fc["shape"] == "64->32" and fc["anchor_per_mac"], fc  # an anchor shape
 
 
 @pytest.mark.qemu
