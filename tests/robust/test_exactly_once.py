@@ -15,6 +15,7 @@ import pytest
 from tinysplit.host.launch import native_board, open_port
 from tinysplit.host.link import ClientLink, StepLost, Timeouts
 from tinysplit.host.protocol import (
+    MAX_RAW,
     BoardState,
     Commit,
     ErrorCode,
@@ -122,12 +123,14 @@ def test_repeated_requests_are_answered_and_never_applied_twice(
 def test_a_step_commits_only_whole_and_with_its_crc(link: ClientLink, robust_native: Path) -> None:
     indices, grads, scales = step_inputs(2)
     link.forward(1, 0.1, indices)
-    per = grad_per_frame(32)
-    link.send(Grad(scales[:per], grads[:per]), step=1, seq=0)  # the second frame is "lost"
+    per = min(grad_per_frame(32), BATCH) // 2
+    first, rest = Grad(scales[:per], grads[:per]), Grad(scales[per:], grads[per:])
+    link.send(first, step=1, seq=0)  # the rest is "lost"
     link.send(Commit(0, BATCH), step=1)
     assert errors(replies(link)) == [ErrorCode.GRAD_MISSING]
-    commit = grad_frames(link, 1, grads, scales)
-    link.send(Commit(commit.grad_crc ^ 1, BATCH), step=1)  # staged gradients are not these
+    link.send(rest, step=1, seq=per)  # now all are staged, but COMMIT names other gradients
+    staged_crc = zlib.crc32(first.pack() + rest.pack())
+    link.send(Commit(staged_crc ^ 1, BATCH), step=1)
     assert errors(replies(link)) == [ErrorCode.GRAD_CRC]
     assert link.board_stats()["grad_crc_errors"] == 1
     done = link.backward(1, grads, scales)  # everything again: staged from scratch
@@ -203,7 +206,7 @@ def test_pushed_weights_land_whole_or_not_at_all(link: ClientLink) -> None:
 
 def test_broken_frames_are_dropped_and_counted(link: ClientLink) -> None:
     port = link.port
-    port.write(b"\x01" * 2000 + b"\x00")  # oversize: dropped at the delimiter
+    port.write(b"\x01" * (MAX_RAW + 100) + b"\x00")  # oversize: dropped at the delimiter
     frame = Grad(np.ones(2, np.float32), np.ones((2, 32), np.int8))
     wire = b"\x00" + encode_frame(frame.TYPE, link.session, 1, 0, frame.pack())
     port.write(wire[: len(wire) // 2])  # cut off, and then nothing: the board's gap timer
