@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tinysplit.host import bench_md as md
+from tinysplit.host.insn_model import CYCLES_PER_INSN
 
 BOARD = "mps2_an386"  # Cortex-M4F: the core the anchors were counted on
 
@@ -28,9 +29,10 @@ BOARD = "mps2_an386"  # Cortex-M4F: the core the anchors were counted on
 # to back take 3 cycles (N + 1), SUB, CMP and MLA one each, a taken branch 1 + P with a pipeline
 # refill P of 2 (1-3): 9 cycles for 6 instructions. Every instruction is charged that average,
 # with flash at zero wait states (or hits in a flash accelerator such as ST's ART).
-CYCLES_PER_INSTRUCTION = 1.5
+CYCLES_PER_INSTRUCTION = CYCLES_PER_INSN["cortex-m4f"]  # the planner's figure, one model
 COST_MODEL = (
-    "estimated cycles = instructions x 1.5, the Cortex-M4 TRM's timings applied to the inner "
+    f"estimated cycles = instructions x {CYCLES_PER_INSTRUCTION}, the Cortex-M4 TRM's timings "
+    "applied to the inner "
     "loop the reference kernels spend their time in (gcc -O2: LDRSB, LDRSB, SUB, CMP, MLA, BNE): "
     "two back-to-back loads 3 cycles, SUB, CMP, MLA 1 each, a taken branch 1 + 2 (pipeline "
     "refill) = 9 cycles for 6 instructions; flash at zero wait states. An estimate for "
