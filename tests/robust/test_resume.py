@@ -144,3 +144,26 @@ def test_private_run_resumes_on_the_board_that_kept_its_weights(
     # the copy of the interrupted run, on a fresh board (the export's weights): no way back
     out = tinysplit("train", "--resume", str(copy), "--board", "native", "--no-baseline")
     assert_one_line_error(out, "--private", "keeps no copy")
+
+
+def test_conv_client_killed_then_resumed_is_bit_identical(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """motion-cnn1d (two Conv1D layers): the resumed run restores the conv state image on a new
+    board (PUT_WEIGHTS) and ends as the uninterrupted run does."""
+    from tinysplit.codegen.export import export_client
+
+    export = tmp_path_factory.mktemp("motion") / "export"
+    export_client("motion-cnn1d", None, export, seed=0)
+    ref_run = tmp_path_factory.mktemp("motion-ref") / "run"
+    out = tinysplit(*train_args(export, ref_run, "--board", "native"))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout)["steps"] == 15  # 3 epochs of 40 samples, batch 8
+    run = tmp_path_factory.mktemp("motion-kill") / "run"
+    code, _ = start_and_stop(train_args(export, run, "--board", "native"), run, signal.SIGKILL, 8)
+    assert code == -signal.SIGKILL
+    ck, _ = RunDir(run).load()
+    assert not ck.finished and ck.step >= 4
+    out = tinysplit("train", "--resume", str(run), "--no-baseline", "--json")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert_identical(final(run), final(ref_run))
