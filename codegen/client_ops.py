@@ -140,6 +140,16 @@ def _kind(layer: keras.Layer) -> str | None:
     return None
 
 
+def trainable_layer(layer: keras.Layer) -> bool:
+    """A Keras layer that becomes a trainable client op (Dense, conv, depthwise conv)."""
+    return _kind(layer) in ("dense", "conv", "depthwise")
+
+
+def reshape_layer(layer: keras.Layer) -> bool:
+    """Flatten or Reshape: no kernel, the int8 bytes stay as they are."""
+    return _kind(layer) == "reshape"
+
+
 def _act_name(layer: keras.Layer) -> str:
     """relu | relu6 | linear | something else, for a conv/Dense activation or an act layer."""
     import keras

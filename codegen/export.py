@@ -39,6 +39,7 @@ from tinysplit.codegen.client_ops import (
     op_dims,
     op_kind,
     out_quant,
+    trainable_layer,
 )
 from tinysplit.codegen.data import Dataset, fit_flash, load_npz
 from tinysplit.codegen.emit_c import CModel, write_c
@@ -297,6 +298,22 @@ def _prepare(
             net = keras.Sequential([keras.Input((input_size,)), *folded], name=net.name)
     layers = folded
     client = _segment(layers[:cut], input_size, "client", "ts_client_input")
+    if len(client.outputs[0].shape) != 2:
+        # The wire carries a flat vector: flatten at the cut and reshape back on the server.
+        # The pair is the identity, so the full model (and its centralized baseline) computes
+        # what it did; full.keras holds it, and the manifest's cut counts the Flatten.
+        import keras
+
+        shape = tuple(int(d) for d in client.outputs[0].shape[1:])
+        pair = [
+            keras.layers.Flatten(name=CUT_FLATTEN),
+            keras.layers.Reshape(shape, name=CUT_RESHAPE),
+        ]
+        layers = [*layers[:cut], *pair, *layers[cut:]]
+        cut += 1
+        with quiet():
+            net = keras.Sequential([keras.Input((input_size,)), *layers], name=net.name)
+        client = _segment(layers[:cut], input_size, "client", "ts_client_input")
     cut_size = int(client.outputs[0].shape[-1])
     server = _segment(layers[cut:], cut_size, "server", "ts_server_input")
     plan_args: dict[str, Any] = dict(
@@ -485,6 +502,10 @@ def check_cut_size(cut_size: int, cut: int) -> None:
         )
 
 
+#: Names of the identity pair the exporter puts at a cut whose output is not flat.
+CUT_FLATTEN, CUT_RESHAPE = "ts_cut_flatten", "ts_cut_reshape"
+
+
 def check_client(layers: Sequence[keras.Layer], cut: int) -> None:
     """Cut in 1..len(layers)-1 and every client layer supported by the firmware."""
     if not 1 <= cut <= len(layers) - 1:
@@ -493,11 +514,10 @@ def check_client(layers: Sequence[keras.Layer], cut: int) -> None:
             f"1..{len(layers) - 1} (layers 0..cut-1 run on the client)"
         )
     check_layers(layers[:cut])
-    if len(layers[cut - 1].output.shape) != 2:
-        raise UnsupportedLayer(
-            f"client layer {cut - 1} {layers[cut - 1].name!r} outputs shape "
-            f"{tuple(layers[cut - 1].output.shape)}; the cut must be rank-1 features: end the "
-            "client with a Flatten (and start the server with a Reshape)"
+    if not any(trainable_layer(x) for x in layers[:cut]):
+        raise BadInput(
+            f"the client (layers 0..{cut - 1}) has no Dense or conv layer: the board would send "
+            "its raw input; cut after the first trainable layer or later"
         )
 
 

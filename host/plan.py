@@ -236,9 +236,12 @@ def parse_baud(text: str | int | None, board: Board) -> int:
 
 
 def candidate_cuts(model: str | Path, seed: int = 0) -> tuple[list[tuple[int, str]], list[Skipped]]:
-    """(cut, last layer name) of every boundary the exporter accepts, and why the others are
-    not (an output that is not flat, layers the firmware does not run)."""
-    from tinysplit.codegen.client_ops import check_layers
+    """(cut, last layer name) of every distinct boundary whose client layers the firmware runs,
+    and why the others are not candidates. A cut whose output is not flat is one (the exporter
+    flattens it, and reshapes it back on the server); a boundary right after a Flatten or Reshape
+    is the same client as the one before it, and a client without a Dense or conv layer would
+    send the raw input."""
+    from tinysplit.codegen.client_ops import check_layers, reshape_layer, trainable_layer
     from tinysplit.codegen.export import chain_layers, quiet
     from tinysplit.codegen.models import load_model
 
@@ -248,12 +251,13 @@ def candidate_cuts(model: str | Path, seed: int = 0) -> tuple[list[tuple[int, st
     skipped: list[Skipped] = []
     for cut in range(1, len(layers)):
         last = layers[cut - 1]
-        if len(last.output.shape) != 2:
-            shape = "x".join(str(d) for d in last.output.shape[1:])
-            skipped.append(
-                Skipped(cut, last.name, f"output {shape} is not flat: the wire carries a flat "
-                        "vector, so a cut here needs a Flatten (and a Reshape on the server)")
-            )  # fmt: skip
+        if not any(trainable_layer(x) for x in layers[:cut]):
+            skipped.append(Skipped(cut, last.name, "no Dense or conv layer on the client: the "
+                                   "board would send its raw input"))  # fmt: skip
+            continue
+        if reshape_layer(last) and ok and ok[-1][0] == _same_as(layers, cut):
+            skipped.append(Skipped(cut, last.name, f"the same client as cut {ok[-1][0]} "
+                                   "(a Flatten or Reshape adds no work on the board)"))  # fmt: skip
             continue
         try:
             check_layers(layers[:cut])
@@ -264,8 +268,20 @@ def candidate_cuts(model: str | Path, seed: int = 0) -> tuple[list[tuple[int, st
     return ok, skipped
 
 
-def plan_cut(cp: ClientPlan, after: str, board: Board, baud: int) -> CutPlan:
-    """Costs of one cut from its client plan."""
+def _same_as(layers: Sequence[Any], cut: int) -> int:
+    """The cut before the trailing Flatten/Reshape layers of layers[:cut]."""
+    from tinysplit.codegen.client_ops import reshape_layer
+
+    while cut > 1 and reshape_layer(layers[cut - 1]):
+        cut -= 1
+    return cut
+
+
+def plan_cut(
+    cp: ClientPlan, after: str, board: Board, baud: int, cut: int | None = None
+) -> CutPlan:
+    """Costs of one cut from its client plan; cut: the boundary as asked for (the exporter's
+    own count is one more when it put a Flatten at the cut)."""
     from tinysplit.codegen.client_ops import op_kind
     from tinysplit.host.insn_model import predict_training
 
@@ -279,7 +295,7 @@ def plan_cut(cp: ClientPlan, after: str, board: Board, baud: int) -> CutPlan:
     )
     total = cost.per_sample_amortized(cp.max_batch)
     return CutPlan(
-        cut=cp.cut,
+        cut=cp.cut if cut is None else cut,
         after=after,
         cut_size=cp.cut_size,
         flash=cp.plan.flash,
@@ -345,10 +361,7 @@ def plan_model(
     candidates, skipped = candidate_cuts(model, seed)
     if not candidates:
         why = f": {skipped[0].reason}" if skipped else ""
-        raise UnsupportedLayer(
-            f"model {model} has no layer boundary with a flat output the client can run"
-            f"{why}; end the client with a Flatten"
-        )
+        raise UnsupportedLayer(f"model {model} has no layer boundary the client can run{why}")
     cuts: list[CutPlan] = []
     refused: list[BadInput] = []
     batch = 0
@@ -362,7 +375,7 @@ def plan_model(
             refused.append(e)
             continue
         batch = cp.max_batch
-        cuts.append(plan_cut(cp, after, board, rate))
+        cuts.append(plan_cut(cp, after, board, rate, cut))
     if not cuts:  # the same reason for every cut (no data set, ...): the exporter's own words
         raise refused[0]
     name = str(model) if not isinstance(model, Path) else model.name
@@ -430,7 +443,7 @@ def format_table(r: PlanReport) -> str:
         lines_extra = "; ".join(extra)
         legend.append(f"cut {c.cut}: {lines_extra}")
     for s in r.skipped:
-        legend.append(f"cut {s.cut} (after {s.after}) not usable: {s.reason}")
+        legend.append(f"cut {s.cut} (after {s.after}): not a candidate: {s.reason}")
     rec = r.recommended
     if rec is None:
         legend.append("no cut fits this board: a board with more RAM or flash, or a smaller model")

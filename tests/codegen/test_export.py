@@ -166,8 +166,8 @@ def test_unsupported_client_layer(
     assert not (tmp_path / "out").exists()  # refused before converting or writing anything
 
 
-def test_cut_must_be_rank_1(tmp_path: Path, small_npz: Path) -> None:
-    model = keras.Sequential(
+def _conv1d_model() -> keras.Model:
+    return keras.Sequential(
         [
             keras.Input((16,)),
             keras.layers.Reshape((16, 1)),
@@ -176,8 +176,27 @@ def test_cut_must_be_rank_1(tmp_path: Path, small_npz: Path) -> None:
             keras.layers.Dense(3),
         ]
     )
-    with pytest.raises(UnsupportedLayer, match=r"'conv'.*end the client with a Flatten"):
-        _export_from(tmp_path, model, small_npz, cut=2)
+
+
+def test_a_cut_that_is_not_flat_gets_a_flatten_and_the_server_a_reshape(
+    tmp_path: Path, small_npz: Path
+) -> None:
+    model = _conv1d_model()
+    manifest = _export_from(tmp_path, model, small_npz, cut=2)  # after the conv: [14, 2]
+    assert manifest["cut_size"] == 28 and manifest["cut"] == 3
+    full = keras.models.load_model(tmp_path / "out" / "full.keras")
+    names = [x.name for x in full.layers]
+    assert names[1:5] == ["conv", "ts_cut_flatten", "ts_cut_reshape", names[4]], names
+    x = np.random.default_rng(0).normal(size=(4, 16)).astype(np.float32)
+    # the pair is the identity: the full model computes what the one given did
+    np.testing.assert_array_equal(full.predict(x, verbose=0), model.predict(x, verbose=0))
+    server = keras.models.load_model(tmp_path / "out" / "server.keras")
+    assert server.layers[0].name == "ts_cut_reshape"
+
+
+def test_a_client_without_a_trainable_layer_is_refused(tmp_path: Path, small_npz: Path) -> None:
+    with pytest.raises(BadInput, match=r"no Dense or conv layer.*raw input"):
+        _export_from(tmp_path, _conv1d_model(), small_npz, cut=1)
 
 
 @pytest.mark.parametrize("cut", [0, 3, -1, 10])

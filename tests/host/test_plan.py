@@ -18,12 +18,13 @@ BOARD = "mps2_an386"
 
 @pytest.fixture(scope="module")
 def mnist_exports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, Path]]:
-    """mnist-cnn exported for the board at the default cut (conv1 + pool) and the deepest one
-    (conv1 + pool + conv2 16 3x3 + pool)."""
+    """mnist-cnn exported for the board after pool1 (conv1 + pool: the default cut's client,
+    without its Flatten, which the exporter adds) and after pool2 (conv1 + pool + conv2 16 3x3 +
+    pool)."""
     from tinysplit.codegen.export import export_client
 
     base = tmp_path_factory.mktemp("mnist-plan")
-    yield {cut: export_client("mnist-cnn", cut, base / f"cut{cut}").out_dir for cut in (4, 8)}
+    yield {cut: export_client("mnist-cnn", cut, base / f"cut{cut}").out_dir for cut in (3, 7)}
 
 
 def test_memory_equals_the_export_plan(mnist_exports: dict[int, Path], digits_export: Path) -> None:
@@ -42,8 +43,8 @@ def test_memory_equals_the_export_plan(mnist_exports: dict[int, Path], digits_ex
             memory = by_cut[cut].memory
             assert memory is not None and memory.to_json() == saved
             recomputed[model, cut] = by_cut[cut].recomputed
-    # mnist-cnn cut 8 recomputes conv1's output: keeping it for 16 samples overflows 128 KB.
-    assert recomputed == {("mnist-cnn", 4): (), ("mnist-cnn", 8): ("op1 conv",),
+    # mnist-cnn cut 7 recomputes conv1's output: keeping it for 16 samples overflows 128 KB.
+    assert recomputed == {("mnist-cnn", 3): (), ("mnist-cnn", 7): ("op1 conv",),
                           ("digits-mlp", 1): ()}  # fmt: skip
 
 
