@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tinysplit.host.errors import BadInput, TinysplitError, UnsupportedLayer
+from tinysplit.host.protocol.spec import MAX_PAYLOAD
 
 if TYPE_CHECKING:
     from tinysplit.codegen.export import ClientPlan
@@ -434,7 +435,9 @@ def format_table(r: PlanReport) -> str:
         f"to exact counts on the emulated {b.core}), with framing and 1/{r.batch} of the step's "
         f"commit; device ms at {_cpi(b.core)} cycles per instruction; up/down B = framed bytes "
         "each way (SMASHED + GRAD, with shares of TRAIN_STEP, COMMIT, STEP_DONE); wire ms at "
-        f"{r.baud:,} baud; flash includes the data shard fitted to the board",
+        f"{r.baud:,} baud; flash includes the data shard fitted to the board; fits: no when "
+        "the plan exceeds the board's RAM or flash, or one sample's cut output exceeds a frame "
+        f"({MAX_PAYLOAD:,} B payload)",
     ]
     for c in r.cuts:
         extra = [f"{c.n_train:,} training samples on the board"]

@@ -22,6 +22,8 @@ def plot_plan(report: PlanReport, path: Path) -> Path:
     cuts = report.cuts
     most = max(c.bytes_per_sample for c in cuts)
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    y_span = max(1000 * c.device_s for c in cuts) or 1.0
+    placed: list[tuple[float, float, int]] = []  # (x, y, side) of the labels so far
     for c in cuts:
         x, y = c.ram / 1024, 1000 * c.device_s
         area = max(40.0, MAX_AREA * c.bytes_per_sample / most)
@@ -38,8 +40,13 @@ def plot_plan(report: PlanReport, path: Path) -> Path:
         if not c.fits:
             label += f"\n{c.why_not()}"
         box = dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.8)
-        ax.annotate(label, (x, y), xytext=(0.6 * math.sqrt(area) + 4, 0),
-                    textcoords="offset points", va="center", fontsize=8, bbox=box,
+        # Bubbles close together (similar RAM and time) get their labels on alternate sides.
+        near = [s for px, py, s in placed if abs(px - x) < 25 and abs(py - y) < 0.15 * y_span]
+        side = -1 if near.count(1) > near.count(-1) else 1
+        placed.append((x, y, side))
+        ax.annotate(label, (x, y), xytext=(side * (0.6 * math.sqrt(area) + 4), 0),
+                    textcoords="offset points", va="center", ha="left" if side > 0 else "right",
+                    fontsize=8, bbox=box,
                     fontweight="bold" if c.recommended else "normal")  # fmt: skip
     if report.board.ram_bytes is not None:
         ax.axvline(report.board.ram_bytes / 1024, color="red", ls="--", lw=1)
