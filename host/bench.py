@@ -119,7 +119,6 @@ def run_bench(*, quick: bool, workloads: list[str], say: Callable[[str], None]) 
     seconds: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="tinysplit-bench-") as tmp:
         work = Path(tmp)
-        _deterministic()
 
         t = time.monotonic()
         preps: dict[str, list[Prepared] | dict[str, Any]] = {}
@@ -173,14 +172,6 @@ def _prepare(workload: str, seeds: tuple[int, ...], work: Path, quick: bool) -> 
     from tinysplit.host.bench_runs import prepare
 
     return [prepare(workload, s, work / workload / f"seed{s}", quick) for s in seeds]
-
-
-def _deterministic() -> None:
-    """Same inputs, same bits on the host too: the native and in-process runs can then be
-    compared weight for weight (their accuracy, exactly)."""
-    import tensorflow as tf
-
-    tf.config.experimental.enable_op_determinism()
 
 
 def _link_and_overhead(

@@ -37,6 +37,9 @@ def train_centralized(
     lr: float,
     seed: int,
 ) -> BaselineResult:
+    from tinysplit.host.server import deterministic
+
+    deterministic()  # the same maths as the split run's server segment
     model = keras.models.load_model(full_model_path, compile=False)
     optimizer = keras.optimizers.SGD(learning_rate=lr)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)

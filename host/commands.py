@@ -85,7 +85,6 @@ def _train(
     from tinysplit.host.server import ServerSegment
     from tinysplit.host.trainer import split_train
 
-    _deterministic()  # as a board run does: the same server maths, so the same weights
     server = ServerSegment.load(export.path / "server.keras", cfg.lr)
     return split_train(
         client, server, cfg, progress=True, max_steps=args.max_steps, log_to_stderr=args.json
@@ -120,14 +119,6 @@ def _summary(
             )
         )
     return summary
-
-
-def _deterministic() -> None:
-    """Same inputs, same bits: a step run again after a recovery or a resume must give the
-    weights it gave the first time (tests/robust)."""
-    import tensorflow as tf
-
-    tf.config.experimental.enable_op_determinism()
 
 
 def _timeouts(args: argparse.Namespace) -> Any:
@@ -168,7 +159,6 @@ def _run(
         )
         from tinysplit.host.server import ServerSegment  # TensorFlow: only once a board answered
 
-        _deterministic()
         server = ServerSegment.load(export.path / "server.keras", cfg.lr)
         keeper = Keeper(
             run, config, expected_hash=export.model_hash, say=lambda text: _say(args, text)
@@ -386,7 +376,6 @@ def cmd_soak(args: argparse.Namespace) -> None:
 
     if not args.seconds > 0:
         raise BadInput("--seconds must be > 0")
-    _deterministic()
     report = soak(
         args.seconds,
         args.board,

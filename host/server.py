@@ -14,10 +14,19 @@ import numpy.typing as npt
 import tensorflow as tf
 
 
+def deterministic() -> None:
+    """Same inputs, same bits: TensorFlow's deterministic kernels. A step run again after a
+    recovery or a resume must give the weights it gave the first time (tests/robust), and an
+    in-process run must give a board run's (tinysplit simulate, tinysplit bench). Every server
+    segment and the centralized baseline switch it on; it is process-wide and idempotent."""
+    tf.config.experimental.enable_op_determinism()
+
+
 class ServerSegment:
     """Runs the layers after the cut. `train_step` returns the loss and dL/d(cut activations)."""
 
     def __init__(self, model: keras.Model, lr: float) -> None:
+        deterministic()
         self.model = model
         self.optimizer = keras.optimizers.SGD(learning_rate=lr)
         self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
