@@ -67,23 +67,14 @@ def step_payload(batch: int, cut_size: int) -> dict[str, int]:
     GRAD and COMMIT to the client; SMASHED and STEP_DONE to the server (docs/protocol.md)."""
     from tinysplit.host.protocol import spec
 
-    def frames(per_frame: int) -> int:
-        return -(-batch // per_frame)
-
-    n_idx = frames(spec.TRAIN_STEP_MAX_COUNT)
-    n_grad = frames(spec.grad_per_frame(cut_size))
-    n_smashed = frames(spec.smashed_per_frame(cut_size))
+    frames = spec.training_step_payloads(batch, cut_size)
+    to_client = [p for m in spec.TO_BOARD for p in frames[m]]
+    to_server = [p for m in spec.TO_HOST for p in frames[m]]
     return {
-        "to_client": n_idx * spec.TRAIN_STEP_FIXED_SIZE
-        + 2 * batch
-        + n_grad * spec.GRAD_FIXED_SIZE
-        + batch * (4 + cut_size)
-        + spec.COMMIT_FIXED_SIZE,
-        "to_server": n_smashed * spec.SMASHED_FIXED_SIZE
-        + batch * (1 + cut_size)
-        + spec.STEP_DONE_FIXED_SIZE,
-        "frames_to_client": n_idx + n_grad + 1,
-        "frames_to_server": n_smashed + 1,
+        "to_client": sum(to_client),
+        "to_server": sum(to_server),
+        "frames_to_client": len(to_client),
+        "frames_to_server": len(to_server),
     }
 
 

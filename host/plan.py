@@ -104,23 +104,11 @@ class Wire:
             # a 0x00 before the frame, COBS(header | payload | crc) at worst, the 0x00 after
             return 1 + spec.cobs_max_encoded(spec.HEADER_SIZE + payload + spec.CRC_SIZE) + 1
 
-        def frames(per_frame: int, fixed: int, per_sample: int) -> tuple[int, int]:
-            """(wire bytes, payload bytes) of one step's frames of this message."""
-            wire = payload = 0
-            for first in range(0, batch, per_frame):
-                n = min(per_frame, batch - first)
-                wire += framed(fixed + n * per_sample)
-                payload += fixed + n * per_sample
-            return wire, payload
-
-        s_per, g_per = spec.smashed_per_frame(cut_size), spec.grad_per_frame(cut_size)
-        fits = s_per >= 1 and g_per >= 1
-        # A cut no frame carries: its bytes as if frames could grow (to compare, not to run).
-        s_wire, s_pay = frames(max(s_per, 1), spec.SMASHED_FIXED_SIZE, cut_size + 1)
-        g_wire, g_pay = frames(max(g_per, 1), spec.GRAD_FIXED_SIZE, cut_size + 4)
-        t_wire, _ = frames(spec.TRAIN_STEP_MAX_COUNT, spec.TRAIN_STEP_FIXED_SIZE, 2)
-        up = s_wire + framed(spec.STEP_DONE_FIXED_SIZE)
-        down = g_wire + t_wire + framed(spec.COMMIT_FIXED_SIZE)
+        frames = spec.training_step_payloads(batch, cut_size)
+        fits = spec.smashed_per_frame(cut_size) >= 1 and spec.grad_per_frame(cut_size) >= 1
+        up = sum(framed(p) for m in spec.TO_HOST for p in frames[m])
+        down = sum(framed(p) for m in spec.TO_BOARD for p in frames[m])
+        s_pay, g_pay = sum(frames[spec.MsgType.SMASHED]), sum(frames[spec.MsgType.GRAD])
         return cls(up / batch, down / batch, s_pay / batch, g_pay / batch, fits)
 
 

@@ -227,3 +227,27 @@ def smashed_per_frame(cut_size: int) -> int:
 def grad_per_frame(cut_size: int) -> int:
     """Samples per GRAD frame: each carries an f32 scale and cut_size int8 gradients."""
     return (MAX_PAYLOAD - GRAD_FIXED_SIZE) // (cut_size + 4)
+
+
+def training_step_payloads(batch: int, cut_size: int) -> dict[MsgType, list[int]]:
+    """Payload bytes of each frame one training step of `batch` samples sends, per message:
+    TRAIN_STEP chunks, GRAD frames and COMMIT to the board; SMASHED frames and STEP_DONE to the
+    host. A cut that no frame can carry (0 samples per frame) is counted one sample per frame,
+    so that a planner can still compare it."""
+
+    def frames(per_frame: int, fixed: int, per_sample: int) -> list[int]:
+        per = max(per_frame, 1)
+        return [fixed + min(per, batch - first) * per_sample for first in range(0, batch, per)]
+
+    return {
+        MsgType.TRAIN_STEP: frames(TRAIN_STEP_MAX_COUNT, TRAIN_STEP_FIXED_SIZE, 2),
+        MsgType.GRAD: frames(grad_per_frame(cut_size), GRAD_FIXED_SIZE, cut_size + 4),
+        MsgType.COMMIT: [COMMIT_FIXED_SIZE],
+        MsgType.SMASHED: frames(smashed_per_frame(cut_size), SMASHED_FIXED_SIZE, cut_size + 1),
+        MsgType.STEP_DONE: [STEP_DONE_FIXED_SIZE],
+    }
+
+
+#: Direction of each message of a training step.
+TO_BOARD = (MsgType.TRAIN_STEP, MsgType.GRAD, MsgType.COMMIT)
+TO_HOST = (MsgType.SMASHED, MsgType.STEP_DONE)
