@@ -56,22 +56,30 @@ static int nth_trainable(uint32_t k, ts_trainable_t *t)
     return 0;
 }
 
+/* Number of trainable ops. */
+static uint32_t n_trainable(void)
+{
+    ts_trainable_t t;
+    uint32_t n = 0;
+    while (nth_trainable(n, &t)) {
+        ++n;
+    }
+    return n;
+}
+
 /* The image's parts in order: the blob's of every trainable op, then the tail's. n-th part, n
  * counted from 0; returns 0 past the last. */
 static int nth_part(uint32_t n, image_part_t *out)
 {
     ts_trainable_t t;
-    uint32_t n_blob = 0;
-    while (nth_trainable(n_blob, &t)) {
-        ++n_blob;
-    }
-    if (n < n_blob * TS_BLOB_PARTS) {
+    const uint32_t n_ops = n_trainable();
+    if (n < n_ops * TS_BLOB_PARTS) {
         (void)nth_trainable(n / TS_BLOB_PARTS, &t);
         *out = part(&t, n % TS_BLOB_PARTS);
         return 1;
     }
-    n -= n_blob * TS_BLOB_PARTS;
-    if (n < n_blob * TS_TAIL_PARTS) {
+    n -= n_ops * TS_BLOB_PARTS;
+    if (n < n_ops * TS_TAIL_PARTS) {
         (void)nth_trainable(n / TS_TAIL_PARTS, &t);
         *out = part(&t, TS_BLOB_PARTS + n % TS_TAIL_PARTS);
         return 1;
@@ -79,23 +87,12 @@ static int nth_part(uint32_t n, image_part_t *out)
     return 0;
 }
 
-#define TS_IMAGE_PARTS (TS_MODEL_N_OPS * (TS_BLOB_PARTS + TS_TAIL_PARTS)) /* a bound */
-
-static uint32_t blob_parts(void)
-{
-    uint32_t n = 0;
-    ts_trainable_t t;
-    while (nth_trainable(n, &t)) {
-        ++n;
-    }
-    return n * TS_BLOB_PARTS;
-}
-
 uint32_t ts_weights_blob_size(void)
 {
     uint32_t total = 0;
     image_part_t p;
-    for (uint32_t n = 0; n < blob_parts() && nth_part(n, &p); ++n) {
+    const uint32_t blob_parts = n_trainable() * TS_BLOB_PARTS;
+    for (uint32_t n = 0; n < blob_parts && nth_part(n, &p); ++n) {
         total += p.len;
     }
     return total;
@@ -105,7 +102,7 @@ uint32_t ts_state_image_size(void)
 {
     uint32_t total = 0;
     image_part_t p;
-    for (uint32_t n = 0; n < TS_IMAGE_PARTS && nth_part(n, &p); ++n) {
+    for (uint32_t n = 0; nth_part(n, &p); ++n) {
         total += p.len;
     }
     return total;
@@ -117,7 +114,7 @@ static uint32_t copy(uint32_t offset, uint8_t *buf, uint32_t len, int to_image)
     uint32_t pos = 0; /* image offset of the current part */
     uint32_t done = 0;
     image_part_t p;
-    for (uint32_t n = 0; n < TS_IMAGE_PARTS && nth_part(n, &p); ++n) {
+    for (uint32_t n = 0; nth_part(n, &p); ++n) {
         uint32_t want = offset + done;
         if (done < len && want >= pos && want < pos + p.len) {
             uint32_t from = want - pos;
@@ -152,7 +149,8 @@ uint32_t ts_weights_blob_crc(void)
 {
     uint32_t crc = ts_crc32_begin();
     image_part_t p;
-    for (uint32_t n = 0; n < blob_parts() && nth_part(n, &p); ++n) {
+    const uint32_t blob_parts = n_trainable() * TS_BLOB_PARTS;
+    for (uint32_t n = 0; n < blob_parts && nth_part(n, &p); ++n) {
         crc = ts_crc32_update(crc, p.ptr, p.len);
     }
     return ts_crc32_end(crc);
