@@ -9,14 +9,11 @@ ops (`golden_ops`), which emit_c writes and the tests run (`forward`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from tinysplit.codegen import golden
-from tinysplit.codegen.golden import ConvLayer, FCLayer, PoolParams
 from tinysplit.codegen.tflite_reader import (
     ConvSpec,
     FCSpec,
@@ -26,7 +23,19 @@ from tinysplit.codegen.tflite_reader import (
     read_io_quant,
     read_layers,
 )
-from tinysplit.host.errors import UnsupportedLayer
+from tinysplit.core import golden
+from tinysplit.core.errors import UnsupportedLayer
+from tinysplit.core.golden import ConvLayer, FCLayer, PoolParams
+from tinysplit.core.golden.ops import (
+    ClientOp,
+    PoolOp,
+    ReshapeOp,
+    in_quant,
+    op_dims,
+    op_kind,
+    out_quant,
+    size,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -37,82 +46,6 @@ SUPPORTED = (
     "AveragePooling1D/2D, Flatten, Reshape, BatchNormalization after a linear conv or Dense "
     "(folded into it), ReLU or ReLU6 after a linear conv or Dense (fused into it)"
 )
-
-
-@dataclass(frozen=True)
-class PoolOp:
-    """MAX_POOL_2D / AVERAGE_POOL_2D: input and output share (scale, zp)."""
-
-    kind: str  # "max" | "avg"
-    params: PoolParams
-    scale: np.float32
-    zp: int
-
-
-@dataclass(frozen=True)
-class ReshapeOp:
-    """RESHAPE / EXPAND_DIMS / SQUEEZE: the int8 bytes stay as they are."""
-
-    op: str
-    in_shape: tuple[int, ...]
-    out_shape: tuple[int, ...]
-    scale: np.float32
-    zp: int
-
-
-ClientOp = FCLayer | ConvLayer | PoolOp | ReshapeOp
-
-
-def op_kind(op: ClientOp) -> str:
-    """fc | conv | depthwise | max_pool | avg_pool | reshape."""
-    if isinstance(op, FCLayer):
-        return "fc"
-    if isinstance(op, ConvLayer):
-        return "depthwise" if op.depthwise else "conv"
-    if isinstance(op, PoolOp):
-        return f"{op.kind}_pool"
-    return "reshape"
-
-
-def _hwc(shape: Sequence[int]) -> tuple[int, int, int]:
-    """A sample shape as (h, w, c): rank 1 -> (1, 1, n), rank 2 (W, C) -> (1, W, C)."""
-    s = [int(d) for d in shape]
-    while len(s) < 3:
-        s.insert(0, 1)
-    if len(s) > 3:
-        raise UnsupportedLayer(f"a client tensor of rank {len(s)} ({s}); the client runs NHWC")
-    return s[0], s[1], s[2]
-
-
-def op_dims(op: ClientOp) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
-    """(input dims, output dims) as (h, w, c); an FC layer is (1, 1, K) -> (1, 1, C)."""
-    if isinstance(op, FCLayer):
-        return (1, 1, op.in_features), (1, 1, op.out_features)
-    if isinstance(op, ConvLayer):
-        return op.in_dims, op.out_dims
-    if isinstance(op, PoolOp):
-        return op.params.in_dims, op.params.out_dims
-    return _hwc(op.in_shape), _hwc(op.out_shape)
-
-
-def size(dims: tuple[int, int, int]) -> int:
-    return dims[0] * dims[1] * dims[2]
-
-
-def trainable(op: ClientOp) -> bool:
-    return isinstance(op, FCLayer | ConvLayer)
-
-
-def in_quant(op: ClientOp) -> tuple[np.float32, int]:
-    if isinstance(op, FCLayer | ConvLayer):
-        return np.float32(op.in_scale), int(op.in_zp)
-    return np.float32(op.scale), int(op.zp)
-
-
-def out_quant(op: ClientOp) -> tuple[np.float32, int]:
-    if isinstance(op, FCLayer | ConvLayer):
-        return np.float32(op.out_scale), int(op.out_zp)
-    return np.float32(op.scale), int(op.zp)
 
 
 # ---- Keras side ------------------------------------------------------------------------------
@@ -378,22 +311,3 @@ def _op(s: LayerSpec, masters: object) -> ClientOp:
         in_scale=s.input_scale, in_zp=s.input_zp, out_scale=s.output_scale,
         out_zp=s.output_zp, master_w=master_w, master_b=master_b,
     )  # fmt: skip
-
-
-def forward(ops: Sequence[ClientOp], x: npt.ArrayLike) -> npt.NDArray[np.int8]:
-    """One sample through the golden ops (the firmware's forward): int8 in, int8 cut out,
-    both flat."""
-    y = np.asarray(x, dtype=np.int8).reshape(-1)
-    for op in ops:
-        d_in, d_out = op_dims(op)
-        if isinstance(op, FCLayer):
-            y, _ = golden.fc_forward(op, y.reshape(-1))
-        elif isinstance(op, ConvLayer):
-            fwd = golden.depthwise_conv2d_forward if op.depthwise else golden.conv2d_forward
-            y, _ = fwd(op, y.reshape(d_in))
-        elif isinstance(op, PoolOp):
-            pool = golden.max_pool2d_forward if op.kind == "max" else golden.avg_pool2d_forward
-            y = pool(op.params, y.reshape(d_in))
-        y = np.asarray(y, dtype=np.int8).reshape(-1)
-        assert y.size == size(d_out)
-    return y

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from tinysplit.host.errors import BadInput
+from tinysplit.core.errors import BadInput
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from tinysplit.codegen.client_ops import ClientOp, PoolOp, op_dims, op_kind, size
-from tinysplit.codegen.golden import ConvLayer, FCLayer
 from tinysplit.codegen.memory_plan import BUF_ACT, BUF_INPUT, BUF_KEPT, OpLayout
+from tinysplit.core.golden import ConvLayer, FCLayer
+from tinysplit.core.golden.ops import ClientOp, PoolOp, op_dims, op_kind, size
 
 LINE_WIDTH = 100
 INDENT = "    "

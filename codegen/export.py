@@ -30,20 +30,13 @@ import numpy.typing as npt
 
 from tinysplit.codegen.client_ops import (
     SUPPORTED,
-    ClientOp,
-    PoolOp,
-    ReshapeOp,
     check_layers,
     fold_client,
     golden_ops,
-    op_dims,
-    op_kind,
-    out_quant,
     trainable_layer,
 )
 from tinysplit.codegen.data import Dataset, fit_flash, load_npz
 from tinysplit.codegen.emit_c import CModel, write_c
-from tinysplit.codegen.golden import ConvLayer, FCLayer
 from tinysplit.codegen.memory_plan import (
     FLASH_HEADROOM_BYTES,
     LayerShape,
@@ -54,14 +47,17 @@ from tinysplit.codegen.memory_plan import (
     plan_memory,
 )
 from tinysplit.codegen.models import REGISTRY, Hyperparameters, ModelSpec, load_model
-from tinysplit.host.errors import BadInput, UnsupportedLayer
-from tinysplit.host.protocol.spec import (
+from tinysplit.core.errors import BadInput, UnsupportedLayer
+from tinysplit.core.golden import ConvLayer, FCLayer
+from tinysplit.core.golden.ops import ClientOp, PoolOp, ReshapeOp, op_dims, op_kind, out_quant
+from tinysplit.core.protocol.spec import (
     GRAD_FIXED_SIZE,
     MAX_PAYLOAD,
     SMASHED_FIXED_SIZE,
     grad_per_frame,
     smashed_per_frame,
 )
+from tinysplit.core.tflog import load_tensorflow
 
 if TYPE_CHECKING:
     import keras
@@ -100,7 +96,7 @@ def board_limits(board: str | None) -> tuple[int | None, int | None]:
     """(ram_bytes, flash_bytes) of boards/<board>/profile.json; None: no limit (native)."""
     if board is None:
         return None, None
-    from tinysplit.host.build import board_profile
+    from tinysplit.core.boards import board_profile
 
     try:
         profile = board_profile(board)
@@ -130,6 +126,7 @@ def export_client(
     against; the data shard is cut to a fixed subset that fits its flash (None: no limits).
     Raises BadInput / UnsupportedLayer with a one-line message the CLI prints as is.
     """
+    load_tensorflow()  # TensorFlow's start-up log lines off stderr, on every CPU
     c = _prepare(model, cut, data, seed, max_batch, stack_bytes, board, calibration_samples)
     check_cut_size(c.cut_size, c.cut)
     name, spec, net, cut = c.name, c.spec, c.net, c.cut
@@ -555,8 +552,8 @@ def _segment(
 def quiet() -> Iterator[None]:
     """Silences TensorFlow, the converter and Keras: Python output, warnings and the C++ logs
     written straight to file descriptors 1 and 2."""
+    tf = load_tensorflow()
     import absl.logging
-    import tensorflow as tf
 
     absl.logging.set_verbosity(absl.logging.ERROR)
     tf.get_logger().setLevel("ERROR")

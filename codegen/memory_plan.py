@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from tinysplit.host.protocol.spec import (
+from tinysplit.core.protocol.spec import (
     MAX_ENCODED,
     MAX_PAYLOAD,
     MAX_RAW,

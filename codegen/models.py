@@ -17,7 +17,7 @@ from tinysplit.codegen.data import (
     load_digits_split,
     load_mnist5k_split,
 )
-from tinysplit.host.errors import BadInput
+from tinysplit.core.errors import BadInput
 
 if TYPE_CHECKING:
     import keras

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from tflite_micro.python.tflite_micro import runtime
 
-from tinysplit.host.errors import BadInput, UnsupportedLayer
+from tinysplit.core.errors import BadInput, UnsupportedLayer
 
 schema: Any = runtime.schema_fb
 

@@ -24,9 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-from tinysplit.host.errors import TinysplitError
+from tinysplit.core.errors import TinysplitError
+from tinysplit.core.tflog import native_stderr_off, show_native_logs
 
 
 def _add_hyper(p: argparse.ArgumentParser) -> None:
@@ -75,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tinysplit",
         description="Split learning for microcontrollers: int8 client on the board, "
         "Keras server on this host.",
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="let TensorFlow's and other native libraries' log lines through to stderr",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -150,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
     # Commands that live in a module of their own register themselves.
-    from tinysplit.host import bench, check, plan, size
+    from tinysplit.host.bench import report as bench
+    from tinysplit.host.board import check, size
+    from tinysplit.host.planner import plan
 
     check.add_parser(sub)
     size.add_parser(sub)
@@ -165,12 +171,25 @@ MODULE_COMMANDS = ("check", "size", "bench", "plan")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        show_native_logs()
+    elif argv is None:
+        # A process of its own (the console script, python -m): TensorFlow's native log lines
+        # stay off the terminal on every CPU. Tests that call main(argv) keep their streams.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        native_stderr_off()
     try:
         result: Any
         if args.command in MODULE_COMMANDS:
             import importlib
 
-            result = importlib.import_module(f"tinysplit.host.{args.command}").run(args)
+            module = {
+                "check": "board.check",
+                "size": "board.size",
+                "bench": "bench.report",
+                "plan": "planner.plan",
+            }[args.command]
+            result = importlib.import_module(f"tinysplit.host.{module}").run(args)
         else:
             from tinysplit.host import commands
 

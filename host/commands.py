@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinysplit.host.errors import BadInput, ModelMismatch, TinysplitError
-from tinysplit.host.session import (
-    EMULATED_BOARDS,
+from tinysplit.core.boards import emulated_boards
+from tinysplit.core.errors import BadInput, ModelMismatch, TinysplitError
+from tinysplit.host.training.session import (
     Export,
     board_url,
     connect,
@@ -20,10 +20,10 @@ from tinysplit.host.session import (
 )
 
 if TYPE_CHECKING:
-    from tinysplit.host.centralized import BaselineResult
-    from tinysplit.host.checkpoint import Checkpoint, RunConfig, RunDir
-    from tinysplit.host.link import ClientLink
-    from tinysplit.host.trainer import SplitClient, TrainConfig, TrainResult
+    from tinysplit.host.training.centralized import BaselineResult
+    from tinysplit.host.training.checkpoint import Checkpoint, RunConfig, RunDir
+    from tinysplit.host.training.trainer import SplitClient, TrainConfig, TrainResult
+    from tinysplit.host.transport.link import ClientLink
 
 
 DEFAULT_CHECKPOINT_EVERY = 100
@@ -48,13 +48,13 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_build(args: argparse.Namespace) -> None:
-    from tinysplit.host.build import build_firmware
+    from tinysplit.host.board.build import build_firmware
 
     export = Export.load(args.model_dir)
     image = build_firmware(args.board, export.path)
     print(f"built {image}")
-    if args.board in EMULATED_BOARDS:
-        from tinysplit.host.linkmap import ram_flash_from_map
+    if args.board in emulated_boards():
+        from tinysplit.host.board.linkmap import ram_flash_from_map
 
         m = ram_flash_from_map(image.with_suffix(".map"))
         print(
@@ -64,7 +64,7 @@ def cmd_build(args: argparse.Namespace) -> None:
 
 
 def _hyper(args: argparse.Namespace, export: Export) -> TrainConfig:
-    from tinysplit.host.trainer import TrainConfig
+    from tinysplit.host.training.trainer import TrainConfig
 
     hp = export.hyper
     epochs = args.epochs if args.epochs is not None else int(hp.get("epochs", 30))
@@ -82,8 +82,8 @@ def _hyper(args: argparse.Namespace, export: Export) -> TrainConfig:
 def _train(
     args: argparse.Namespace, export: Export, client: SplitClient, cfg: TrainConfig
 ) -> TrainResult:
-    from tinysplit.host.server import ServerSegment
-    from tinysplit.host.trainer import split_train
+    from tinysplit.host.training.server import ServerSegment
+    from tinysplit.host.training.trainer import split_train
 
     server = ServerSegment.load(export.path / "server.keras", cfg.lr)
     return split_train(
@@ -108,7 +108,7 @@ def _summary(
     if baseline is not None:
         summary["centralized_accuracy"] = baseline.test_accuracy
     if args.plot and result.history:
-        from tinysplit.host.plot import plot_training
+        from tinysplit.host.training.plot import plot_training
 
         summary["plot"] = str(
             plot_training(
@@ -122,7 +122,7 @@ def _summary(
 
 
 def _timeouts(args: argparse.Namespace) -> Any:
-    from tinysplit.host.link import Timeouts
+    from tinysplit.host.transport.link import Timeouts
 
     silence = getattr(args, "silence_timeout", None)
     if silence is None:
@@ -140,8 +140,8 @@ def _run(
     run: RunDir,
     resume: Checkpoint | None = None,
 ) -> dict[str, Any]:
-    from tinysplit.host.checkpoint import Keeper
-    from tinysplit.host.trainer import TrainConfig, split_train
+    from tinysplit.host.training.checkpoint import Keeper
+    from tinysplit.host.training.trainer import TrainConfig, split_train
 
     cfg = TrainConfig(config.epochs, config.batch, config.lr, config.seed)
     with connect(url, export, trace=args.trace, timeouts=_timeouts(args)) as (link, hello):
@@ -157,7 +157,9 @@ def _run(
             + (" (server side only: --private)" if config.private else "")
             + f"; going on from {what}",
         )
-        from tinysplit.host.server import ServerSegment  # TensorFlow: only once a board answered
+        from tinysplit.host.training.server import (
+            ServerSegment,  # TensorFlow: only once a board answered
+        )
 
         server = ServerSegment.load(export.path / "server.keras", cfg.lr)
         keeper = Keeper(
@@ -196,7 +198,7 @@ def _board_stats(link: ClientLink) -> dict[str, int]:
 def _run_config(
     args: argparse.Namespace, export: Export, cfg: TrainConfig, board: str | None
 ) -> RunConfig:
-    from tinysplit.host.checkpoint import RunConfig
+    from tinysplit.host.training.checkpoint import RunConfig
 
     private = bool(getattr(args, "private", False))
     every = getattr(args, "checkpoint_every", None)
@@ -223,7 +225,7 @@ def _run_config(
 def _new_run_dir(path: Path | None, export: Export) -> RunDir:
     import time
 
-    from tinysplit.host.checkpoint import RunDir
+    from tinysplit.host.training.checkpoint import RunDir
 
     if path is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -239,7 +241,7 @@ def _new_run_dir(path: Path | None, export: Export) -> RunDir:
 
 def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
     from tinysplit.codegen.export import load_client_state
-    from tinysplit.host.simulate import GoldenClient
+    from tinysplit.host.training.simulate import GoldenClient
 
     export = Export.load(args.model_dir)
     client = GoldenClient(load_client_state(export.path), frozen_ranges=args.frozen_ranges)
@@ -255,7 +257,7 @@ def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
 
 def _baseline(args: argparse.Namespace, export: Export, cfg: TrainConfig) -> BaselineResult:
     from tinysplit.codegen.data import load_npz
-    from tinysplit.host.centralized import train_centralized
+    from tinysplit.host.training.centralized import train_centralized
 
     data = load_npz(args.data if args.data else export.path / "data.npz")
     _say(args, "training the same model centralized in float Keras for comparison ...")
@@ -300,7 +302,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 
 def _resume(args: argparse.Namespace) -> tuple[Export, RunConfig, RunDir, Checkpoint]:
     """The export, config and checkpoint of RUN_DIR; one clear line if they do not fit."""
-    from tinysplit.host.checkpoint import RunDir
+    from tinysplit.host.training.checkpoint import RunDir
 
     run = RunDir(args.resume)
     ck, config = run.load()
@@ -325,15 +327,15 @@ def _resume(args: argparse.Namespace) -> tuple[Export, RunConfig, RunDir, Checkp
 def _memory(board: str, export: Export) -> dict[str, Any]:
     import json
 
-    from tinysplit.host.build import repo_root
-    from tinysplit.host.linkmap import ram_flash_from_map
+    from tinysplit.core.paths import build_root
+    from tinysplit.host.board.linkmap import ram_flash_from_map
 
     plan = json.loads((export.path / "plan.json").read_text())
     out: dict[str, Any] = {"ram_planned": int(plan["ram_peak"]), "ram_linked": None}
-    if board in EMULATED_BOARDS:
-        from tinysplit.host.build import board_profile
+    if board in emulated_boards():
+        from tinysplit.core.boards import board_profile
 
-        m = ram_flash_from_map(repo_root() / "build" / board / "tinysplit.map")
+        m = ram_flash_from_map(build_root() / board / "tinysplit.map")
         out["ram_linked"] = int(m["ram_used"])
         out["flash_linked"] = int(m["flash_used"])
         out["ram_limit"] = int(board_profile(board)["ram_bytes"])
@@ -372,7 +374,7 @@ def cmd_demo(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_soak(args: argparse.Namespace) -> None:
     """Prints the report (also when the soak failed, then one error line and status 2)."""
-    from tinysplit.host.soak import format_report, soak
+    from tinysplit.host.training.soak import format_report, soak
 
     if not args.seconds > 0:
         raise BadInput("--seconds must be > 0")

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "== ruff"
-.venv/bin/ruff check host codegen tests scripts
+.venv/bin/ruff check core codegen host tests scripts
 echo "== mypy"
 bash scripts/typecheck.sh
 echo "== pytest"

@@ -1,7 +1,7 @@
 /*
  * ts_board_* for the native build: the firmware runs as a Linux process and its UART is a pty.
  * ts_board_init prints `TINYSPLIT_PTY <slave path>` on stdout; the host opens that path like a
- * serial port (host/launch.py: native_board).
+ * serial port (host/board/launch.py: native_board).
  */
 #define _DEFAULT_SOURCE   /* cfmakeraw */
 #define _XOPEN_SOURCE 700 /* posix_openpt, grantpt, unlockpt, ptsname */

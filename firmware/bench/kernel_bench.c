@@ -1,7 +1,7 @@
 /*
  * Kernel bench: runs each int8 kernel once on a fixed shape with deterministic pseudo-random
  * data, between two marker calls that scripts/qemu_plugins/insn_count.c counts instructions
- * between (host/insn_count.py drives it). Built without a model:
+ * between (host/costmodel/count.py drives it). Built without a model:
  *
  *   make BOARD=mps2_an386 APP_SRCS=firmware/bench/kernel_bench.c BUILD_DIR=build/bench
  *
@@ -16,7 +16,7 @@
  * masked between the markers so that no SysTick handler lands in a count.
  *
  * Built with -DTS_BENCH_CASES and a generated bench_cases.h on the include path, it runs the
- * case table of host/insn_model.py instead (`python -m tinysplit.host.insn_model --fit`): every
+ * case table of host/costmodel/model.py instead (`python -m tinysplit.host.costmodel.model --fit`): every
  * kernel a training step calls, forward and backward, on many shapes, densities and strides,
  * one interval per case, reported as `bench <n> <kind> case<i> <macs>`. The instruction cost
  * model is fitted to those counts.
@@ -340,10 +340,10 @@ static void run_anchor_suite(void)
     bench_fc(1568, 32, "1568->32", 0);
 }
 
-/* ---- the fit suite (host/insn_model.py) ---------------------------------------------------- */
+/* ---- the fit suite (host/costmodel/model.py) ---------------------------------------------------- */
 
 #ifdef TS_BENCH_CASES
-/** What one case runs; host/insn_model.py's KINDS lists the same names in the same order. */
+/** What one case runs; host/costmodel/model.py's KINDS lists the same names in the same order. */
 typedef enum {
     BK_CONV_FORWARD,           /**< ts_conv2d_forward, no range observation (a recompute) */
     BK_CONV_FORWARD_OBSERVE,   /**< ts_conv2d_forward with bmin/bmax (a training forward) */
@@ -764,7 +764,7 @@ int main(void)
     put_str(ts_board_name());
     put_str("\n");
 
-    /* Interval 0: the markers alone, the overhead host/insn_count.py subtracts. */
+    /* Interval 0: the markers alone, the overhead host/costmodel/count.py subtracts. */
     irq_off();
     ts_bench_begin();
     ts_bench_end();

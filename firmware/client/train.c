@@ -3,7 +3,7 @@
  * activations and range observation, backward per sample from the int8 cut gradient (outputs
  * that are not kept are recomputed from the sample first), and the minibatch commit. The kernel
  * calls and their order are the ones the numpy golden model's ops_train_step makes
- * (codegen/golden/ops_train.py; docs/int8-conv.md "A training step"); change one, change both.
+ * (core/golden/ops_train.py; docs/int8-conv.md "A training step"); change one, change both.
  */
 #include <math.h>
 
@@ -14,7 +14,7 @@
 /* ---- instruction-count markers ---------------------------------------------------------------
  * Every sample's forward (TRAIN_STEP) and backward pass runs between ts_bench_begin() and
  * ts_bench_end(): a QEMU instruction-count plugin given their addresses counts exactly what one
- * sample costs on the device (host/insn_count.py). Two empty calls otherwise. */
+ * sample costs on the device (host/costmodel/count.py). Two empty calls otherwise. */
 static volatile uint32_t s_marker;
 
 TS_NOIPA void ts_bench_begin(void)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from tinysplit.host.protocol import (
+from tinysplit.core.protocol import (
     Commit,
     Eval,
     GetWeights,

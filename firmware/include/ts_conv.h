@@ -4,7 +4,7 @@
  * backward, int8. Reshape/Flatten/ExpandDims need no kernel: NHWC int8 data keeps its bytes.
  *
  * The exact arithmetic of every function is docs/int8-conv.md (which extends
- * docs/int8-training.md); codegen/golden/{conv,depthwise,pool}.py mirrors it bit for bit and
+ * docs/int8-training.md); core/golden/{conv,depthwise,pool}.py mirrors it bit for bit and
  * the forward kernels are bit-exact with TFLite Micro's reference ConvPerChannel,
  * DepthwiseConvPerChannel, MaxPool and AveragePool.
  *

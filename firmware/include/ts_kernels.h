@@ -1,7 +1,7 @@
 /*
  * int8 kernels, forward and backward. One public function per file in firmware/kernels/.
  * The exact arithmetic of each is specified in docs/int8-training.md and mirrored bit for bit
- * by the numpy golden model in codegen/golden/.
+ * by the numpy golden model in core/golden/.
  */
 #ifndef TS_KERNELS_H
 #define TS_KERNELS_H

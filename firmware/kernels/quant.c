@@ -3,7 +3,7 @@
  * @brief Scalar quantization helpers: ts_round, ts_quantize_multiplier,
  *        ts_multiply_by_quantized_multiplier (docs/int8-training.md, "Rounding helpers").
  *
- * No tensors. Everything here is bit-exact with codegen/golden/quant.py and, for the
+ * No tensors. Everything here is bit-exact with core/golden/quant.py and, for the
  * multiplier pair, with TFLite's QuantizeMultiplier / MultiplyByQuantizedMultiplier
  * (gemmlowp double rounding, the TFLM reference build). No libm: frexp is done on the IEEE-754
  * bits so the result cannot depend on the C library of the target.

@@ -1,5 +1,5 @@
 /*
- * Consistent Overhead Byte Stuffing (host twin: host/protocol/cobs.py). The encoding has no
+ * Consistent Overhead Byte Stuffing (host twin: core/protocol/cobs.py). The encoding has no
  * 0x00, so 0x00 can end a frame. The encoder always closes its last block, so n bytes encode
  * to at most TS_COBS_MAX_ENCODED(n) bytes; the decoder also accepts the form without a final
  * 0x01 after a full block. The frame decoder (ts_frame.c) decodes on the fly, byte by byte;

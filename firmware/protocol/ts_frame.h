@@ -1,6 +1,6 @@
 /*
  * Frames of wire protocol v2 (docs/protocol.md, Framing): COBS(header | payload | crc32) 0x00.
- * Host twin: host/protocol/frame.py; both give the same frames and counters for a byte stream.
+ * Host twin: core/protocol/frame.py; both give the same frames and counters for a byte stream.
  */
 #ifndef TS_FRAME_H
 #define TS_FRAME_H

@@ -1,4 +1,5 @@
-"""`tinysplit bench --quick` (host/bench.py): the files it writes, their structure, and figures
+"""`tinysplit bench --quick` (host/bench/report.py): the files it writes, their structure, and
+figures
 that must hold whatever the machine's speed (no assertion on times)."""
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import Any
 import pytest
 
 from tinysplit.codegen.models import REGISTRY
-from tinysplit.host.bench_runs import quick_epochs, step_payload
-from tinysplit.host.bench_sections import BAUD_RATES
-from tinysplit.host.insn_count import ANCHORS
+from tinysplit.host.bench.report.runs import quick_epochs, step_payload
+from tinysplit.host.bench.report.sections import BAUD_RATES
+from tinysplit.host.costmodel.count import ANCHORS
 
 QUICK_TIMEOUT_S = 600  # generous: the bench itself aims at under 3 minutes
 SECTIONS = ("kernels", "link", "host_overhead", "accuracy", "memory")
@@ -81,7 +82,7 @@ def test_out_that_is_a_file_is_one_error_line(tmp_path: Path) -> None:
 
 
 def test_step_payload_follows_the_protocol() -> None:
-    from tinysplit.host.protocol import spec
+    from tinysplit.core.protocol import spec
 
     cut = 32
     one = step_payload(1, cut)

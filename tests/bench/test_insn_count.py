@@ -1,4 +1,4 @@
-"""Instruction counts of the int8 kernels on QEMU mps2-an386 (host/insn_count.py, issue #6).
+"""Instruction counts of the int8 kernels on QEMU mps2-an386 (host/costmodel/count.py, issue #6).
 
 `pytest tests/bench -s` prints the table next to the KERNEL-ANCHORS.md figures.
 """
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tinysplit.host.insn_count import ANCHORS, count_kernels, format_table
+from tinysplit.host.costmodel.count import ANCHORS, count_kernels, format_table
 
 pytestmark = pytest.mark.qemu
 

@@ -1,4 +1,5 @@
-"""The per-kernel instruction cost model (host/insn_model.py): its trip counts, its contract with
+"""The per-kernel instruction cost model (host/costmodel/model.py): its trip counts, its
+contract with
 the bench firmware, and that the committed coefficients still describe the kernels."""
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tinysplit.host.build import repo_root
-from tinysplit.host.insn_fitted import FITTED
-from tinysplit.host.insn_model import (
+from tinysplit.core.paths import source_root
+from tinysplit.host.costmodel.model import FITTED
+from tinysplit.host.costmodel.model import (
     CASES,
     FIT_BOARDS,
     KINDS,
@@ -25,7 +26,7 @@ from tinysplit.host.insn_model import (
 
 def test_kinds_are_the_bench_enum_in_order() -> None:
     """bench_cases.h names kinds by the C enum: Python and C must list the same, in order."""
-    src = (repo_root() / "firmware/bench/kernel_bench.c").read_text()
+    src = (source_root() / "firmware/bench/kernel_bench.c").read_text()
     enum = src[src.index("typedef enum {\n    BK_") : src.index("BK_N_KINDS")]
     assert re.findall(r"^\s+BK_(\w+),", enum, re.M) == [k.upper() for k in KINDS]
     names = src[
@@ -68,8 +69,8 @@ def test_first_layers_cost_more_per_mac() -> None:
 @pytest.mark.qemu
 def test_committed_coefficients_match_the_kernels_today(tmp_path: Path) -> None:
     """A fresh count of the reference workloads' kernel calls on the emulated M4 is what the
-    committed model predicts: after a kernel changes, run `python -m tinysplit.host.insn_model
-    --fit` and commit host/insn_fitted.py."""
+    committed model predicts: after a kernel changes, run `python -m tinysplit.host.costmodel.model
+    --fit` and commit host/costmodel/fitted.json."""
     shapes = {(28, 28, 1), (13, 13, 8), (26, 26, 8), (11, 11, 16)}
     cases = [
         c for c in CASES if (c.h, c.w, c.c) in shapes or (c.kind.startswith("fc") and c.c == 64)

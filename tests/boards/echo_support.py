@@ -10,9 +10,12 @@ from pathlib import Path
 
 import serial
 
-from tinysplit.host.build import board_profile, build_firmware, repo_root
-from tinysplit.host.launch import native_board, open_port, qemu_board
-from tinysplit.host.session import EMULATED_BOARDS
+from tinysplit.core.boards import board_profile, emulated_boards
+from tinysplit.core.paths import source_root
+from tinysplit.host.board.build import build_firmware
+from tinysplit.host.board.launch import native_board, open_port, qemu_board
+
+EMULATED_BOARDS = emulated_boards()
 
 ECHO_APP = "tests/boards/uart_echo_app.c"
 READ_TIMEOUT_S = 5.0
@@ -115,4 +118,4 @@ def child_pids() -> set[int]:
     return children
 
 
-__all__ = ["Echo", "build_echo", "child_pids", "echo_on", "repo_root"]
+__all__ = ["Echo", "build_echo", "child_pids", "echo_on", "source_root"]

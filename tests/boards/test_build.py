@@ -1,4 +1,5 @@
-"""host/build.py and host/linkmap.py: the Makefile contract, clear failures, memory figures."""
+"""host/board/build.py and host/board/linkmap.py: the Makefile contract, clear failures, memory
+figures."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from pathlib import Path
 import pytest
 from echo_support import build_echo
 
-from tinysplit.host.build import board_profile, build_firmware, repo_root
-from tinysplit.host.errors import BuildError, ToolMissing
-from tinysplit.host.linkmap import ram_flash_from_map
+from tinysplit.core.boards import board_profile
+from tinysplit.core.errors import BuildError, ToolMissing
+from tinysplit.core.paths import source_root
+from tinysplit.host.board.build import build_firmware
+from tinysplit.host.board.linkmap import ram_flash_from_map
 
 
 def berkeley_size(elf: Path) -> tuple[int, int, int]:
@@ -103,9 +106,9 @@ def test_missing_make_is_tool_missing(tmp_path: Path, monkeypatch: pytest.Monkey
         build_echo("native", tmp_path / "build")
 
 
-def test_repo_root_has_the_makefile() -> None:
-    assert (repo_root() / "Makefile").is_file()
-    assert (repo_root() / "boards" / "mps2_an386" / "linker.ld").is_file()
+def test_source_root_has_the_makefile() -> None:
+    assert (source_root() / "Makefile").is_file()
+    assert (source_root() / "boards" / "mps2_an386" / "linker.ld").is_file()
 
 
 MAP_SAMPLE = """\

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from echo_support import Echo, build_echo, echo_on
 
-from tinysplit.host.build import board_profile
-from tinysplit.host.errors import BoardSilent
+from tinysplit.core.boards import board_profile
+from tinysplit.core.errors import BoardSilent
 
 BOARDS = [
     pytest.param("native", id="native"),

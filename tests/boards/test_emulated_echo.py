@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from echo_support import Echo, build_echo, echo_on
 
-from tinysplit.host.build import board_profile
-from tinysplit.host.session import EMULATED_BOARDS
+from tinysplit.core.boards import board_profile, emulated_boards
+
+EMULATED_BOARDS = emulated_boards()
 
 BOARDS = [b for b in sorted(EMULATED_BOARDS) if b != "mps2_an386"]
 

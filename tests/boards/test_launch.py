@@ -1,4 +1,4 @@
-"""host/launch.py: tools missing, bad ports, and that started boards are always stopped."""
+"""host/board/launch.py: tools missing, bad ports, and that started boards are always stopped."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from echo_support import child_pids, echo_on
 
-from tinysplit.host.errors import BoardSilent, BuildError, PortError, ToolMissing
-from tinysplit.host.launch import native_board, open_port, qemu_board
+from tinysplit.core.errors import BoardSilent, BuildError, PortError, ToolMissing
+from tinysplit.host.board.launch import native_board, open_port, qemu_board
 
 
 def test_qemu_missing_is_tool_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tinysplit.host.build import boards_run_by, repo_root
+from tinysplit.core.boards import boards_run_by
+from tinysplit.core.paths import source_root
 
 REAL_BOARDS = boards_run_by("hardware")
 PLATFORMS = {
@@ -48,7 +49,7 @@ def _pio() -> str:
 def envs() -> dict[str, dict[str, Any]]:
     out = subprocess.run(
         [_pio(), "project", "config", "--json-output"],
-        cwd=repo_root(),
+        cwd=source_root(),
         capture_output=True,
         text=True,
         timeout=120,
@@ -60,7 +61,7 @@ def envs() -> dict[str, dict[str, Any]]:
 
 def make_vars(board: str) -> dict[str, list[str]]:
     out = subprocess.run(
-        ["make", "-s", "-C", str(repo_root()), f"BOARD={board}"]
+        ["make", "-s", "-C", str(source_root()), f"BOARD={board}"]
         + [f"print-{v}" for v in MAKE_VARS],
         capture_output=True,
         text=True,
@@ -80,7 +81,7 @@ def test_an_env_per_real_board(envs: dict[str, dict[str, Any]]) -> None:
         assert env["platform"] == PLATFORMS[board] and env["board"] == board
         assert "framework" not in env  # register level: our startup and board code only
         assert env["extra_scripts"] == ["pre:boards/pio_tinysplit.py"]
-        assert (repo_root() / "boards" / "pio_tinysplit.py").is_file()
+        assert (source_root() / "boards" / "pio_tinysplit.py").is_file()
 
 
 @pytest.mark.parametrize("board", REAL_BOARDS)
@@ -90,7 +91,7 @@ def test_platformio_and_makefile_agree(board: str, envs: dict[str, dict[str, Any
     env = envs[board]
     make = make_vars(board)
 
-    pio_sources = match_src_files(str(repo_root()), words(env["build_src_filter"]), ["c", "S"])
+    pio_sources = match_src_files(str(source_root()), words(env["build_src_filter"]), ["c", "S"])
     make_sources = make["CORE_SRCS"] + make["APP_SRCS"] + make["BOARD_SRCS"] + make["BOARD_ASM"]
     assert sorted(pio_sources) == sorted(make_sources)
 

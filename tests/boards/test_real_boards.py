@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tinysplit.host.build import board_profile, boards_run_by, build_firmware, repo_root
-from tinysplit.host.launch import DEFAULT_BAUDRATE
-from tinysplit.host.linkmap import ram_flash_from_map
-from tinysplit.host.size import format_table, measure
+from tinysplit.core.boards import board_profile, boards_run_by
+from tinysplit.core.paths import source_root
+from tinysplit.host.board.build import build_firmware
+from tinysplit.host.board.launch import DEFAULT_BAUDRATE
+from tinysplit.host.board.linkmap import ram_flash_from_map
+from tinysplit.host.board.size import format_table, measure
 
 REAL_BOARDS = boards_run_by("hardware")
 # (start of the image, vector table): where each boot path looks for the vector table. The
@@ -90,7 +92,7 @@ def test_vector_table_is_where_the_boot_path_looks(board: str, images: dict[str,
 
 
 def test_pico_boot2_checksum_is_sealed_and_uf2_made(images: dict[str, Path]) -> None:
-    sys.path.insert(0, str(repo_root() / "boards" / "pico"))
+    sys.path.insert(0, str(source_root() / "boards" / "pico"))
     try:
         import boot2_crc
         import uf2
@@ -127,7 +129,7 @@ def test_image_names_the_board_and_uses_the_host_baud(board: str, images: dict[s
     name = profile["name"].encode()
     assert name in images[board].with_suffix(".bin").read_bytes()  # ts_board_name() in HELLO
     baud = subprocess.run(
-        ["make", "-s", "-C", str(repo_root()), f"BOARD={board}", "print-UART_BAUD"],
+        ["make", "-s", "-C", str(source_root()), f"BOARD={board}", "print-UART_BAUD"],
         capture_output=True,
         text=True,
     ).stdout.strip()

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tinysplit.host.build import board_profile, build_firmware, repo_root
+from tinysplit.core.boards import board_profile
+from tinysplit.core.paths import source_root
+from tinysplit.host.board.build import build_firmware
 
-SUITES = sorted((repo_root() / "boards").glob("*/renode/*.robot"))
+SUITES = sorted((source_root() / "boards").glob("*/renode/*.robot"))
 UART = {
     "nucleo_f446re": "sysbus.usart2",
     "disco_f746ng": "sysbus.usart1",

@@ -1,4 +1,5 @@
-"""`tinysplit size` (host/size.py): the table and the JSON list, built from real linker maps."""
+"""`tinysplit size` (host/board/size.py): the table and the JSON list, built from real linker
+maps."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tinysplit.host import size
-from tinysplit.host.errors import BadInput
+from tinysplit.core.errors import BadInput
+from tinysplit.host.board import size
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from tflite_micro.python.tflite_micro import runtime
 
-from tinysplit.codegen.golden import FCLayer, fc_forward
+from tinysplit.core.golden import FCLayer, fc_forward
 
 
 def _layer(c: dict[str, Any]) -> FCLayer:

@@ -14,7 +14,6 @@ import pytest
 from cgen_support import ARM_CFLAGS, HOST_CFLAGS, need
 from tflite_micro.python.tflite_micro import runtime
 
-from tinysplit.codegen.client_ops import forward
 from tinysplit.codegen.export import export_client, load_client_state
 from tinysplit.codegen.memory_plan import (
     CONV_LAYER_STRUCT_BYTES,
@@ -23,6 +22,7 @@ from tinysplit.codegen.memory_plan import (
     OpShape,
     choose_kept,
 )
+from tinysplit.core.golden.step import forward
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 

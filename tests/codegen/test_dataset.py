@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tinysplit.codegen.data import load_digits_split, load_npz
-from tinysplit.host.errors import BadInput
+from tinysplit.core.errors import BadInput
 
 
 def test_digits_split() -> None:

@@ -112,7 +112,7 @@ def test_int8_tensors_equal_the_tflite(digits_export: Path, digits_dump: Any) ->
 
 def test_multipliers_and_ranges(digits_dump: Any) -> None:
     """mult/shift from (double)s_x * (double)s_w / (double)s_y; range from out_q (the spec)."""
-    from tinysplit.codegen.golden import quantize_multiplier
+    from tinysplit.core.golden import quantize_multiplier
 
     for c in digits_dump.layers:
         for ch in range(c["out_features"]):

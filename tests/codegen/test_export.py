@@ -15,7 +15,7 @@ import pytest
 
 from tinysplit.codegen.export import export_client
 from tinysplit.codegen.models import REGISTRY
-from tinysplit.host.errors import BadInput, UnsupportedLayer
+from tinysplit.core.errors import BadInput, UnsupportedLayer
 
 # Keras 3.15 saving trips over its own numpy 2 use; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

@@ -16,7 +16,7 @@ from tinysplit.codegen.memory_plan import (
     LayerShape,
     plan_memory,
 )
-from tinysplit.host.protocol.spec import MAX_ENCODED, MAX_PAYLOAD
+from tinysplit.core.protocol.spec import MAX_ENCODED, MAX_PAYLOAD
 
 MODEL_RAM_ROWS = ("tensors", "master", "grad", "kept_acts")
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from tinysplit.host.launch import open_port
-from tinysplit.host.link import ClientLink
-from tinysplit.host.schedule import schedule
-from tinysplit.host.server import ServerSegment
-from tinysplit.host.session import Export
-from tinysplit.host.trainer import quantize_cut_gradient
-from tinysplit.host.weights import ClientLayerWeights, parse_blob
+from tinysplit.host.board.launch import open_port
+from tinysplit.host.training.schedule import schedule
+from tinysplit.host.training.server import ServerSegment
+from tinysplit.host.training.session import Export
+from tinysplit.host.training.trainer import quantize_cut_gradient
+from tinysplit.host.training.weights import ClientLayerWeights, parse_blob
+from tinysplit.host.transport.link import ClientLink
 
 
 @dataclass

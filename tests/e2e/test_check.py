@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinysplit.host.check import check_export, compare
+from tinysplit.host.board.check import check_export, compare
 
 
 def test_native_firmware_matches_tflm_on_every_test_sample(digits_export: Path) -> None:

@@ -53,8 +53,8 @@ def test_model_hash_mismatch_names_both_hashes(digits_export: Path, tmp_path: Pa
     (other / "manifest.json").write_text(json.dumps(manifest))
     before = {p.name: p.read_bytes() for p in other.iterdir() if p.is_file()}
     # the firmware is built from the original export, so the board says the original hash
-    from tinysplit.host.build import build_firmware
-    from tinysplit.host.launch import native_board
+    from tinysplit.host.board.build import build_firmware
+    from tinysplit.host.board.launch import native_board
 
     image = build_firmware("native", digits_export, tmp_path / "build")
     with native_board(image) as url:

@@ -1,5 +1,5 @@
 """Convolutional clients trained on the native build (the very same firmware C as the boards)
-and replayed through the numpy golden model (codegen/client_train.py): every cut activation,
+and replayed through the numpy golden model (core/golden/step.py): every cut activation,
 every step's weights CRC and the final weight blob must agree bit for bit."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from e2e_support import Run, run_steps
 
-from tinysplit.codegen.client_train import cut_quant, ops_forward, ops_train_step
 from tinysplit.codegen.export import export_client, load_client_state
-from tinysplit.host.build import build_firmware
-from tinysplit.host.launch import native_board
-from tinysplit.host.weights import first_blob_difference, ops_blob
+from tinysplit.core.golden.step import cut_quant, ops_forward, ops_train_step
+from tinysplit.host.board.build import build_firmware
+from tinysplit.host.board.launch import native_board
+from tinysplit.host.training.weights import first_blob_difference, ops_blob
 
 LR = 0.05
 
@@ -114,7 +114,7 @@ def test_conv_client_training_matches_golden_model_bit_for_bit(
 @pytest.fixture(scope="module")
 def mnist_qemu(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Run]:
     """mnist-cnn at its default cut, built for and run on the emulated Cortex-M4."""
-    from tinysplit.host.launch import qemu_board
+    from tinysplit.host.board.launch import qemu_board
 
     out = tmp_path_factory.mktemp("mnist-qemu")
     export_client("mnist-cnn", None, out / "export", seed=0)
@@ -141,8 +141,8 @@ def test_mnist_cnn_on_the_emulated_m4_matches_golden(mnist_qemu: tuple[Path, Pat
 def test_mnist_cnn_planned_ram_is_within_five_percent_of_the_linker_map(
     mnist_qemu: tuple[Path, Path, Run],
 ) -> None:
-    from tinysplit.host.build import board_profile
-    from tinysplit.host.linkmap import ram_flash_from_map
+    from tinysplit.core.boards import board_profile
+    from tinysplit.host.board.linkmap import ram_flash_from_map
 
     export_dir, elf, _ = mnist_qemu
     planned = json.loads((export_dir / "plan.json").read_text())["ram_peak"]

@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 from e2e_support import Run, run_steps
 
-from tinysplit.host.build import board_profile, build_firmware
-from tinysplit.host.launch import native_board, qemu_board
-from tinysplit.host.link import ClientLink
-from tinysplit.host.session import EMULATED_BOARDS
+from tinysplit.core.boards import board_profile, emulated_boards
+from tinysplit.host.board.build import build_firmware
+from tinysplit.host.board.launch import native_board, qemu_board
+from tinysplit.host.transport.link import ClientLink
+
+EMULATED_BOARDS = emulated_boards()
 
 STEPS = 8
 BOARDS = sorted(EMULATED_BOARDS)

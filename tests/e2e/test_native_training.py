@@ -12,9 +12,9 @@ import pytest
 from e2e_support import run_steps
 
 from tinysplit.codegen.export import load_client_state
-from tinysplit.codegen.golden import client_forward, client_train_step
-from tinysplit.host.build import build_firmware
-from tinysplit.host.launch import native_board
+from tinysplit.core.golden import client_forward, client_train_step
+from tinysplit.host.board.build import build_firmware
+from tinysplit.host.board.launch import native_board
 
 STEPS = 12
 LR = 0.1
@@ -77,10 +77,10 @@ DEMO_KEYS = {
 def simulate(export_dir: Path, *, frozen_ranges: bool) -> float:
     """The same run with the golden model in-process instead of the firmware."""
     from tinysplit.codegen.export import load_client_state
-    from tinysplit.host.server import ServerSegment
-    from tinysplit.host.session import Export
-    from tinysplit.host.simulate import GoldenClient
-    from tinysplit.host.trainer import TrainConfig, split_train
+    from tinysplit.host.training.server import ServerSegment
+    from tinysplit.host.training.session import Export
+    from tinysplit.host.training.simulate import GoldenClient
+    from tinysplit.host.training.trainer import TrainConfig, split_train
 
     hp = Export.load(export_dir).hyper
     cfg = TrainConfig(hp["epochs"], hp["batch"], hp["lr"], hp["seed"])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from e2e_support import run_steps
 
-from tinysplit.host.launch import native_board, qemu_board
+from tinysplit.host.board.launch import native_board, qemu_board
 
 STEPS = 8
 
@@ -33,8 +33,8 @@ def test_linked_ram_is_within_ten_percent_of_the_plan_and_fits(
 ) -> None:
     import json
 
-    from tinysplit.host.build import board_profile
-    from tinysplit.host.linkmap import ram_flash_from_map
+    from tinysplit.core.boards import board_profile
+    from tinysplit.host.board.linkmap import ram_flash_from_map
 
     plan = json.loads((digits_export / "plan.json").read_text())
     linked = ram_flash_from_map(qemu_image.with_suffix(".map"))

@@ -12,7 +12,7 @@ import pytest
 from e2e_support import run_steps
 
 from tinysplit.codegen.export import load_client_state
-from tinysplit.codegen.golden import client_train_step
+from tinysplit.core.golden import client_train_step
 
 STEPS = 5
 LR = 0.1
@@ -29,7 +29,7 @@ def test_real_board_trains_bit_exact_with_the_golden_model(request: pytest.Fixtu
     run = run_steps(port, export, STEPS, lr=LR)
     board = request.config.getoption("--board")
     if board:
-        from tinysplit.host.build import board_profile
+        from tinysplit.core.boards import board_profile
 
         assert run.board == board_profile(board)["name"], f"the board on {port} is {run.board}"
     state = load_client_state(export)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tinysplit.codegen.golden import FCLayer
+from tinysplit.core.golden import FCLayer
 
 REPO = Path(__file__).resolve().parents[2]
 LIB_PATH = REPO / "build" / "hostlib" / "libtinysplit.so"
@@ -282,7 +282,7 @@ class CKernels:
 
 # ---- convolutional layers (firmware/include/ts_conv.h) ---------------------------------------
 
-from tinysplit.codegen.golden import ConvLayer, PoolParams  # noqa: E402
+from tinysplit.core.golden import ConvLayer, PoolParams  # noqa: E402
 
 
 class DimsT(ctypes.Structure):

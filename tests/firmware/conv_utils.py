@@ -10,10 +10,10 @@ import pytest
 from ckernels import CConvKernels, CKernels
 from kernel_utils import assert_bitexact, log_uniform
 
-from tinysplit.codegen import golden
-from tinysplit.codegen.golden import ConvLayer, PoolParams
-from tinysplit.codegen.golden.conv_layer import multipliers
 from tinysplit.codegen.tflite_reader import ConvSpec, PoolSpec
+from tinysplit.core import golden
+from tinysplit.core.golden import ConvLayer, PoolParams
+from tinysplit.core.golden.conv_layer import multipliers
 
 I8 = npt.NDArray[np.int8]
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tinysplit.codegen.golden import FCLayer
+from tinysplit.core.golden import FCLayer
 
 
 def _bits(a: npt.NDArray[Any]) -> npt.NDArray[Any]:

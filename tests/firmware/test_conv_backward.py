@@ -13,9 +13,9 @@ from ckernels import CConvKernels, CConvLayer
 from conv_utils import cck, describe, random_conv_layer, random_geometry, random_grad
 from kernel_utils import assert_bitexact
 
-from tinysplit.codegen import golden
-from tinysplit.codegen.golden.conv import conv2d_n_terms
-from tinysplit.codegen.golden.conv_layer import input_grad_shift
+from tinysplit.core import golden
+from tinysplit.core.golden.conv import conv2d_n_terms
+from tinysplit.core.golden.conv_layer import input_grad_shift
 
 __all__ = ["cck"]
 

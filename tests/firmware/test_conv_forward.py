@@ -12,7 +12,7 @@ from ckernels import CConvKernels, CConvLayer
 from conv_utils import cck, describe, random_conv_layer, random_geometry
 from kernel_utils import assert_bitexact, log_uniform
 
-from tinysplit.codegen import golden
+from tinysplit.core import golden
 
 __all__ = ["cck"]
 

@@ -19,8 +19,8 @@ import pytest
 from ckernels import CConvKernels, CConvLayer
 from conv_utils import cck, describe, random_geometry, random_pool
 
-from tinysplit.codegen import golden
-from tinysplit.codegen.golden import ConvLayer
+from tinysplit.core import golden
+from tinysplit.core.golden import ConvLayer
 
 __all__ = ["cck"]
 

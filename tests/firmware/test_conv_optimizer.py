@@ -18,8 +18,8 @@ from conv_utils import (
 )
 from kernel_utils import assert_bitexact, log_uniform
 
-from tinysplit.codegen import golden
-from tinysplit.codegen.golden.conv_layer import multipliers
+from tinysplit.core import golden
+from tinysplit.core.golden.conv_layer import multipliers
 
 __all__ = ["cck"]
 

@@ -22,7 +22,6 @@ from ckernels import CConvKernels, CConvLayer, CKernels, CLayer
 from conv_utils import cck, conv_layer_from_spec, pool_from_spec
 from kernel_utils import assert_bitexact
 
-from tinysplit.codegen import golden
 from tinysplit.codegen.tflite_reader import (
     ConvSpec,
     FCSpec,
@@ -31,7 +30,8 @@ from tinysplit.codegen.tflite_reader import (
     layer_tensors,
     read_layers,
 )
-from tinysplit.host.errors import UnsupportedLayer
+from tinysplit.core import golden
+from tinysplit.core.errors import UnsupportedLayer
 
 __all__ = ["cck"]
 

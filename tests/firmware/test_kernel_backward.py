@@ -6,7 +6,7 @@ import numpy as np
 from ckernels import CKernels, CLayer
 from kernel_utils import assert_bitexact, log_uniform, random_inputs, random_layer, random_shape
 
-from tinysplit.codegen import golden
+from tinysplit.core import golden
 
 N_LAYERS = 220
 

@@ -19,7 +19,7 @@ import pytest
 from ckernels import CKernels, CLayer
 from kernel_utils import exported_layer, random_inputs
 
-from tinysplit.codegen import golden
+from tinysplit.core import golden
 
 N_LAYERS = 60
 BATCH = 8

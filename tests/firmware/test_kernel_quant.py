@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kernel_utils import assert_bitexact
 
-from tinysplit.codegen import golden
-from tinysplit.host.errors import NonFiniteGradient
+from tinysplit.core import golden
+from tinysplit.core.errors import NonFiniteGradient
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 

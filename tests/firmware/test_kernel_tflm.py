@@ -17,9 +17,9 @@ import pytest
 from ckernels import CKernels, CLayer
 from kernel_utils import assert_bitexact, random_inputs
 
-from tinysplit.codegen import golden
 from tinysplit.codegen.tflite_reader import FCSpec, read_fc_layers, read_io_quant
-from tinysplit.host.errors import UnsupportedLayer
+from tinysplit.core import golden
+from tinysplit.core.errors import UnsupportedLayer
 
 N_MODELS = 40
 N_INPUTS = 48

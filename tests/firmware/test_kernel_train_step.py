@@ -13,7 +13,7 @@ from kernel_utils import (
     random_shape,
 )
 
-from tinysplit.codegen import golden
+from tinysplit.core import golden
 
 
 def test_client_train_steps(ck: CKernels) -> None:

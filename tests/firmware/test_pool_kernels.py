@@ -13,7 +13,7 @@ from ckernels import CConvKernels
 from conv_utils import cck, random_grad, random_pool
 from kernel_utils import assert_bitexact
 
-from tinysplit.codegen import golden
+from tinysplit.core import golden
 
 __all__ = ["cck"]
 

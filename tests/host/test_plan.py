@@ -1,4 +1,5 @@
-"""`tinysplit plan` (host/plan.py): its memory figures are the exporter's plan, its instruction
+"""`tinysplit plan` (host/planner/plan.py): its memory figures are the exporter's plan, its
+instruction
 counts match the firmware counted on the emulator, its wire bytes are the protocol's frames, and
 its choices follow the stated rules."""
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinysplit.host.plan import CutPlan, Wire, mark, plan_model
+from tinysplit.host.planner.plan import CutPlan, Wire, mark, plan_model
 
 BOARD = "mps2_an386"
 
@@ -55,7 +56,7 @@ def test_predicted_instructions_within_10_percent_of_the_emulator(
     """One training step of 16 samples on the emulated M4: every sample's forward and backward
     pass counted exactly between the firmware's markers, against the cost model."""
     from tinysplit.codegen.export import load_client_layout
-    from tinysplit.host.insn_model import measure_training, predict_training
+    from tinysplit.host.costmodel.model import measure_training, predict_training
 
     for cut, out in mnist_exports.items():
         ops, layout, _ = load_client_layout(out)
@@ -75,8 +76,8 @@ def test_predicted_instructions_within_10_percent_of_the_emulator(
 def test_wire_bytes_are_the_protocol_frames() -> None:
     """Per sample bytes from the spec's constants equal the frames the host's codec builds (COBS
     at its worst: payload bytes without zeros)."""
-    from tinysplit.host.protocol import spec
-    from tinysplit.host.protocol.frame import encode_frame
+    from tinysplit.core.protocol import spec
+    from tinysplit.core.protocol.frame import encode_frame
 
     rng = np.random.default_rng(0)
     for cut_size, batch in ((1352, 16), (400, 16), (32, 32), (800, 8)):

@@ -3,7 +3,7 @@ seed and visit every sample once per epoch."""
 
 import numpy as np
 
-from tinysplit.host.schedule import schedule, steps_per_epoch
+from tinysplit.host.training.schedule import schedule, steps_per_epoch
 
 
 def test_every_sample_once_per_epoch_and_partial_last_batch() -> None:

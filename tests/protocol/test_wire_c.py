@@ -25,7 +25,7 @@ from wire_strategies import (
     u32,
 )
 
-from tinysplit.host.protocol import (
+from tinysplit.core.protocol import (
     MAX_ENCODED,
     MAX_PAYLOAD,
     MAX_RAW,

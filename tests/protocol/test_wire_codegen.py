@@ -8,12 +8,12 @@ from pathlib import Path
 
 from wire_clib import ROOT
 
-from tinysplit.host.protocol import gen_c, spec
+from tinysplit.core.protocol import gen_c, spec
 
 
 def test_committed_header_is_up_to_date() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "tinysplit.host.protocol.gen_c", "--check"],
+        [sys.executable, "-m", "tinysplit.core.protocol.gen_c", "--check"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -16,7 +16,7 @@ from wire_strategies import (
     u32,
 )
 
-from tinysplit.host.protocol import (
+from tinysplit.core.protocol import (
     MAX_ENCODED,
     MAX_PAYLOAD,
     VERSION,
@@ -27,7 +27,7 @@ from tinysplit.host.protocol import (
     cobs_encode,
     encode_frame,
 )
-from tinysplit.host.protocol.spec import cobs_max_encoded
+from tinysplit.core.protocol.spec import cobs_max_encoded
 
 STREAM = st.lists(frames(), min_size=1, max_size=4)
 CORRUPTION = settings(max_examples=300, deadline=None)

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from wire_strategies import messages
 
-from tinysplit.host.errors import ProtocolError
-from tinysplit.host.protocol import (
+from tinysplit.core.errors import ProtocolError
+from tinysplit.core.protocol import (
     MESSAGE_CLASSES,
     ErrorMsg,
     Eval,
@@ -29,7 +29,7 @@ from tinysplit.host.protocol import (
     decode_message,
     encode_message,
 )
-from tinysplit.host.protocol.messages import (
+from tinysplit.core.protocol.messages import (
     Commit,
     PutWeights,
     Stats,

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinysplit.host.protocol import MAX_ENCODED, MAX_RAW, Frame, Header
+from tinysplit.core.protocol import MAX_ENCODED, MAX_RAW, Frame, Header
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNTERS = (

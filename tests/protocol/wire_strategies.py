@@ -8,7 +8,7 @@ import zlib
 import numpy as np
 from hypothesis import strategies as st
 
-from tinysplit.host.protocol import (
+from tinysplit.core.protocol import (
     MAX_PAYLOAD,
     MAX_RAW,
     PUT_WEIGHTS_MAX_DATA,

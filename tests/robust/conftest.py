@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tinysplit.host.build import build_firmware
+from tinysplit.host.board.build import build_firmware
 
 
 @pytest.fixture(scope="session")

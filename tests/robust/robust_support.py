@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tinysplit.host.protocol import Frame, FrameDecoder
+from tinysplit.core.protocol import Frame, FrameDecoder
 
 
 def tinysplit(

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from robust_support import assert_one_line_error, fake_board, interrupt_at, tinysplit
 
+from tinysplit.core.protocol import VERSION, Frame, Hello, MsgType, cobs_encode, encode_message
 from tinysplit.host import cli
-from tinysplit.host.checkpoint import Checkpoint, RunConfig, RunDir
-from tinysplit.host.launch import native_board, open_port
-from tinysplit.host.protocol import VERSION, Frame, Hello, MsgType, cobs_encode, encode_message
+from tinysplit.host.board.launch import native_board, open_port
+from tinysplit.host.training.checkpoint import Checkpoint, RunConfig, RunDir
 
 
 def train(model_dir: Path, run_dir: Path, *args: str) -> list[str]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinysplit.host.checkpoint import Checkpoint, CheckpointError, RunConfig, RunDir
-from tinysplit.host.errors import BadInput
+from tinysplit.core.errors import BadInput
+from tinysplit.host.training.checkpoint import Checkpoint, CheckpointError, RunConfig, RunDir
 
 CONFIG = RunConfig("m", "00" * 8, "/x", 1, 32, 0.1, 0, None, 10, False)
 

@@ -12,9 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinysplit.host.launch import native_board, open_port
-from tinysplit.host.link import ClientLink, StepLost, Timeouts
-from tinysplit.host.protocol import (
+from tinysplit.core.protocol import (
     MAX_RAW,
     BoardState,
     Commit,
@@ -31,6 +29,8 @@ from tinysplit.host.protocol import (
     encode_frame,
     grad_per_frame,
 )
+from tinysplit.host.board.launch import native_board, open_port
+from tinysplit.host.transport.link import ClientLink, StepLost, Timeouts
 
 FAST = Timeouts(reply_s=0.2, silence_s=3.0)
 BATCH = 32

@@ -1,6 +1,7 @@
 """Training through the fault proxy ends bit-identical to a clean run with the same seed.
 
-The proxy (host/faults.py) drops, duplicates, reorders, truncates, bit-flips and pads frames
+The proxy (host/transport/faults.py) drops, duplicates, reorders, truncates, bit-flips and pads
+frames
 with garbage both ways, and resets the board mid-step; the link retries, the board answers
 repeats without applying them twice, and after a reset both sides go back to the last
 checkpoint. `tinysplit soak` runs the same for longer.
@@ -14,9 +15,8 @@ from pathlib import Path
 import pytest
 from robust_support import tinysplit
 
-from tinysplit.host.faults import FRAME_KINDS, FaultRates
-from tinysplit.host.session import Export
-from tinysplit.host.soak import (
+from tinysplit.host.training.session import Export
+from tinysplit.host.training.soak import (
     LOCAL_TIMEOUTS,
     QEMU_TIMEOUTS,
     Outcome,
@@ -25,7 +25,8 @@ from tinysplit.host.soak import (
     lost_steps,
     train_through_proxy,
 )
-from tinysplit.host.trainer import TrainConfig
+from tinysplit.host.training.trainer import TrainConfig
+from tinysplit.host.transport.faults import FRAME_KINDS, FaultRates
 
 STEPS = 60  # past the end of epoch 1 (43 steps): an evaluation through the faults too
 CFG = TrainConfig(epochs=2, batch=32, lr=0.1, seed=3)

@@ -18,8 +18,8 @@ import pytest
 from robust_support import assert_one_line_error, interrupt_at, tinysplit
 
 from tinysplit.host import cli
-from tinysplit.host.checkpoint import Checkpoint, RunDir
-from tinysplit.host.launch import native_board
+from tinysplit.host.board.launch import native_board
+from tinysplit.host.training.checkpoint import Checkpoint, RunDir
 
 EPOCHS = "3"  # 129 steps
 EVERY = "4"

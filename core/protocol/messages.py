@@ -1,0 +1,578 @@
+"""One dataclass per message (docs/protocol.md, Messages); layouts come from spec.LAYOUTS.
+
+pack() raises ValueError for a field the layout cannot carry (a host bug); unpack() raises
+ProtocolError, one line, for a payload the protocol does not allow (the board's or the link's
+fault). Array fields are read-only numpy arrays.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import numpy.typing as npt
+
+from tinysplit.core.errors import ProtocolError
+from tinysplit.core.protocol.frame import Frame, encode_frame
+from tinysplit.core.protocol.spec import (
+    LAYOUTS,
+    MAX_BOARD_NAME,
+    MODEL_HASH_SIZE,
+    STATS_COUNTERS,
+    ErrorCode,
+    MsgType,
+)
+
+_FIXED = {t: struct.Struct(layout.format) for t, layout in LAYOUTS.items()}
+
+
+def _pack(t: MsgType, *values: Any, tail: bytes = b"") -> bytes:
+    try:
+        return _FIXED[t].pack(*values) + tail
+    except (struct.error, OverflowError) as e:
+        raise ValueError(f"{t.name}: field out of range: {e}") from None
+
+
+def _fixed(t: MsgType, payload: bytes, exact: bool = False) -> tuple[Any, ...]:
+    """Unpacks the fixed part; with exact, the payload must be nothing but the fixed part."""
+    size = _FIXED[t].size
+    if len(payload) < size or (exact and len(payload) != size):
+        want = f"{size}" if exact else f"at least {size}"
+        raise ProtocolError(f"{t.name} payload is {len(payload)} bytes, expected {want}")
+    return _FIXED[t].unpack_from(payload)
+
+
+def _check_pad(t: MsgType, pad: int) -> None:
+    if pad != 0:
+        raise ProtocolError(f"{t.name} padding field is {pad}, expected 0")
+
+
+def _text(t: MsgType, what: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError(f"{t.name} {what} is not valid UTF-8: {data!r}") from None
+
+
+def _readonly(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    a.flags.writeable = False
+    return a
+
+
+def _samples(t: MsgType, n_bytes: int, count: int, per_sample_fixed: int) -> int:
+    """cut_size from the bytes left for `count` samples of per_sample_fixed + cut_size bytes."""
+    if count == 0:
+        raise ProtocolError(f"{t.name} carries no samples (count 0)")
+    per_sample, rest = divmod(n_bytes, count)
+    if rest or per_sample <= per_sample_fixed:
+        raise ProtocolError(
+            f"{t.name} has {n_bytes} bytes for {count} samples: not {count} equal samples "
+            f"of {per_sample_fixed} + cut_size (>= 1) bytes"
+        )
+    return per_sample - per_sample_fixed
+
+
+@dataclass(frozen=True)
+class HelloReq:
+    TYPE: ClassVar[MsgType] = MsgType.HELLO_REQ
+
+    def pack(self) -> bytes:
+        return b""
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        _fixed(cls.TYPE, payload, exact=True)
+        return cls()
+
+
+@dataclass(frozen=True)
+class Hello:
+    TYPE: ClassVar[MsgType] = MsgType.HELLO
+    proto: int
+    max_payload: int
+    model_hash: bytes
+    n_train: int
+    n_test: int
+    cut_size: int
+    max_batch: int
+    boot_count: int
+    committed: int  # the board's last committed step id
+    weights_crc: int  # CRC-32 of its weight blob now
+    reset_cause: int
+    board: str
+
+    def pack(self) -> bytes:
+        if len(self.model_hash) != MODEL_HASH_SIZE:
+            raise ValueError(f"HELLO model_hash is {len(self.model_hash)} bytes, expected 8")
+        name = self.board.encode("utf-8")
+        if len(name) > MAX_BOARD_NAME:
+            raise ValueError(f"HELLO board name is {len(name)} bytes, at most {MAX_BOARD_NAME}")
+        return _pack(
+            self.TYPE,
+            self.proto,
+            self.max_payload,
+            bytes(self.model_hash),
+            self.n_train,
+            self.n_test,
+            self.cut_size,
+            self.max_batch,
+            self.boot_count,
+            self.committed,
+            self.weights_crc,
+            self.reset_cause,
+            len(name),
+            tail=name,
+        )
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        (
+            proto,
+            max_payload,
+            model_hash,
+            n_train,
+            n_test,
+            cut_size,
+            max_batch,
+            boot,
+            committed,
+            weights_crc,
+            reset,
+            name_len,
+        ) = _fixed(cls.TYPE, payload)
+        fixed = _FIXED[cls.TYPE].size
+        if len(payload) != fixed + name_len:
+            raise ProtocolError(
+                f"HELLO payload is {len(payload)} bytes, expected {fixed} + name_len {name_len}"
+            )
+        board = _text(cls.TYPE, "board name", payload[fixed:])
+        return cls(
+            proto,
+            max_payload,
+            model_hash,
+            n_train,
+            n_test,
+            cut_size,
+            max_batch,
+            boot,
+            committed,
+            weights_crc,
+            reset,
+            board,
+        )
+
+
+@dataclass(frozen=True)
+class Sync:
+    """Drops the board's uncommitted step (if any) and sets its last committed step."""
+
+    TYPE: ClassVar[MsgType] = MsgType.SYNC
+    committed: int
+
+    def pack(self) -> bytes:
+        return _pack(self.TYPE, self.committed)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        return cls(*_fixed(cls.TYPE, payload, exact=True))
+
+
+@dataclass(frozen=True)
+class Status:
+    """The board's training state: reply to SYNC and to each PUT_WEIGHTS chunk."""
+
+    TYPE: ClassVar[MsgType] = MsgType.STATUS
+    committed: int  # last committed step id
+    weights_crc: int  # CRC-32 of the weight blob (STEP_DONE's weights_crc)
+    state_size: int  # bytes of the state image (GET_WEIGHTS / PUT_WEIGHTS)
+    loaded: int  # bytes of the PUT_WEIGHTS in progress received in order
+    state: int  # spec.BoardState
+
+    def pack(self) -> bytes:
+        return _pack(
+            self.TYPE,
+            self.committed,
+            self.weights_crc,
+            self.state_size,
+            self.loaded,
+            self.state,
+            0,
+        )
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        committed, crc, size, loaded, state, pad = _fixed(cls.TYPE, payload, exact=True)
+        _check_pad(cls.TYPE, pad)
+        return cls(committed, crc, size, loaded, state)
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    """One frame of a step's sample indices: `indices` are positions seq.. of a batch of
+    `batch` samples (the header's seq); a batch larger than one frame takes several. base_crc
+    is the CRC of the weights the step must start from: a board holding others refuses it."""
+
+    TYPE: ClassVar[MsgType] = MsgType.TRAIN_STEP
+    lr: float
+    base_crc: int
+    batch: int
+    indices: tuple[int, ...]
+
+    def pack(self) -> bytes:
+        n = len(self.indices)
+        try:
+            tail = struct.pack(f"<{n}H", *self.indices)
+        except struct.error as e:
+            raise ValueError(f"TRAIN_STEP index out of range: {e}") from None
+        return _pack(self.TYPE, self.lr, self.base_crc, self.batch, n, tail=tail)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        lr, base_crc, batch, count = _fixed(cls.TYPE, payload)
+        fixed = _FIXED[cls.TYPE].size
+        if len(payload) != fixed + 2 * count:
+            raise ProtocolError(
+                f"TRAIN_STEP payload is {len(payload)} bytes, expected {fixed} + 2 * {count}"
+            )
+        return cls(lr, base_crc, batch, struct.unpack_from(f"<{count}H", payload, fixed))
+
+
+@dataclass(frozen=True, eq=False)
+class Smashed:
+    """Cut-layer activations of `count` samples: acts[i] belongs to labels[i]."""
+
+    TYPE: ClassVar[MsgType] = MsgType.SMASHED
+    scale: float
+    zero_point: int
+    labels: bytes
+    acts: npt.NDArray[np.int8]  # [count, cut_size]
+
+    def __post_init__(self) -> None:
+        acts = np.asarray(self.acts)
+        if acts.dtype != np.int8 or acts.ndim != 2:
+            raise ValueError(
+                f"SMASHED acts must be a 2-D int8 array, got {acts.dtype} {acts.shape}"
+            )
+        if acts.shape[0] != len(self.labels) or acts.shape[0] == 0 or acts.shape[1] == 0:
+            raise ValueError(
+                f"SMASHED acts {acts.shape} must be [len(labels)={len(self.labels)}, cut_size], "
+                "both >= 1"
+            )
+        object.__setattr__(self, "labels", bytes(self.labels))
+        object.__setattr__(self, "acts", _readonly(np.array(acts, order="C")))
+
+    @property
+    def count(self) -> int:
+        return len(self.labels)
+
+    @property
+    def cut_size(self) -> int:
+        return int(self.acts.shape[1])
+
+    def pack(self) -> bytes:
+        tail = self.labels + self.acts.tobytes()
+        return _pack(self.TYPE, self.scale, self.zero_point, 0, self.count, tail=tail)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        scale, zero_point, pad, count = _fixed(cls.TYPE, payload)
+        _check_pad(cls.TYPE, pad)
+        fixed = _FIXED[cls.TYPE].size
+        cut = _samples(cls.TYPE, len(payload) - fixed, count, 1)
+        labels = payload[fixed : fixed + count]
+        acts = np.frombuffer(payload, np.int8, count * cut, fixed + count).reshape(count, cut)
+        return cls(scale, zero_point, labels, acts)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Smashed):
+            return NotImplemented
+        return (self.scale, self.zero_point, self.labels) == (
+            other.scale,
+            other.zero_point,
+            other.labels,
+        ) and np.array_equal(self.acts, other.acts)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, eq=False)
+class Grad:
+    """Int8 gradients of the cut layer for `count` samples: real[i] = scales[i] * grads[i]."""
+
+    TYPE: ClassVar[MsgType] = MsgType.GRAD
+    scales: npt.NDArray[np.float32]  # [count]
+    grads: npt.NDArray[np.int8]  # [count, cut_size]
+
+    def __post_init__(self) -> None:
+        scales = np.asarray(self.scales)
+        grads = np.asarray(self.grads)
+        if scales.dtype != np.float32 or scales.ndim != 1:
+            raise ValueError(f"GRAD scales must be 1-D float32, got {scales.dtype} {scales.shape}")
+        if grads.dtype != np.int8 or grads.ndim != 2:
+            raise ValueError(f"GRAD grads must be 2-D int8, got {grads.dtype} {grads.shape}")
+        if grads.shape[0] != scales.shape[0] or grads.shape[0] == 0 or grads.shape[1] == 0:
+            raise ValueError(
+                f"GRAD grads {grads.shape} must be [len(scales)={scales.shape[0]}, cut_size], "
+                "both >= 1"
+            )
+        object.__setattr__(self, "scales", _readonly(np.array(scales, order="C")))
+        object.__setattr__(self, "grads", _readonly(np.array(grads, order="C")))
+
+    @property
+    def count(self) -> int:
+        return int(self.scales.shape[0])
+
+    @property
+    def cut_size(self) -> int:
+        return int(self.grads.shape[1])
+
+    def pack(self) -> bytes:
+        tail = self.scales.astype("<f4").tobytes() + self.grads.tobytes()
+        return _pack(self.TYPE, self.count, 0, tail=tail)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        count, pad = _fixed(cls.TYPE, payload)
+        _check_pad(cls.TYPE, pad)
+        fixed = _FIXED[cls.TYPE].size
+        cut = _samples(cls.TYPE, len(payload) - fixed, count, 4)
+        scales = np.frombuffer(payload, "<f4", count, fixed).astype(np.float32)
+        grads = np.frombuffer(payload, np.int8, count * cut, fixed + 4 * count)
+        return cls(scales, grads.reshape(count, cut))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Grad):
+            return NotImplemented
+        return np.array_equal(self.scales, other.scales) and np.array_equal(self.grads, other.grads)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class StepDone:
+    TYPE: ClassVar[MsgType] = MsgType.STEP_DONE
+    weights_crc: int
+    range_min: float
+    range_max: float
+    cycles: int
+
+    def pack(self) -> bytes:
+        return _pack(self.TYPE, self.weights_crc, self.range_min, self.range_max, self.cycles)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        return cls(*_fixed(cls.TYPE, payload, exact=True))
+
+
+@dataclass(frozen=True)
+class Commit:
+    """Applies the staged step: grad_crc is the CRC-32 of the step's GRAD payloads, in order."""
+
+    TYPE: ClassVar[MsgType] = MsgType.COMMIT
+    grad_crc: int
+    count: int
+
+    def pack(self) -> bytes:
+        return _pack(self.TYPE, self.grad_crc, self.count, 0)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        grad_crc, count, pad = _fixed(cls.TYPE, payload, exact=True)
+        _check_pad(cls.TYPE, pad)
+        return cls(grad_crc, count)
+
+
+@dataclass(frozen=True)
+class Eval:
+    TYPE: ClassVar[MsgType] = MsgType.EVAL
+    split: int  # spec.Split
+    start: int
+    count: int
+
+    def pack(self) -> bytes:
+        return _pack(self.TYPE, self.split, 0, self.start, self.count)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        split, pad, start, count = _fixed(cls.TYPE, payload, exact=True)
+        _check_pad(cls.TYPE, pad)
+        return cls(split, start, count)
+
+
+@dataclass(frozen=True)
+class GetWeights:
+    TYPE: ClassVar[MsgType] = MsgType.GET_WEIGHTS
+    offset: int
+    length: int
+
+    def pack(self) -> bytes:
+        return _pack(self.TYPE, self.offset, self.length)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        return cls(*_fixed(cls.TYPE, payload, exact=True))
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A chunk of the state image: bytes [offset, offset + len(data)) of `total`; the weight
+    blob is its first `weights_size` bytes."""
+
+    TYPE: ClassVar[MsgType] = MsgType.WEIGHTS
+    offset: int
+    total: int
+    weights_size: int
+    data: bytes
+
+    def pack(self) -> bytes:
+        return _pack(self.TYPE, self.offset, self.total, self.weights_size, tail=bytes(self.data))
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        offset, total, weights_size = _fixed(cls.TYPE, payload)
+        return cls(offset, total, weights_size, payload[_FIXED[cls.TYPE].size :])
+
+
+@dataclass(frozen=True)
+class PutWeights:
+    """A chunk of a state image pushed to the board (in order, from offset 0). After the last
+    chunk the board checks image_crc, applies the image and takes `step` as its last
+    committed step."""
+
+    TYPE: ClassVar[MsgType] = MsgType.PUT_WEIGHTS
+    offset: int
+    total: int
+    image_crc: int
+    step: int
+    data: bytes
+
+    def pack(self) -> bytes:
+        return _pack(
+            self.TYPE,
+            self.offset,
+            self.total,
+            self.image_crc,
+            self.step,
+            tail=bytes(self.data),
+        )
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        offset, total, crc, step = _fixed(cls.TYPE, payload)
+        return cls(offset, total, crc, step, payload[_FIXED[cls.TYPE].size :])
+
+
+@dataclass(frozen=True)
+class StatsReq:
+    TYPE: ClassVar[MsgType] = MsgType.STATS_REQ
+
+    def pack(self) -> bytes:
+        return b""
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        _fixed(cls.TYPE, payload, exact=True)
+        return cls()
+
+
+@dataclass(frozen=True)
+class Stats:
+    """The board's link and request counters (spec.STATS_COUNTERS)."""
+
+    TYPE: ClassVar[MsgType] = MsgType.STATS
+    counters: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.counters) != len(STATS_COUNTERS):
+            raise ValueError(f"STATS has {len(STATS_COUNTERS)} counters, got {len(self.counters)}")
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(zip(STATS_COUNTERS, self.counters, strict=True))
+
+    def pack(self) -> bytes:
+        return _pack(self.TYPE, *self.counters)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        return cls(tuple(_fixed(cls.TYPE, payload, exact=True)))
+
+
+@dataclass(frozen=True)
+class ErrorMsg:
+    TYPE: ClassVar[MsgType] = MsgType.ERROR
+    code: int  # spec.ErrorCode, or a code this host does not know
+    message: str
+
+    def pack(self) -> bytes:
+        return _pack(self.TYPE, self.code, tail=self.message.encode("utf-8"))
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        (code,) = _fixed(cls.TYPE, payload)
+        return cls(code, _text(cls.TYPE, "message", payload[_FIXED[cls.TYPE].size :]))
+
+    def describe(self) -> str:
+        """One line for the user, e.g. 'BAD_INDEX (2): EVAL range out of bounds'."""
+        try:
+            name = ErrorCode(self.code).name
+        except ValueError:
+            name = "unknown error code"
+        return f"{name} ({self.code}): {self.message}"
+
+
+Message = (
+    HelloReq
+    | Hello
+    | Sync
+    | Status
+    | TrainStep
+    | Smashed
+    | Grad
+    | StepDone
+    | Commit
+    | Eval
+    | GetWeights
+    | Weights
+    | PutWeights
+    | StatsReq
+    | Stats
+    | ErrorMsg
+)
+
+MESSAGE_CLASSES: dict[int, type[Message]] = {
+    cls.TYPE: cls
+    for cls in (
+        HelloReq,
+        Hello,
+        Sync,
+        Status,
+        TrainStep,
+        Smashed,
+        Grad,
+        StepDone,
+        Commit,
+        Eval,
+        GetWeights,
+        Weights,
+        PutWeights,
+        StatsReq,
+        Stats,
+        ErrorMsg,
+    )
+}
+
+
+def decode_message(frame: Frame) -> Message:
+    """The message a frame carries; ProtocolError on an unknown type or a malformed payload."""
+    cls = MESSAGE_CLASSES.get(frame.header.type)
+    if cls is None:
+        raise ProtocolError(f"unknown message type 0x{frame.header.type:02x}")
+    return cls.unpack(frame.payload)
+
+
+def encode_message(msg: Message, session: int, step: int, seq: int = 0) -> bytes:
+    """encode_frame(msg.TYPE, session, step, seq, msg.pack())."""
+    wire: bytes = encode_frame(msg.TYPE, session, step, seq, msg.pack())
+    return wire

@@ -1,0 +1,253 @@
+"""Wire protocol v2: the one definition of every constant and payload layout (docs/protocol.md).
+
+`python -m tinysplit.core.protocol.gen_c` turns this module into firmware/protocol/ts_wire.h;
+a test fails when the committed header is stale. Change the protocol here, nowhere else.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+
+MAGIC = 0x5354  # bytes "TS" on the wire (little-endian u16)
+VERSION = 2
+HEADER_SIZE = 16
+HEADER_FORMAT = "<HBBIIHH"  # magic, version, type, session, step, seq, length
+CRC_SIZE = 4
+MAX_PAYLOAD = 2048  # one SMASHED/GRAD frame holds a cut of up to 2040 bytes
+MAX_RAW = HEADER_SIZE + MAX_PAYLOAD + CRC_SIZE
+
+
+def cobs_max_encoded(n: int) -> int:
+    """Worst-case COBS encoding of n bytes: one code byte per started 254-byte block."""
+    return n + n // 254 + 1
+
+
+MAX_ENCODED = cobs_max_encoded(MAX_RAW) + 1  # + the 0x00 delimiter
+
+
+class MsgType(IntEnum):
+    HELLO_REQ = 0x01
+    HELLO = 0x02
+    SYNC = 0x03
+    STATUS = 0x04
+    TRAIN_STEP = 0x10
+    SMASHED = 0x11
+    GRAD = 0x12
+    STEP_DONE = 0x13
+    COMMIT = 0x14
+    EVAL = 0x20
+    GET_WEIGHTS = 0x30
+    WEIGHTS = 0x31
+    PUT_WEIGHTS = 0x32
+    STATS_REQ = 0x40
+    STATS = 0x41
+    ERROR = 0x7F
+
+
+class ErrorCode(IntEnum):
+    BAD_REQUEST = 1  # length or fields
+    BAD_INDEX = 2
+    BATCH_TOO_LARGE = 3
+    UNEXPECTED = 4  # message not valid in the device's state
+    WRONG_SESSION = 5
+    UNSUPPORTED_VERSION = 6
+    GRAD_MISSING = 7  # COMMIT before every gradient of the step arrived: send them again
+    GRAD_CRC = 8  # the staged gradients' CRC is not COMMIT's: they were dropped, send them again
+    NOT_IN_FLIGHT = 9  # COMMIT for a step the board does not hold: run the step again
+    WEIGHTS_INCOMPLETE = 10  # a PUT_WEIGHTS is unfinished (or was refused): push them again
+    PUT_CRC = 11  # the pushed image's CRC is not PUT_WEIGHTS': push it again
+    BASE_MISMATCH = 12  # TRAIN_STEP's base_crc is not the board's weights: restore, run again
+
+
+class BoardState(IntEnum):
+    """STATUS's state field: where the board's training state machine is."""
+
+    IDLE = 0  # no step in flight
+    COLLECT = 1  # TRAIN_STEP indices arriving (a batch larger than one frame)
+    AWAIT_GRAD = 2  # forward passes sent; gradients are being staged
+    LOADING = 3  # a PUT_WEIGHTS is in progress: no training until it completes
+
+
+#: STATS counters, in payload order (all u32). The decoder's counters first (ts_frame.h),
+#: then the client's.
+STATS_COUNTERS = (
+    "frames_ok",  # valid frames received
+    "crc_errors",
+    "cobs_errors",
+    "oversize",
+    "short_frames",
+    "bad_magic",
+    "bad_version",
+    "bad_length",
+    "resyncs",  # dropped frames, all reasons
+    "rx_timeouts",  # frames cut off by a gap between bytes (dropped)
+    "duplicates",  # requests already applied: answered from cache or ignored
+    "retransmits",  # replies sent again
+    "stale",  # frames for another step (older, or out of order) ignored
+    "wrong_session",  # requests that carried another session id
+    "aborts",  # uncommitted steps dropped (SYNC, PUT_WEIGHTS, a new step)
+    "commits",  # steps applied
+    "grad_crc_errors",  # COMMITs whose CRC did not match the staged gradients
+    "pushes",  # PUT_WEIGHTS images applied
+    "errors_sent",  # ERROR replies
+    "uptime_ms",
+)
+
+
+class Split(IntEnum):
+    """EVAL's split field."""
+
+    TRAIN = 0
+    TEST = 1
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A payload: a fixed part of (name, struct code) fields, then a variable tail."""
+
+    direction: str
+    fields: tuple[tuple[str, str], ...]
+    tail: str = ""
+
+    @property
+    def format(self) -> str:
+        return "<" + "".join(code for _, code in self.fields)
+
+    @property
+    def fixed_size(self) -> int:
+        return struct.calcsize(self.format)
+
+    def offsets(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        pos = 0
+        for name, code in self.fields:
+            out[name] = pos
+            pos += struct.calcsize("<" + code)
+        return out
+
+
+LAYOUTS: dict[MsgType, Layout] = {
+    MsgType.HELLO_REQ: Layout("host->device", ()),
+    MsgType.HELLO: Layout(
+        "device->host",
+        (
+            ("proto", "H"),
+            ("max_payload", "H"),
+            ("model_hash", "8s"),
+            ("n_train", "H"),
+            ("n_test", "H"),
+            ("cut_size", "H"),
+            ("max_batch", "H"),
+            ("boot_count", "I"),
+            ("committed", "I"),
+            ("weights_crc", "I"),
+            ("reset_cause", "B"),
+            ("name_len", "B"),
+        ),
+        "char board[name_len]",
+    ),
+    MsgType.SYNC: Layout("host->device", (("committed", "I"),)),
+    MsgType.STATUS: Layout(
+        "device->host",
+        (
+            ("committed", "I"),
+            ("weights_crc", "I"),
+            ("state_size", "I"),
+            ("loaded", "I"),
+            ("state", "B"),
+            ("pad", "B"),
+        ),
+    ),
+    MsgType.TRAIN_STEP: Layout(
+        "host->device",
+        (("lr", "f"), ("base_crc", "I"), ("batch", "H"), ("count", "H")),
+        "u16 index[count]",
+    ),
+    MsgType.SMASHED: Layout(
+        "device->host",
+        (("scale", "f"), ("zero_point", "b"), ("pad", "B"), ("count", "H")),
+        "u8 label[count], i8 act[count * cut_size]",
+    ),
+    MsgType.GRAD: Layout(
+        "host->device",
+        (("count", "H"), ("pad", "H")),
+        "f32 scale[count], i8 grad[count * cut_size]",
+    ),
+    MsgType.STEP_DONE: Layout(
+        "device->host",
+        (("weights_crc", "I"), ("range_min", "f"), ("range_max", "f"), ("cycles", "I")),
+    ),
+    MsgType.COMMIT: Layout("host->device", (("grad_crc", "I"), ("count", "H"), ("pad", "H"))),
+    MsgType.EVAL: Layout(
+        "host->device", (("split", "B"), ("pad", "B"), ("start", "H"), ("count", "H"))
+    ),
+    MsgType.GET_WEIGHTS: Layout("host->device", (("offset", "I"), ("length", "H"))),
+    MsgType.WEIGHTS: Layout(
+        "device->host", (("offset", "I"), ("total", "I"), ("weights_size", "I")), "u8 data[]"
+    ),
+    MsgType.PUT_WEIGHTS: Layout(
+        "host->device",
+        (("offset", "I"), ("total", "I"), ("image_crc", "I"), ("step", "I")),
+        "u8 data[]",
+    ),
+    MsgType.STATS_REQ: Layout("host->device", ()),
+    MsgType.STATS: Layout("device->host", tuple((name, "I") for name in STATS_COUNTERS)),
+    MsgType.ERROR: Layout("device->host", (("code", "H"),), "char message[]"),
+}
+
+MODEL_HASH_SIZE = 8
+MAX_BOARD_NAME = 255  # HELLO's name_len is a u8
+
+FIXED_SIZE: dict[MsgType, int] = {t: layout.fixed_size for t, layout in LAYOUTS.items()}
+HELLO_REQ_FIXED_SIZE = FIXED_SIZE[MsgType.HELLO_REQ]
+HELLO_FIXED_SIZE = FIXED_SIZE[MsgType.HELLO]
+TRAIN_STEP_FIXED_SIZE = FIXED_SIZE[MsgType.TRAIN_STEP]
+SMASHED_FIXED_SIZE = FIXED_SIZE[MsgType.SMASHED]
+GRAD_FIXED_SIZE = FIXED_SIZE[MsgType.GRAD]
+STEP_DONE_FIXED_SIZE = FIXED_SIZE[MsgType.STEP_DONE]
+COMMIT_FIXED_SIZE = FIXED_SIZE[MsgType.COMMIT]
+EVAL_FIXED_SIZE = FIXED_SIZE[MsgType.EVAL]
+GET_WEIGHTS_FIXED_SIZE = FIXED_SIZE[MsgType.GET_WEIGHTS]
+WEIGHTS_FIXED_SIZE = FIXED_SIZE[MsgType.WEIGHTS]
+PUT_WEIGHTS_FIXED_SIZE = FIXED_SIZE[MsgType.PUT_WEIGHTS]
+ERROR_FIXED_SIZE = FIXED_SIZE[MsgType.ERROR]
+
+TRAIN_STEP_MAX_COUNT = (MAX_PAYLOAD - TRAIN_STEP_FIXED_SIZE) // 2
+WEIGHTS_MAX_DATA = MAX_PAYLOAD - WEIGHTS_FIXED_SIZE
+PUT_WEIGHTS_MAX_DATA = MAX_PAYLOAD - PUT_WEIGHTS_FIXED_SIZE
+
+
+def smashed_per_frame(cut_size: int) -> int:
+    """Samples per SMASHED frame: each carries a u8 label and cut_size int8 activations."""
+    return (MAX_PAYLOAD - SMASHED_FIXED_SIZE) // (cut_size + 1)
+
+
+def grad_per_frame(cut_size: int) -> int:
+    """Samples per GRAD frame: each carries an f32 scale and cut_size int8 gradients."""
+    return (MAX_PAYLOAD - GRAD_FIXED_SIZE) // (cut_size + 4)
+
+
+def training_step_payloads(batch: int, cut_size: int) -> dict[MsgType, list[int]]:
+    """Payload bytes of each frame one training step of `batch` samples sends, per message:
+    TRAIN_STEP chunks, GRAD frames and COMMIT to the board; SMASHED frames and STEP_DONE to the
+    host. A cut that no frame can carry (0 samples per frame) is counted one sample per frame,
+    so that a planner can still compare it."""
+
+    def frames(per_frame: int, fixed: int, per_sample: int) -> list[int]:
+        per = max(per_frame, 1)
+        return [fixed + min(per, batch - first) * per_sample for first in range(0, batch, per)]
+
+    return {
+        MsgType.TRAIN_STEP: frames(TRAIN_STEP_MAX_COUNT, TRAIN_STEP_FIXED_SIZE, 2),
+        MsgType.GRAD: frames(grad_per_frame(cut_size), GRAD_FIXED_SIZE, cut_size + 4),
+        MsgType.COMMIT: [COMMIT_FIXED_SIZE],
+        MsgType.SMASHED: frames(smashed_per_frame(cut_size), SMASHED_FIXED_SIZE, cut_size + 1),
+        MsgType.STEP_DONE: [STEP_DONE_FIXED_SIZE],
+    }
+
+
+#: Direction of each message of a training step.
+TO_BOARD = (MsgType.TRAIN_STEP, MsgType.GRAD, MsgType.COMMIT)
+TO_HOST = (MsgType.SMASHED, MsgType.STEP_DONE)

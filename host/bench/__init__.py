@@ -1,0 +1,1 @@
+"""`tinysplit bench`: kernels, link, host overhead, accuracy and memory, written as tables."""

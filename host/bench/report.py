@@ -1,0 +1,391 @@
+"""`tinysplit bench`: every figure of BENCHMARKS.md, measured in one run, beside its reference.
+
+    tinysplit bench [--quick] [--out DIR] [--workload NAME ...]
+
+Writes DIR/BENCHMARKS.md and DIR/BENCHMARKS.json (DIR: the repository root by default):
+
+1. kernel efficiency on the emulated Cortex-M4: exact instructions/MAC of each forward and
+   backward kernel vs KERNEL-ANCHORS.md, estimated cycles/MAC vs the SMLAD peak (bench_kernels)
+2. link efficiency: payload and wire bytes per sample each way, framing overhead, a step's time
+   on the wire at 115200 / 921600 / 2,000,000 baud vs the host's time per step (bench_sections)
+3. host overhead: steps/s on the native build vs the golden model in-process
+4. accuracy: split-trained vs centralized float Keras, same data/epochs/batch/seed
+5. memory: client RAM and flash, planned and linked, per workload and board (bench_memory)
+
+The full run trains every reference workload for its reference epochs on the emulated board
+(mps2_an386, QEMU) for the accuracy table: it is what the README's results come from. --quick
+(CI, under 3 minutes) trains on the native build for at most ~100 steps per workload and sizes
+the real boards and mps2_an386 only. A workload that fails in a section is reported there as
+"not run: <reason>"; the other figures are still measured.
+
+BENCHMARKS.json: {"bench": how and where it ran, "kernels": {..., "rows": [...]}, "link",
+"host_overhead", "accuracy", "memory": {..., "workloads": [{"workload": NAME, "status": "ok" or
+"not run", "reason" when not run, the figures when ok}]}}; ratios are plain numbers
+(measured / reference), times in seconds, sizes in bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tinysplit.core.errors import BadInput
+from tinysplit.host.bench import markdown as md
+
+if TYPE_CHECKING:
+    from tinysplit.host.bench.report.runs import Prepared, RunMeasure
+
+ACCURACY_BOARD = "mps2_an386"  # the full run's split training, as `tinysplit demo`
+LINK_BOARD = "native"  # link and host-overhead runs: the native build over a pty
+# Workloads whose accuracy is the mean over several seeds: BasicMotions has 40 test samples
+# (one sample is 2.5 points), so one seed says little.
+ACCURACY_SEEDS: dict[str, tuple[int, ...]] = {"motion-cnn1d": (0, 1, 2)}
+MD_NAME, JSON_NAME = "BENCHMARKS.md", "BENCHMARKS.json"
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="measure kernels, link, host overhead, accuracy and memory; write BENCHMARKS.md",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="CI run, under 3 minutes: native build, at most ~100 training steps per workload",
+    )
+    p.add_argument(
+        "--out", type=Path, help="where BENCHMARKS.md and .json go (default: the repository root)"
+    )
+    p.add_argument(
+        "--workload",
+        action="append",
+        metavar="NAME",
+        help="only this reference workload (repeatable; default: every bundled one)",
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    from tinysplit.codegen.models import REGISTRY
+    from tinysplit.core.paths import source_root
+
+    workloads = list(args.workload or REGISTRY)
+    unknown = [w for w in workloads if w not in REGISTRY]
+    if unknown:
+        raise BadInput(
+            f"unknown workload {unknown[0]!r}: choose from {', '.join(sorted(REGISTRY))}"
+        )
+    out_dir: Path = args.out if args.out is not None else source_root()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BadInput(f"cannot write to {out_dir}: {e.strerror or e}") from None
+    if not out_dir.is_dir():
+        raise BadInput(f"--out {out_dir} is not a directory")
+
+    say = md.Progress()
+    report = run_bench(quick=args.quick, workloads=workloads, say=say)
+    (out_dir / JSON_NAME).write_text(json.dumps(_finite(report), indent=2) + "\n")
+    (out_dir / MD_NAME).write_text(markdown(report))
+    print(
+        f"wrote {out_dir / MD_NAME} and {out_dir / JSON_NAME} ({report['bench']['seconds']:.0f} s)"
+    )
+
+
+# ---- the run -------------------------------------------------------------------------------
+
+
+def _attempt(say: Callable[[str], None], what: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args), or a `not run` entry with the first line of whatever it raised."""
+    try:
+        return fn(*args)
+    except Exception as e:  # a section must not stop the others (the conv firmware is young)
+        say(f"{what}: not run: {md.first_line(e)}")
+        return md.not_run(md.first_line(e))
+
+
+def run_bench(*, quick: bool, workloads: list[str], say: Callable[[str], None]) -> dict[str, Any]:
+    from tinysplit.host.bench import kernels
+
+    started, t0 = time.strftime("%Y-%m-%d %H:%M:%S %Z"), time.monotonic()
+    seconds: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="tinysplit-bench-") as tmp:
+        work = Path(tmp)
+
+        t = time.monotonic()
+        preps: dict[str, list[Prepared] | dict[str, Any]] = {}
+        for w in workloads:
+            seeds = ACCURACY_SEEDS.get(w, (0,))
+            plural = "s" if len(seeds) > 1 else ""
+            say(f"exporting {w} (seed{plural} {', '.join(map(str, seeds))}) ...")
+            preps[w] = _attempt(say, f"export {w}", _prepare, w, seeds, work, quick)
+        ok = {w: p for w, p in preps.items() if isinstance(p, list)}
+        seconds["exports"] = time.monotonic() - t
+
+        t = time.monotonic()
+        say("kernels: building the bench and counting instructions under QEMU ...")
+        exports = [(w, p[0].path) for w, p in ok.items()]
+        kernels = _attempt(say, "kernels", kernels.measure, work / "kernels", exports)
+        seconds["kernels"] = time.monotonic() - t
+
+        t = time.monotonic()
+        link, overhead, board_runs = _link_and_overhead(preps, work, say)
+        seconds["link_and_overhead"] = time.monotonic() - t
+
+        t = time.monotonic()
+        accuracy = _accuracy(preps, board_runs, work, quick, say)
+        seconds["accuracy"] = time.monotonic() - t
+
+        t = time.monotonic()
+        memory = _memory(preps, work, quick, say)
+        seconds["memory"] = time.monotonic() - t
+
+    seconds["total"] = time.monotonic() - t0
+    return {
+        "bench": {
+            "mode": "quick" if quick else "full",
+            "command": "tinysplit bench" + (" --quick" if quick else ""),
+            "started": started,
+            "seconds": seconds["total"],
+            "section_seconds": seconds,
+            "workloads": workloads,
+            **_provenance(),
+            "training": _training_text(preps, quick),
+        },
+        "kernels": kernels,
+        "link": link,
+        "host_overhead": overhead,
+        "accuracy": accuracy,
+        "memory": memory,
+    }
+
+
+def _prepare(workload: str, seeds: tuple[int, ...], work: Path, quick: bool) -> list[Prepared]:
+    from tinysplit.host.bench.report.runs import prepare
+
+    return [prepare(workload, s, work / workload / f"seed{s}", quick) for s in seeds]
+
+
+def _link_and_overhead(
+    preps: dict[str, list[Prepared] | dict[str, Any]], work: Path, say: Callable[[str], None]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, RunMeasure]]:
+    """The native-build run of each workload (first seed) for the link figures, and the same
+    run in-process for the host overhead."""
+    from tinysplit.host.bench import sections
+    from tinysplit.host.bench.report.runs import RunMeasure, run_board, run_in_process
+
+    link: list[dict[str, Any]] = []
+    overhead: list[dict[str, Any]] = []
+    board_runs: dict[str, RunMeasure] = {}
+    for w, p in preps.items():
+        if not isinstance(p, list):
+            link.append({"workload": w, **p})
+            overhead.append({"workload": w, **p})
+            continue
+        prep = p[0]
+        say(f"{w}: split training on the {LINK_BOARD} build ({_steps_text(prep)}) ...")
+        native = _attempt(
+            say, f"{w} on {LINK_BOARD}", run_board, prep, LINK_BOARD, work / w / "build-native"
+        )
+        if not isinstance(native, RunMeasure):
+            link.append({"workload": w, **native})
+            overhead.append({"workload": w, **native})
+            continue
+        board_runs[w] = native
+        say(f"{w}: {native.steps} steps, {native.steps_per_s:.1f} steps/s; the same in-process ...")
+        link.append({"workload": w, **_attempt(say, w, sections.link_entry, prep, native)})
+        golden = _attempt(say, f"{w} in-process", run_in_process, prep)
+        if isinstance(golden, RunMeasure):
+            overhead.append(sections.overhead_entry(prep, native, golden))
+        else:
+            overhead.append({"workload": w, **golden})
+    common = {"board": LINK_BOARD}
+    return (
+        {**common, "framing": sections.framing_constants(),
+         "baud_rates": list(sections.BAUD_RATES), "workloads": link},
+        {**common, "workloads": overhead},
+        board_runs,
+    )  # fmt: skip
+
+
+def _accuracy(
+    preps: dict[str, list[Prepared] | dict[str, Any]],
+    native_runs: dict[str, RunMeasure],
+    work: Path,
+    quick: bool,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """Split vs centralized per workload (mean over its seeds). --quick reuses the native
+    runs (first seed) and trains the other seeds on the native build; the full run trains
+    every seed on the emulated board."""
+    from tinysplit.host.bench import sections
+
+    board = LINK_BOARD if quick else ACCURACY_BOARD
+    entries: list[dict[str, Any]] = []
+    for w, p in preps.items():
+        if not isinstance(p, list):
+            entries.append({"workload": w, **p})
+            continue
+        done = native_runs.get(w) if quick else None  # the first seed's, already trained
+        results = _attempt(say, f"{w} accuracy", _accuracy_runs, p, board, done, work, say)
+        if isinstance(results, dict):
+            entries.append({"workload": w, **results})
+            continue
+        entries.append(sections.accuracy_entry(p, [r[0] for r in results], [r[1] for r in results]))
+    text = "the native build (--quick)" if quick else f"the emulated {ACCURACY_BOARD} (QEMU)"
+    return {"board": board, "board_text": text, "workloads": entries}
+
+
+def _accuracy_runs(
+    preps: list[Prepared],
+    board: str,
+    done: RunMeasure | None,
+    work: Path,
+    say: Callable[[str], None],
+) -> list[tuple[float, float]]:
+    """(split, centralized) test accuracy for each seed; `done`: the first seed's split run."""
+    from tinysplit.host.bench.report.runs import centralized_accuracy, run_board
+
+    out = []
+    for i, prep in enumerate(preps):
+        w = prep.workload
+        if i == 0 and done is not None:
+            split = done.test_accuracy
+        else:
+            say(f"{w}: seed {prep.seed}: split training on {board} ({_steps_text(prep)}) ...")
+            run = run_board(prep, board, work / w / f"build-{board}-seed{prep.seed}")
+            split = run.test_accuracy
+        say(f"{w}: seed {prep.seed}: split {split:.4f}; centralized float Keras ...")
+        out.append((split, centralized_accuracy(prep)))
+    return out
+
+
+def _memory(
+    preps: dict[str, list[Prepared] | dict[str, Any]],
+    work: Path,
+    quick: bool,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    from tinysplit.host.bench import memory
+
+    board_names = memory.boards(quick)
+    entries: list[dict[str, Any]] = []
+    for w, p in preps.items():
+        if not isinstance(p, list):
+            entries.append({"workload": w, **p})
+            continue
+        say(f"{w}: building for {len(board_names)} boards, reading the linker maps ...")
+        size_dir = work / w / "size"
+        entry = _attempt(say, f"{w} memory", memory.measure, w, p[0].path, board_names, size_dir)
+        entries.append({"workload": w, **entry})
+    text = ", ".join(board_names) + (
+        " (--quick: the real boards and the emulated M4)" if quick else ""
+    )
+    from tinysplit.codegen.export import DEFAULT_BOARD
+
+    return {
+        "boards": board_names,
+        "boards_text": text,
+        "plan_board": DEFAULT_BOARD,
+        "workloads": entries,
+    }
+
+
+def _steps_text(prep: Prepared) -> str:
+    from tinysplit.host.training.schedule import steps_per_epoch
+
+    n = steps_per_epoch(int(prep.manifest["n_train"]), prep.cfg.batch) * prep.cfg.epochs
+    return f"{prep.cfg.epochs} epochs, {n} steps"
+
+
+def _training_text(preps: dict[str, list[Prepared] | dict[str, Any]], quick: bool) -> str:
+    parts = []
+    for w, p in preps.items():
+        if isinstance(p, list):
+            c = p[0].cfg
+            seeds = f", seeds {', '.join(str(x.seed) for x in p)}" if len(p) > 1 else ""
+            parts.append(f"{w}: {_steps_text(p[0])}, batch {c.batch}, lr {c.lr:g}{seeds}")
+    where = (
+        f"--quick: on the {LINK_BOARD} build, whole epochs up to ~100 steps per workload"
+        if quick
+        else f"accuracy on the emulated {ACCURACY_BOARD}, link and overhead on the {LINK_BOARD} "
+        "build, the reference epochs"
+    )
+    return f"{where}. " + "; ".join(parts)
+
+
+def _provenance() -> dict[str, Any]:
+    from tinysplit.core.paths import source_root
+
+    def cmd(*argv: str) -> str:
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return out.stdout.strip().splitlines()[0] if out.stdout.strip() else ""
+
+    root = str(source_root())
+    commit = cmd("git", "-C", root, "rev-parse", "--short", "HEAD")
+    dirty = bool(cmd("git", "-C", root, "status", "--porcelain", "--untracked-files=no"))
+    return {
+        "commit": commit + (" (with local changes)" if commit and dirty else ""),
+        "host": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}",
+        "qemu": cmd("qemu-system-arm", "--version"),
+    }
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities as null: BENCHMARKS.json stays strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+# ---- the report ----------------------------------------------------------------------------
+
+
+def markdown(report: dict[str, Any]) -> str:
+    from tinysplit.host.bench import kernels, memory, sections
+
+    b = report["bench"]
+    head = [
+        "# tinysplit benchmarks",
+        "",
+        f"Measured by `{b['command']}` on {b['started']}, commit {b['commit'] or '?'}, "
+        f"{b['host']}, {b['qemu'] or 'QEMU ?'}; {b['seconds']:.0f} s in all. Every figure below "
+        "comes from this one run; BENCHMARKS.json holds them all.",
+        "",
+        f"Training: {b['training']}.",
+        "",
+    ]
+    return "\n".join(
+        [
+            *head,
+            kernels.markdown(report["kernels"]),
+            _section_or(report["link"], "## 2. Link efficiency", sections.link_markdown),
+            _section_or(report["host_overhead"], "## 3. Host overhead", sections.overhead_markdown),
+            _section_or(report["accuracy"], "## 4. Accuracy", sections.accuracy_markdown),
+            _section_or(report["memory"], "## 5. Memory", memory.markdown),
+        ]
+    )
+
+
+def _section_or(
+    section: dict[str, Any], title: str, render: Callable[[dict[str, Any]], str]
+) -> str:
+    if section.get("status") == "not run":
+        return f"{title}\n\nNot run: {section['reason']}\n"
+    return render(section)

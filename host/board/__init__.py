@@ -1,0 +1,1 @@
+"""Building, launching and sizing firmware images for the boards in boards/."""

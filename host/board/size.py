@@ -1,0 +1,182 @@
+"""`tinysplit size`: build the firmware for boards and check that its RAM and flash, read from
+the linker map, fit each board.
+
+    tinysplit size --all-boards [--model-dir DIR] [--json]
+    tinysplit size --board pico --board nano33ble
+
+Without --model-dir the bundled reference workload (digits-mlp at its default cut) is exported
+first. A board whose image does not fit fails to link (the linker script's regions and checks):
+the table shows the boards that fit, then the command fails naming the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tinysplit.core.errors import BadInput, BuildError
+
+REFERENCE_WORKLOAD = "digits-mlp"
+
+
+@dataclass(frozen=True)
+class BoardSize:
+    """Bytes an image uses (from its linker map) and the board has (from its profile)."""
+
+    board: str
+    core: str
+    kind: str  # "hardware" or "qemu"
+    ram_used: int
+    ram_total: int
+    flash_used: int
+    flash_total: int
+
+    @property
+    def fits(self) -> bool:
+        return self.ram_used <= self.ram_total and self.flash_used <= self.flash_total
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "board": self.board,
+            "ram_used": self.ram_used,
+            "ram_total": self.ram_total,
+            "flash_used": self.flash_used,
+            "flash_total": self.flash_total,
+        }
+
+
+def sized_boards() -> list[str]:
+    """Boards with a RAM and flash budget (all but native): real boards first, then emulated."""
+    from tinysplit.core.boards import boards_run_by
+
+    return boards_run_by("hardware") + boards_run_by("qemu")
+
+
+def measure(board: str, image: Path) -> BoardSize:
+    """Reads <image>.map (ld -Map) and the board's profile."""
+    from tinysplit.core.boards import board_profile
+    from tinysplit.host.board.linkmap import ram_flash_from_map
+
+    profile = board_profile(board)
+    if profile.get("ram_bytes") is None or profile.get("flash_bytes") is None:
+        raise BadInput(f"board {board} has no RAM/flash budget (profile.json): nothing to size")
+    usage = ram_flash_from_map(Path(image).with_suffix(".map"))
+    return BoardSize(
+        board=board,
+        core=str(profile["core"]),
+        kind=str(profile["launcher"]),
+        ram_used=usage["ram_used"],
+        ram_total=int(profile["ram_bytes"]),
+        flash_used=usage["flash_used"],
+        flash_total=int(profile["flash_bytes"]),
+    )
+
+
+def build_and_measure(
+    board_names: Iterable[str], model_dir: Path, build_root: Path
+) -> tuple[list[BoardSize], dict[str, str]]:
+    """Builds each board into build_root/<board>; returns the sizes and, per board that failed
+    to build or link, the first line of its error."""
+    from tinysplit.host.board.build import build_firmware
+
+    sizes: list[BoardSize] = []
+    failed: dict[str, str] = {}
+    for board in board_names:
+        try:
+            image = build_firmware(board, model_dir, build_root / board)
+        except BuildError as error:
+            failed[board] = str(error).splitlines()[0]
+            continue
+        sizes.append(measure(board, image))
+    return sizes, failed
+
+
+def _pct(used: int, total: int) -> str:
+    return f"{100.0 * used / total:5.1f}%"
+
+
+def format_table(sizes: Iterable[BoardSize]) -> str:
+    """One line per board: RAM and flash used of total, and whether it fits."""
+    rows = [("board", "core", "kind", "RAM used / total", "", "flash used / total", "", "fits")]
+    for s in sizes:
+        rows.append(
+            (
+                s.board,
+                s.core,
+                "real" if s.kind == "hardware" else "QEMU",
+                f"{s.ram_used:,} / {s.ram_total:,}",
+                _pct(s.ram_used, s.ram_total),
+                f"{s.flash_used:,} / {s.flash_total:,}",
+                _pct(s.flash_used, s.flash_total),
+                "yes" if s.fits else "NO",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    right = {3, 4, 5, 6}
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def add_parser(subparsers: Any) -> None:
+    """Adds `size` to the CLI's subparsers (argparse's _SubParsersAction)."""
+    p = subparsers.add_parser(
+        "size", help="build the firmware for boards and check RAM and flash against each board"
+    )
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--all-boards", action="store_true", help="every board with a RAM/flash budget"
+    )
+    which.add_argument("--board", action="append", help="this board (repeatable)")
+    p.add_argument(
+        "--model-dir",
+        type=Path,
+        help=f"export to build (default: the bundled {REFERENCE_WORKLOAD}, exported first)",
+    )
+    p.add_argument(
+        "--build-dir", type=Path, help="where the images go (default: build/size/<board>)"
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON list, one object per board")
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]] | None:
+    """`tinysplit size`: prints the table (or returns the JSON list); raises BuildError when a
+    board's image does not build or fit."""
+    from tinysplit.core.paths import build_root
+
+    board_names = sized_boards() if args.all_boards else list(args.board)
+    known = set(sized_boards())
+    unknown = [b for b in board_names if b not in known]
+    if unknown:
+        raise BadInput(
+            f"unknown board {unknown[0]!r} for size: choose from {', '.join(sorted(known))}"
+        )
+    size_root = args.build_dir if args.build_dir is not None else build_root() / "size"
+    model_dir = args.model_dir
+    if model_dir is None:
+        from tinysplit.codegen.export import export_client
+
+        model_dir = size_root / "export"
+        print(f"exporting {REFERENCE_WORKLOAD} to {model_dir} ...", file=sys.stderr, flush=True)
+        export_client(REFERENCE_WORKLOAD, None, model_dir, seed=0)
+
+    sizes, failed = build_and_measure(board_names, Path(model_dir), Path(size_root))
+    if not args.json or failed:
+        print(format_table(sizes), file=sys.stderr if args.json else sys.stdout)
+    if failed:
+        first, *others = failed
+        more = f" (also {', '.join(others)}: see `tinysplit build`)" if others else ""
+        raise BuildError(f"{failed[first]}{more}")
+    too_big = [s.board for s in sizes if not s.fits]
+    if too_big:
+        raise BuildError(f"firmware does not fit board {', '.join(too_big)}: see the table above")
+    return [s.to_json() for s in sizes] if args.json else None

@@ -1,0 +1,1 @@
+"""The instruction cost model of the client kernels, fitted to exact counts on emulated cores."""

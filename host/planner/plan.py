@@ -1,0 +1,477 @@
+"""`tinysplit plan`: where to cut a model for a board, from the export's own memory plan and the
+measured instruction cost of every kernel.
+
+    tinysplit plan mnist-cnn --board mps2_an386 [--baud 115200] [--plot plan.png] [--json]
+
+For every layer boundary whose output is a flat vector (a cut the exporter accepts), the
+planner reports what an export for the board would hold and cost:
+
+- flash and peak RAM: `codegen.export.plan_client`, the exporter's own planning (equal to the
+  plan `tinysplit export` writes: kept or recomputed activations chosen to fit the board's RAM,
+  the data shard cut to fit its flash);
+- MACs and instructions per training sample: host/costmodel/model.py's per-kernel cost model,
+  fitted to exact counts on the emulated core, for the kernel calls the firmware makes;
+- device time per sample: those instructions (plus framing the sample's frames and a share of
+  the step's commit) x the core's cycles per instruction / the board's clock;
+- bytes per sample each way on the wire, framed (COBS worst case, CRC, header, delimiters):
+  SMASHED up, GRAD down, plus a share of the step's STEP_DONE up and TRAIN_STEP and COMMIT
+  down; wire time at the baud (8N1: 10 bits per byte);
+- whether the cut fits: RAM, flash, and one sample's cut in one SMASHED and one GRAD frame.
+
+Pareto-optimal cuts (no other fitting cut is at least as good in device time, RAM and bytes
+and better in one) are marked; the recommended cut is the fitting one with the least time per
+training sample, device and wire together (ties: less RAM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tinysplit.core.errors import BadInput, TinysplitError, UnsupportedLayer
+from tinysplit.core.protocol.spec import MAX_PAYLOAD
+
+if TYPE_CHECKING:
+    from tinysplit.codegen.export import ClientPlan
+    from tinysplit.codegen.memory_plan import MemoryPlan
+
+RECOMMENDATION_RULE = (
+    "the fitting cut with the least time per training sample (device + wire); ties: less RAM"
+)
+
+
+@dataclass(frozen=True)
+class Board:
+    """What the planner needs of boards/<name>/profile.json."""
+
+    name: str
+    core: str
+    clock_hz: int
+    ram_bytes: int | None
+    flash_bytes: int | None
+    uart_baud: int | None
+
+    @classmethod
+    def load(cls, name: str) -> Board:
+        from tinysplit.core.boards import board_profile, boards
+        from tinysplit.host.costmodel.model import CYCLES_PER_INSN, FITTED
+
+        modelled = FITTED.keys() & CYCLES_PER_INSN.keys()
+        usable = [b for b in boards() if board_profile(b).get("core") in modelled]
+        try:
+            profile = board_profile(name)
+        except TinysplitError:
+            raise BadInput(f"unknown board {name!r}: choose one of {', '.join(usable)}") from None
+        core = str(profile.get("core"))
+        if name not in usable:
+            raise BadInput(
+                f"board {name} ({core}) has no instruction cost model: choose one of "
+                f"{', '.join(usable)}"
+            )
+        ram, flash = profile.get("ram_bytes"), profile.get("flash_bytes")
+        baud = profile.get("uart_baud")
+        return cls(
+            name,
+            core,
+            int(profile["clock_hz"]),
+            None if ram is None else int(ram),
+            None if flash is None else int(flash),
+            None if baud is None else int(baud),
+        )
+
+
+@dataclass(frozen=True)
+class Wire:
+    """Framed bytes per sample each way, for a cut size and batch (core/protocol/spec.py)."""
+
+    up: float  # board -> host: SMASHED, and 1/batch of STEP_DONE
+    down: float  # host -> board: GRAD, and 1/batch of TRAIN_STEP and COMMIT
+    smashed_payload: float  # per sample: SMASHED payload share (what the board frames)
+    grad_payload: float  # per sample: GRAD payload share (what the board decodes)
+    fits_frame: bool  # one sample's cut fits a SMASHED and a GRAD frame
+
+    @classmethod
+    def of(cls, cut_size: int, batch: int) -> Wire:
+        from tinysplit.core.protocol import spec
+
+        def framed(payload: int) -> int:
+            # a 0x00 before the frame, COBS(header | payload | crc) at worst, the 0x00 after
+            return 1 + spec.cobs_max_encoded(spec.HEADER_SIZE + payload + spec.CRC_SIZE) + 1
+
+        frames = spec.training_step_payloads(batch, cut_size)
+        fits = spec.smashed_per_frame(cut_size) >= 1 and spec.grad_per_frame(cut_size) >= 1
+        up = sum(framed(p) for m in spec.TO_HOST for p in frames[m])
+        down = sum(framed(p) for m in spec.TO_BOARD for p in frames[m])
+        s_pay, g_pay = sum(frames[spec.MsgType.SMASHED]), sum(frames[spec.MsgType.GRAD])
+        return cls(up / batch, down / batch, s_pay / batch, g_pay / batch, fits)
+
+
+@dataclass(frozen=True)
+class CutPlan:
+    """One candidate cut: what an export at it holds and what a training sample costs."""
+
+    cut: int  # layers on the client, as `tinysplit export --cut` counts them
+    after: str  # the last client layer
+    cut_size: int  # int8 values per sample at the cut
+    flash: int
+    ram: int
+    n_train: int  # training samples of the shard that fits the board's flash
+    macs: int  # multiply-accumulates per training sample, forward and backward
+    insns: float  # forward + backward (what the firmware's markers bracket)
+    insns_total: float  # + framing this sample's frames + its share of the step's commit
+    device_s: float
+    up_bytes: float
+    down_bytes: float
+    wire_s: float
+    fits_ram: bool
+    fits_flash: bool
+    fits_frame: bool
+    recomputed: tuple[str, ...]  # ops whose outputs the backward recomputes
+    pareto: bool = False
+    recommended: bool = False
+    memory: MemoryPlan | None = field(default=None, compare=False, repr=False)  # the export's
+
+    @property
+    def fits(self) -> bool:
+        return self.fits_ram and self.fits_flash and self.fits_frame
+
+    @property
+    def bytes_per_sample(self) -> float:
+        return self.up_bytes + self.down_bytes
+
+    @property
+    def time_s(self) -> float:
+        """Device and wire time of a training sample (the protocol does them in turn)."""
+        return self.device_s + self.wire_s
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(replace(self, memory=None))
+        del out["memory"]
+        return {**out, "fits": self.fits, "time_s": self.time_s}
+
+    def why_not(self) -> str:
+        parts = [
+            what
+            for ok, what in (
+                (self.fits_ram, "RAM"),
+                (self.fits_flash, "flash"),
+                (self.fits_frame, "frame"),
+            )
+            if not ok
+        ]
+        return "no: " + ", ".join(parts) if parts else "yes"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A layer boundary that is not a usable cut, and why."""
+
+    cut: int
+    after: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PlanReport:
+    model: str
+    board: Board
+    baud: int
+    batch: int
+    cuts: tuple[CutPlan, ...]
+    skipped: tuple[Skipped, ...]
+
+    @property
+    def recommended(self) -> CutPlan | None:
+        return next((c for c in self.cuts if c.recommended), None)
+
+    def to_json(self) -> dict[str, Any]:
+        rec = self.recommended
+        return {
+            "model": self.model,
+            "board": asdict(self.board),
+            "baud": self.baud,
+            "batch": self.batch,
+            "cycles_per_insn": _cpi(self.board.core),
+            "cuts": [c.to_json() for c in self.cuts],
+            "skipped": [asdict(s) for s in self.skipped],
+            "recommended": None if rec is None else rec.cut,
+            "rule": RECOMMENDATION_RULE,
+        }
+
+
+def _cpi(core: str) -> float:
+    from tinysplit.host.costmodel.model import CYCLES_PER_INSN
+
+    return CYCLES_PER_INSN[core]
+
+
+def parse_baud(text: str | int | None, board: Board) -> int:
+    """--baud: a positive whole number; default the board's UART baud (115200 if none)."""
+    if text is None:
+        return board.uart_baud or 115_200
+    try:
+        baud = int(str(text).replace("_", ""))
+    except ValueError:
+        baud = 0
+    if baud <= 0:
+        raise BadInput(f"--baud must be a positive whole number of bits per second, not {text!r}")
+    return baud
+
+
+def candidate_cuts(model: str | Path, seed: int = 0) -> tuple[list[tuple[int, str]], list[Skipped]]:
+    """(cut, last layer name) of every distinct boundary whose client layers the firmware runs,
+    and why the others are not candidates. A cut whose output is not flat is one (the exporter
+    flattens it, and reshapes it back on the server); a boundary right after a Flatten or Reshape
+    is the same client as the one before it, and a client without a Dense or conv layer would
+    send the raw input."""
+    from tinysplit.codegen.client_ops import check_layers, reshape_layer, trainable_layer
+    from tinysplit.codegen.export import chain_layers, quiet
+    from tinysplit.codegen.models import load_model
+
+    with quiet():
+        layers = chain_layers(load_model(model, seed))
+    ok: list[tuple[int, str]] = []
+    skipped: list[Skipped] = []
+    for cut in range(1, len(layers)):
+        last = layers[cut - 1]
+        if not any(trainable_layer(x) for x in layers[:cut]):
+            skipped.append(Skipped(cut, last.name, "no Dense or conv layer on the client: the "
+                                   "board would send its raw input"))  # fmt: skip
+            continue
+        if reshape_layer(last) and ok and ok[-1][0] == _same_as(layers, cut):
+            skipped.append(Skipped(cut, last.name, f"the same client as cut {ok[-1][0]} "
+                                   "(a Flatten or Reshape adds no work on the board)"))  # fmt: skip
+            continue
+        try:
+            check_layers(layers[:cut])
+        except UnsupportedLayer as e:
+            skipped.append(Skipped(cut, last.name, str(e).split(";")[0]))
+            continue
+        ok.append((cut, last.name))
+    return ok, skipped
+
+
+def _same_as(layers: Sequence[Any], cut: int) -> int:
+    """The cut before the trailing Flatten/Reshape layers of layers[:cut]."""
+    from tinysplit.codegen.client_ops import reshape_layer
+
+    while cut > 1 and reshape_layer(layers[cut - 1]):
+        cut -= 1
+    return cut
+
+
+def plan_cut(
+    cp: ClientPlan, after: str, board: Board, baud: int, cut: int | None = None
+) -> CutPlan:
+    """Costs of one cut from its client plan; cut: the boundary as asked for (the exporter's
+    own count is one more when it put a Flatten at the cut)."""
+    from tinysplit.core.golden.ops import op_kind
+    from tinysplit.host.costmodel.model import predict_training
+
+    wire = Wire.of(cp.cut_size, cp.max_batch)
+    cost = predict_training(
+        cp.ops,
+        cp.layout,
+        board.core,
+        smashed_share=wire.smashed_payload,
+        grad_share=wire.grad_payload,
+    )
+    total = cost.per_sample_amortized(cp.max_batch)
+    return CutPlan(
+        cut=cp.cut if cut is None else cut,
+        after=after,
+        cut_size=cp.cut_size,
+        flash=cp.plan.flash,
+        ram=cp.plan.ram_peak,
+        n_train=cp.n_train,
+        macs=cost.macs,
+        insns=cost.per_sample,
+        insns_total=total,
+        device_s=total * _cpi(board.core) / board.clock_hz,
+        up_bytes=wire.up,
+        down_bytes=wire.down,
+        wire_s=(wire.up + wire.down) * 10 / baud,
+        fits_ram=board.ram_bytes is None or cp.plan.ram_peak <= board.ram_bytes,
+        fits_flash=board.flash_bytes is None or cp.plan.flash <= board.flash_bytes,
+        fits_frame=wire.fits_frame,
+        recomputed=tuple(
+            f"op{i} {op_kind(op)}"
+            for i, (op, r) in enumerate(zip(cp.ops, cp.layout.recompute, strict=True))
+            if r
+        ),
+        memory=cp.plan,
+    )
+
+
+def mark(cuts: Sequence[CutPlan]) -> list[CutPlan]:
+    """Marks the Pareto-optimal fitting cuts (device time, RAM, bytes per sample: no other
+    fitting cut is as good in all three and better in one) and the recommended one."""
+    fitting = [c for c in cuts if c.fits]
+
+    def key(c: CutPlan) -> tuple[float, float, float]:
+        return (c.device_s, float(c.ram), c.bytes_per_sample)
+
+    def dominated(c: CutPlan) -> bool:
+        return any(
+            all(a <= b for a, b in zip(key(o), key(c), strict=True)) and key(o) != key(c)
+            for o in fitting
+        )
+
+    best = min(fitting, key=lambda c: (c.time_s, c.ram), default=None)
+    return [
+        replace(
+            c,
+            pareto=c.fits and not dominated(c),
+            recommended=best is not None and c.cut == best.cut,
+        )
+        for c in cuts
+    ]
+
+
+def plan_model(
+    model: str | Path,
+    board_name: str,
+    baud: str | int | None = None,
+    data: Path | None = None,
+    seed: int = 0,
+    say: Callable[[str], None] | None = None,
+) -> PlanReport:
+    """Plans every candidate cut of `model` for `board_name`."""
+    from tinysplit.codegen.export import plan_client
+
+    board = Board.load(board_name)
+    rate = parse_baud(baud, board)
+    candidates, skipped = candidate_cuts(model, seed)
+    if not candidates:
+        why = f": {skipped[0].reason}" if skipped else ""
+        raise UnsupportedLayer(f"model {model} has no layer boundary the client can run{why}")
+    cuts: list[CutPlan] = []
+    refused: list[BadInput] = []
+    batch = 0
+    for cut, after in candidates:
+        if say is not None:
+            say(f"planning the cut after {after} (cut {cut}) ...")
+        try:
+            cp = plan_client(model, cut, data=data, seed=seed, board=board_name)
+        except BadInput as e:  # e.g. this client leaves no flash for a data shard
+            skipped.append(Skipped(cut, after, str(e)))
+            refused.append(e)
+            continue
+        batch = cp.max_batch
+        cuts.append(plan_cut(cp, after, board, rate, cut))
+    if not cuts:  # the same reason for every cut (no data set, ...): the exporter's own words
+        raise refused[0]
+    name = str(model) if not isinstance(model, Path) else model.name
+    return PlanReport(
+        name, board, rate, batch, tuple(mark(cuts)), tuple(sorted(skipped, key=lambda s: s.cut))
+    )
+
+
+# ---- output ---------------------------------------------------------------------------------
+
+
+def _si(n: float) -> str:
+    """1234567 -> 1.23M."""
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= div:
+            return f"{n / div:.3g}{unit}"
+    return f"{n:.3g}"
+
+
+def _ms(s: float) -> str:
+    return f"{1000 * s:,.1f}" if s < 100 else f"{1000 * s:,.0f}"
+
+
+def format_table(r: PlanReport) -> str:
+    """The plan as a table, its legend, the skipped boundaries and the recommendation."""
+    b = r.board
+    head = (
+        "cut", "after", "cut B", "flash", "RAM", "MACs", "insns", "device ms", "up B", "down B",
+        "wire ms", "total ms", "fits", "pareto",
+    )  # fmt: skip
+    rows = [head]
+    for c in r.cuts:
+        rows.append((
+            f"{c.cut}{'*' if c.recommended else ''}", c.after, f"{c.cut_size:,}", f"{c.flash:,}",
+            f"{c.ram:,}", _si(c.macs), _si(c.insns_total), _ms(c.device_s),
+            f"{c.up_bytes:,.0f}", f"{c.down_bytes:,.0f}", _ms(c.wire_s), _ms(c.time_s),
+            c.why_not(), "yes" if c.pareto else "",
+        ))  # fmt: skip
+    left = {1, 12, 13}
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i in left else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
+    ram = f"{b.ram_bytes:,}" if b.ram_bytes is not None else "unlimited"
+    flash = f"{b.flash_bytes:,}" if b.flash_bytes is not None else "unlimited"
+    title = (
+        f"{r.model} on {b.name} ({b.core}, {b.clock_hz / 1e6:g} MHz, RAM {ram} B, flash "
+        f"{flash} B), {r.baud:,} baud 8N1, batch {r.batch}"
+    )
+    legend = [
+        "per training sample: MACs forward + backward; insns = instructions (cost model fitted "
+        f"to exact counts on the emulated {b.core}), with framing and 1/{r.batch} of the step's "
+        f"commit; device ms at {_cpi(b.core)} cycles per instruction; up/down B = framed bytes "
+        "each way (SMASHED + GRAD, with shares of TRAIN_STEP, COMMIT, STEP_DONE); wire ms at "
+        f"{r.baud:,} baud; flash includes the data shard fitted to the board; fits: no when "
+        "the plan exceeds the board's RAM or flash, or one sample's cut output exceeds a frame "
+        f"({MAX_PAYLOAD:,} B payload)",
+    ]
+    for c in r.cuts:
+        extra = [f"{c.n_train:,} training samples on the board"]
+        if c.recomputed:
+            extra.append(f"backward recomputes {', '.join(c.recomputed)}")
+        lines_extra = "; ".join(extra)
+        legend.append(f"cut {c.cut}: {lines_extra}")
+    for s in r.skipped:
+        legend.append(f"cut {s.cut} (after {s.after}): not a candidate: {s.reason}")
+    rec = r.recommended
+    if rec is None:
+        legend.append("no cut fits this board: a board with more RAM or flash, or a smaller model")
+    else:
+        legend.append(
+            f"recommended: cut {rec.cut} (after {rec.after}): {_ms(rec.time_s)} ms per sample "
+            f"({_ms(rec.device_s)} device + {_ms(rec.wire_s)} wire), RAM {rec.ram:,} B; rule: "
+            f"{RECOMMENDATION_RULE}"
+        )
+    wrapped = [textwrap.fill(x, width=100, subsequent_indent="  ") for x in legend]
+    return "\n".join([title, *lines, *wrapped])
+
+
+# ---- CLI ------------------------------------------------------------------------------------
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "plan", help="for every cut of a model: memory, compute, bytes on the wire, and a choice"
+    )
+    p.add_argument("model", help="a bundled model name (mnist-cnn, ...) or a .keras file")
+    p.add_argument("--board", required=True, help="a board under boards/ (e.g. mps2_an386)")
+    p.add_argument("--baud", help="UART bits per second (default: the board's)")
+    p.add_argument("--data", type=Path, help="FILE.npz for a .keras model (as for export)")
+    p.add_argument("--plot", type=Path, help="write the plot (time vs RAM, bubble = bytes) here")
+    p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any] | None:
+    if args.plot is not None and args.plot.suffix.lower() != ".png":
+        raise BadInput(f"--plot {args.plot}: give a .png file")
+    out = sys.stderr if args.json else sys.stdout
+    report = plan_model(
+        args.model, args.board, args.baud, args.data, say=lambda t: print(t, file=sys.stderr)
+    )
+    print(format_table(report), file=out)
+    if args.plot is not None:
+        from tinysplit.host.planner.plot import plot_plan
+
+        print(f"plot: {plot_plan(report, args.plot)}", file=out)
+    return report.to_json() if args.json else None

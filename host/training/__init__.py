@@ -1,0 +1,1 @@
+"""Split training: the server segment, the step loop, checkpoints, baselines and simulation."""

@@ -1,0 +1,90 @@
+"""One split-training run against a board reached through a pyserial URL, plus the pieces the
+CLI's `train` and `demo` share: loading an export directory and launching a board."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tinysplit.core.boards import emulated_boards, local_boards
+from tinysplit.core.errors import BadInput
+from tinysplit.core.protocol import Hello
+from tinysplit.host.transport.link import ClientLink, LinkStats, Timeouts
+
+PORT_BAUD = 921_600
+
+
+@dataclass(frozen=True)
+class Export:
+    """An export directory written by `tinysplit export`."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: Path) -> Export:
+        manifest_path = path / "manifest.json"
+        if not manifest_path.is_file():
+            raise BadInput(
+                f"{path} is not a tinysplit export (no manifest.json): "
+                "run `tinysplit export MODEL --cut N --out DIR` first"
+            )
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise BadInput(f"cannot read {manifest_path}: {exc}") from exc
+        return cls(path, manifest)
+
+    @property
+    def model_hash(self) -> bytes:
+        return bytes.fromhex(self.manifest["model_hash"])
+
+    @property
+    def hyper(self) -> dict[str, Any]:
+        return dict(self.manifest.get("hyperparameters", {}))
+
+
+@contextlib.contextmanager
+def board_url(board: str, export: Export, build_dir: Path | None = None) -> Iterator[str]:
+    """Builds the firmware for a local board (native or emulated) and yields its port URL."""
+    from tinysplit.host.board.build import build_firmware
+    from tinysplit.host.board.launch import native_board, qemu_board
+
+    if board not in local_boards():
+        raise BadInput(f"unknown board {board!r}: choose one of {', '.join(local_boards())}")
+    image = build_firmware(board, export.path, build_dir)
+    if board == "native":
+        with native_board(image) as url:
+            yield url
+    else:
+        with qemu_board(image, emulated_boards()[board]) as url:
+            yield url
+
+
+@contextlib.contextmanager
+def connect(
+    url: str, export: Export, *, trace: bool = False, timeouts: Timeouts | None = None
+) -> Iterator[tuple[ClientLink, Hello]]:
+    """Opens the port, says HELLO and checks the board runs this export's model."""
+    from tinysplit.host.board.launch import open_port
+
+    port = open_port(url, timeout=0.05)
+    try:
+        link = ClientLink(port, trace=trace, timeouts=timeouts)
+        hello = link.hello(export.model_hash)
+        yield link, hello
+    finally:
+        port.close()
+
+
+def stats_dict(stats: LinkStats) -> dict[str, int]:
+    return {
+        "bytes_to_server": stats.bytes_to_server,
+        "bytes_to_client": stats.bytes_to_client,
+        "frames_in": stats.frames_in,
+        "frames_out": stats.frames_out,
+    }

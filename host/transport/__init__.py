@@ -1,0 +1,1 @@
+"""The serial link to a board: framing, retransmission, exactly-once delivery, fault injection."""
