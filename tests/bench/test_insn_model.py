@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from tinysplit.core.paths import source_root
-from tinysplit.host.costmodel.model import FITTED
 from tinysplit.host.costmodel.model import (
     CASES,
     FIT_BOARDS,
+    FITTED,
     KINDS,
     Case,
     case_macs,
