@@ -12,6 +12,7 @@ PYTHON_PACKAGES = [
     "tinysplit.codegen",
     "tinysplit.host",
     "tinysplit.host.bench",
+    "tinysplit.host.commands",
     "tinysplit.host.board",
     "tinysplit.host.commands",
     "tinysplit.host.costmodel",

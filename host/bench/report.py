@@ -26,7 +26,6 @@ BENCHMARKS.json: {"bench": how and where it ran, "kernels": {..., "rows": [...]}
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -38,7 +37,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tinysplit.core.errors import BadInput
 from tinysplit.host.bench import markdown as md
 
 if TYPE_CHECKING:
@@ -52,52 +50,11 @@ ACCURACY_SEEDS: dict[str, tuple[int, ...]] = {"motion-cnn1d": (0, 1, 2)}
 MD_NAME, JSON_NAME = "BENCHMARKS.md", "BENCHMARKS.json"
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "bench",
-        help="measure kernels, link, host overhead, accuracy and memory; write BENCHMARKS.md",
-    )
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help="CI run, under 3 minutes: native build, at most ~100 training steps per workload",
-    )
-    p.add_argument(
-        "--out", type=Path, help="where BENCHMARKS.md and .json go (default: the repository root)"
-    )
-    p.add_argument(
-        "--workload",
-        action="append",
-        metavar="NAME",
-        help="only this reference workload (repeatable; default: every bundled one)",
-    )
-
-
-def run(args: argparse.Namespace) -> None:
-    from tinysplit.codegen.models import REGISTRY
-    from tinysplit.core.paths import source_root
-
-    workloads = list(args.workload or REGISTRY)
-    unknown = [w for w in workloads if w not in REGISTRY]
-    if unknown:
-        raise BadInput(
-            f"unknown workload {unknown[0]!r}: choose from {', '.join(sorted(REGISTRY))}"
-        )
-    out_dir: Path = args.out if args.out is not None else source_root()
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BadInput(f"cannot write to {out_dir}: {e.strerror or e}") from None
-    if not out_dir.is_dir():
-        raise BadInput(f"--out {out_dir} is not a directory")
-
-    say = md.Progress()
-    report = run_bench(quick=args.quick, workloads=workloads, say=say)
+def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    """Writes BENCHMARKS.md and BENCHMARKS.json into out_dir; returns their paths."""
     (out_dir / JSON_NAME).write_text(json.dumps(_finite(report), indent=2) + "\n")
     (out_dir / MD_NAME).write_text(markdown(report))
-    print(
-        f"wrote {out_dir / MD_NAME} and {out_dir / JSON_NAME} ({report['bench']['seconds']:.0f} s)"
-    )
+    return out_dir / MD_NAME, out_dir / JSON_NAME
 
 
 # ---- the run -------------------------------------------------------------------------------

@@ -25,8 +25,6 @@ training sample, device and wire together (ties: less RAM).
 
 from __future__ import annotations
 
-import argparse
-import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -445,33 +443,3 @@ def format_table(r: PlanReport) -> str:
         )
     wrapped = [textwrap.fill(x, width=100, subsequent_indent="  ") for x in legend]
     return "\n".join([title, *lines, *wrapped])
-
-
-# ---- CLI ------------------------------------------------------------------------------------
-
-
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "plan", help="for every cut of a model: memory, compute, bytes on the wire, and a choice"
-    )
-    p.add_argument("model", help="a bundled model name (mnist-cnn, ...) or a .keras file")
-    p.add_argument("--board", required=True, help="a board under boards/ (e.g. mps2_an386)")
-    p.add_argument("--baud", help="UART bits per second (default: the board's)")
-    p.add_argument("--data", type=Path, help="FILE.npz for a .keras model (as for export)")
-    p.add_argument("--plot", type=Path, help="write the plot (time vs RAM, bubble = bytes) here")
-    p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
-
-
-def run(args: argparse.Namespace) -> dict[str, Any] | None:
-    if args.plot is not None and args.plot.suffix.lower() != ".png":
-        raise BadInput(f"--plot {args.plot}: give a .png file")
-    out = sys.stderr if args.json else sys.stdout
-    report = plan_model(
-        args.model, args.board, args.baud, args.data, say=lambda t: print(t, file=sys.stderr)
-    )
-    print(format_table(report), file=out)
-    if args.plot is not None:
-        from tinysplit.host.planner.plot import plot_plan
-
-        print(f"plot: {plot_plan(report, args.plot)}", file=out)
-    return report.to_json() if args.json else None

@@ -10,11 +10,12 @@ import pytest
 
 from tinysplit.core.errors import BadInput
 from tinysplit.host.board import size
+from tinysplit.host.commands import size as size_command
 
 
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="tinysplit")
-    size.add_parser(parser.add_subparsers(dest="command", required=True))
+    size_command.add_parser(parser.add_subparsers(dest="command", required=True))
     return parser.parse_args(["size", *argv])
 
 
@@ -28,7 +29,7 @@ def test_every_board_with_a_memory_budget_is_sized() -> None:
 def test_size_json_lists_each_board(digits_export: Path, tmp_path: Path) -> None:
     args = parse("--board", "pico", "--board", "mps2_an385", "--model-dir", str(digits_export),
                  "--build-dir", str(tmp_path), "--json")  # fmt: skip
-    rows = size.run(args)
+    rows = size_command.run(args)
     assert rows is not None and [r["board"] for r in rows] == ["pico", "mps2_an385"]
     for row in rows:
         assert set(row) == {"board", "ram_used", "ram_total", "flash_used", "flash_total"}
@@ -51,7 +52,7 @@ def test_size_table(tmp_path: Path) -> None:
 
 def test_unknown_board_is_one_line() -> None:
     with pytest.raises(BadInput, match=r"^unknown board 'nope' for size: choose from "):
-        size.run(parse("--board", "nope"))
+        size_command.run(parse("--board", "nope"))
 
 
 def test_size_needs_a_board_or_all_boards() -> None:

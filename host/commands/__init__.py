@@ -1,0 +1,16 @@
+"""The `tinysplit` subcommands: one module each, with `add_parser(subparsers)` and
+`run(args) -> result`. A result that is not None is printed as JSON under `--json`. Adding a
+command is one module here and one line in COMMANDS."""
+
+COMMANDS = (
+    "export",
+    "build",
+    "train",
+    "simulate",
+    "demo",
+    "soak",
+    "check",
+    "size",
+    "bench",
+    "plan",
+)

@@ -1,0 +1,54 @@
+"""`tinysplit bench`: kernels, link, host overhead, accuracy and memory, as BENCHMARKS.md/.json."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from tinysplit.codegen.models import REGISTRY
+from tinysplit.core.errors import BadInput
+from tinysplit.core.paths import source_root
+from tinysplit.host.bench.markdown import Progress
+from tinysplit.host.bench.report import run_bench, write_report
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="measure kernels, link, host overhead, accuracy and memory; write BENCHMARKS.md",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="CI run, under 3 minutes: native build, at most ~100 training steps per workload",
+    )
+    p.add_argument(
+        "--out", type=Path, help="where BENCHMARKS.md and .json go (default: the repository root)"
+    )
+    p.add_argument(
+        "--workload",
+        action="append",
+        metavar="NAME",
+        help="only this reference workload (repeatable; default: every bundled one)",
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    workloads = list(args.workload or REGISTRY)
+    unknown = [w for w in workloads if w not in REGISTRY]
+    if unknown:
+        raise BadInput(
+            f"unknown workload {unknown[0]!r}: choose from {', '.join(sorted(REGISTRY))}"
+        )
+    out_dir: Path = args.out if args.out is not None else source_root()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BadInput(f"cannot write to {out_dir}: {e.strerror or e}") from None
+    if not out_dir.is_dir():
+        raise BadInput(f"--out {out_dir} is not a directory")
+
+    report = run_bench(quick=args.quick, workloads=workloads, say=Progress())
+    md_path, json_path = write_report(report, out_dir)
+    print(f"wrote {md_path} and {json_path} ({report['bench']['seconds']:.0f} s)")

@@ -1,0 +1,332 @@
+"""What `train`, `demo` and `simulate` share: the options they take, turned into one typed
+RunOptions at the edge, and the steps of a run (hyperparameters, run directory, the run on a
+board, the centralized baseline, the summary)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tinysplit.core.errors import BadInput, TinysplitError
+from tinysplit.host.training.session import Export, connect, stats_dict
+
+if TYPE_CHECKING:
+    from tinysplit.host.training.centralized import BaselineResult
+    from tinysplit.host.training.checkpoint import Checkpoint, RunConfig, RunDir
+    from tinysplit.host.training.trainer import SplitClient, TrainConfig, TrainResult
+    from tinysplit.host.transport.link import ClientLink
+
+
+@dataclass
+class RunOptions:
+    """The options of a training run, typed; every field has the parser's default."""
+
+    epochs: int | None = None
+    batch: int | None = None
+    lr: float | None = None
+    seed: int | None = None
+    max_steps: int | None = None
+    json: bool = False
+    trace: bool = False
+    plot: Path | None = None
+    no_baseline: bool = False
+    data: Path | None = None
+    run_dir: Path | None = None
+    checkpoint_every: int | None = None
+    private: bool = False
+    silence_timeout: float | None = None
+    port: str | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> RunOptions:
+        """The options a subcommand's parser defined; the others keep their defaults."""
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
+
+
+def add_hyper_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=int, help="epochs (default: the model's)")
+    p.add_argument("--batch", type=int, help="minibatch size (default: the model's)")
+    p.add_argument(
+        "--lr", type=float, help="SGD learning rate, client and server (default: the model's)"
+    )
+    p.add_argument("--seed", type=int, help="seed of the data order (default: the model's)")
+    p.add_argument("--max-steps", type=int, help="stop after this many steps (quick runs)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--trace", action="store_true", help="print every frame with timing (stderr)")
+    p.add_argument("--plot", type=Path, help="write loss/accuracy per epoch to this PNG")
+    p.add_argument("--no-baseline", action="store_true", help="skip the centralized float baseline")
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Checkpointing and the link's patience: train and demo."""
+    p.add_argument(
+        "--run-dir",
+        type=Path,
+        help="where checkpoints go (default: runs/<model>-<date>-<time>; demo: OUT/run)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="K",
+        help="checkpoint every K steps (default 100; with --private 1); also on Ctrl-C",
+    )
+    p.add_argument(
+        "--private",
+        action="store_true",
+        help="never copy the client's weights to this host (checkpoints hold the server side "
+        "only; a board that reboots cannot be restored)",
+    )
+    p.add_argument(
+        "--silence-timeout",
+        type=float,
+        metavar="S",
+        help="give up when the board sends nothing for S seconds (default 10)",
+    )
+
+
+DEFAULT_CHECKPOINT_EVERY = 100
+
+
+def say(opts: RunOptions, text: str) -> None:
+    """Human output: stdout normally, stderr when stdout carries JSON."""
+    print(text, file=sys.stderr if opts.json else sys.stdout, flush=True)
+
+
+def hyper(opts: RunOptions, export: Export) -> TrainConfig:
+    from tinysplit.host.training.trainer import TrainConfig
+
+    hp = export.hyper
+    epochs = opts.epochs if opts.epochs is not None else int(hp.get("epochs", 30))
+    batch = opts.batch if opts.batch is not None else int(hp.get("batch", 32))
+    lr = opts.lr if opts.lr is not None else float(hp.get("lr", 0.05))
+    seed = opts.seed if opts.seed is not None else int(hp.get("seed", 0))
+    if epochs < 1 or not 1 <= batch <= int(export.manifest["max_batch"]) or not lr > 0:
+        raise BadInput(
+            f"need epochs >= 1, 1 <= batch <= {export.manifest['max_batch']} (the firmware's "
+            "planned maximum) and lr > 0"
+        )
+    return TrainConfig(epochs=epochs, batch=batch, lr=lr, seed=seed)
+
+
+def train_in_process(
+    opts: RunOptions, export: Export, client: SplitClient, cfg: TrainConfig
+) -> TrainResult:
+    from tinysplit.host.training.server import ServerSegment
+    from tinysplit.host.training.trainer import split_train
+
+    server = ServerSegment.load(export.path / "server.keras", cfg.lr)
+    return split_train(
+        client, server, cfg, progress=True, max_steps=opts.max_steps, log_to_stderr=opts.json
+    )
+
+
+def make_summary(
+    opts: RunOptions, export: Export, board: str, cfg: TrainConfig, result: TrainResult
+) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "board": board,
+        "split_accuracy": result.test_accuracy,
+        "epochs": cfg.epochs,
+        "steps": result.steps,
+        "steps_per_s": result.steps_per_s,
+        "train_seconds": result.train_seconds,
+        "weights_crc": f"{result.last_weights_crc:08x}",
+        "history": [vars(h) for h in result.history],
+    }
+    baseline = None if opts.no_baseline else train_baseline(opts, export, cfg)
+    if baseline is not None:
+        summary["centralized_accuracy"] = baseline.test_accuracy
+    if opts.plot and result.history:
+        from tinysplit.host.training.plot import plot_training
+
+        summary["plot"] = str(
+            plot_training(
+                result.history,
+                opts.plot,
+                centralized=baseline.test_accuracy_per_epoch if baseline else None,
+                title=f"{export.manifest['model']} split-trained on {board}",
+            )
+        )
+    return summary
+
+
+def timeouts(opts: RunOptions) -> Any:
+    from tinysplit.host.transport.link import Timeouts
+
+    silence = opts.silence_timeout
+    if silence is None:
+        return Timeouts()
+    if not silence > 0:
+        raise BadInput("--silence-timeout must be > 0 seconds")
+    return Timeouts(silence_s=float(silence))
+
+
+def run_on_board(
+    opts: RunOptions,
+    export: Export,
+    url: str,
+    config: RunConfig,
+    run: RunDir,
+    resume: Checkpoint | None = None,
+) -> dict[str, Any]:
+    from tinysplit.host.training.checkpoint import Keeper
+    from tinysplit.host.training.trainer import TrainConfig, split_train
+
+    cfg = TrainConfig(config.epochs, config.batch, config.lr, config.seed)
+    with connect(url, export, trace=opts.trace, timeouts=timeouts(opts)) as (link, hello):
+        say(
+            opts,
+            f"board {hello.board}: model {hello.model_hash.hex()}, "
+            f"{hello.n_train} train / {hello.n_test} test samples on the board",
+        )
+        what = "step " + str(resume.step) if resume else "the start"
+        say(
+            opts,
+            f"checkpoints in {run.path} every {config.checkpoint_every} steps"
+            + (" (server side only: --private)" if config.private else "")
+            + f"; going on from {what}",
+        )
+        from tinysplit.host.training.server import (
+            ServerSegment,  # TensorFlow: only once a board answered
+        )
+
+        server = ServerSegment.load(export.path / "server.keras", cfg.lr)
+        keeper = Keeper(
+            run, config, expected_hash=export.model_hash, say=lambda text: say(opts, text)
+        )
+        result = split_train(
+            link,
+            server,
+            cfg,
+            progress=True,
+            max_steps=config.max_steps,
+            log_to_stderr=opts.json,
+            keeper=keeper,
+            resume=resume,
+        )
+        board_link = board_stats(link)
+    summary = make_summary(opts, export, hello.board, cfg, result)
+    summary.update(stats_dict(link.stats))
+    summary["link_host"] = {**link.stats.as_dict(), **link.decoder.stats()}
+    summary["link_board"] = board_link
+    summary["recoveries"] = result.recoveries
+    summary["checkpoints"] = result.checkpoints
+    summary["run_dir"] = str(run.path)
+    return summary
+
+
+def board_stats(link: ClientLink) -> dict[str, int]:
+    """The board's STATS counters; {} if it cannot answer now (they are a report, not a
+    result: a run that finished is not failed for them)."""
+    try:
+        return link.board_stats()
+    except TinysplitError:
+        return {}
+
+
+def run_config(opts: RunOptions, export: Export, cfg: TrainConfig, board: str | None) -> RunConfig:
+    from tinysplit.host.training.checkpoint import RunConfig
+
+    private = opts.private
+    every = opts.checkpoint_every
+    if every is None:
+        every = 1 if private else DEFAULT_CHECKPOINT_EVERY
+    if every < 1:
+        raise BadInput("--checkpoint-every must be >= 1")
+    return RunConfig(
+        model=str(export.manifest.get("model", "?")),
+        model_hash=export.model_hash.hex(),
+        model_dir=str(export.path.resolve()),
+        epochs=cfg.epochs,
+        batch=cfg.batch,
+        lr=cfg.lr,
+        seed=cfg.seed,
+        max_steps=opts.max_steps,
+        checkpoint_every=int(every),
+        private=private,
+        board=board,
+        port=opts.port,
+    )
+
+
+def new_run_dir(path: Path | None, export: Export) -> RunDir:
+    import time
+
+    from tinysplit.host.training.checkpoint import RunDir
+
+    if path is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = Path("runs") / f"{export.manifest.get('model', 'run')}-{stamp}"
+    run = RunDir(path)
+    if run.exists():
+        raise BadInput(
+            f"{path} already holds a run's checkpoint: continue it with "
+            f"`tinysplit train --resume {path}`, or choose another --run-dir"
+        )
+    return run
+
+
+def train_baseline(opts: RunOptions, export: Export, cfg: TrainConfig) -> BaselineResult:
+    from tinysplit.codegen.data import load_npz
+    from tinysplit.host.training.centralized import train_centralized
+
+    data = load_npz(opts.data if opts.data else export.path / "data.npz")
+    say(opts, "training the same model centralized in float Keras for comparison ...")
+    res = train_centralized(
+        export.path / "full.keras",
+        data.x_train.astype(np.float32),
+        data.y_train.astype(np.int64),
+        data.x_test.astype(np.float32),
+        data.y_test.astype(np.int64),
+        epochs=cfg.epochs,
+        batch=cfg.batch,
+        lr=cfg.lr,
+        seed=cfg.seed,
+    )
+    return res
+
+
+def print_summary(s: dict[str, Any]) -> None:
+    print("\n== tinysplit summary ==")
+    print(f"board                 {s['board']}")
+    print(f"split accuracy        {s['split_accuracy']:.4f}  (int8 client)")
+    if "centralized_accuracy" in s:
+        diff = (s["split_accuracy"] - s["centralized_accuracy"]) * 100
+        print(
+            f"centralized accuracy  {s['centralized_accuracy']:.4f}  (float Keras, same data, "
+            f"epochs, batch, seed; split {diff:+.2f} points)"
+        )
+    print(
+        f"steps                 {s['steps']} in {s['train_seconds']:.1f} s "
+        f"({s['steps_per_s']:.2f} steps/s)"
+    )
+    if "bytes_to_client" in s:
+        print(f"bytes to server       {s['bytes_to_server']:,}")
+        print(f"bytes to client       {s['bytes_to_client']:,}")
+    if s.get("ram_planned") is not None:
+        line = f"client RAM            planned {s['ram_planned']:,} B"
+        if s.get("ram_linked"):
+            dev = (s["ram_linked"] - s["ram_planned"]) / s["ram_planned"] * 100
+            line += f", linked {s['ram_linked']:,} B ({dev:+.1f}% of plan) of {s['ram_limit']:,} B"
+        print(line)
+    if s.get("plot"):
+        print(f"plot                  {s['plot']}")
+    if "link_host" in s:
+        h, b = s["link_host"], s.get("link_board") or {}
+        print(
+            f"link, host side       retransmits {h['retransmits']}, timeouts {h['timeouts']}, "
+            f"crc errors {h['crc_errors']}, resyncs {h['resyncs']}, duplicates "
+            f"{h['duplicates']}, board resets {h['resets']}, recoveries {s['recoveries']}"
+        )
+        if b:
+            print(
+                f"link, board side      crc errors {b['crc_errors']}, oversize {b['oversize']}, "
+                f"resyncs {b['resyncs']}, duplicates {b['duplicates']}, retransmits "
+                f"{b['retransmits']}, stale {b['stale']} (STATS, since its last boot)"
+            )
+        print(f"checkpoints           {s['checkpoints']} in {s['run_dir']}")
