@@ -21,8 +21,13 @@ if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]} (apt)"
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
-  $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # apt's progress goes to a log, shown only if it fails.
+  if ! { $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q \
+      --no-install-recommends "${missing[@]}"; } > /tmp/tinysplit-apt.log 2>&1; then
+    tail -n 40 /tmp/tinysplit-apt.log
+    echo "setup: apt-get failed (whole log: /tmp/tinysplit-apt.log)" >&2
+    exit 1
+  fi
 fi
 
 if [ ! -x .venv/bin/python ]; then
@@ -30,10 +35,15 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.tinysplit-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "setup: installing tinysplit and its dependencies into .venv (pip)"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test]'
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ]; then
+  echo "setup: installing tinysplit and its dependencies into .venv (pip; log in .venv/pip.log)"
+  # pip's and the build backend's chatter goes to a log, shown only if the install fails.
+  if ! { .venv/bin/python -m pip install --upgrade pip && .venv/bin/python -m pip install -e '.[test]'; } \
+      > .venv/pip.log 2>&1; then
+    tail -n 40 .venv/pip.log
+    echo "setup: pip failed (whole log: .venv/pip.log)" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
 echo "setup: ready ($(.venv/bin/python --version), $(arm-none-eabi-gcc --version | head -n1), $(qemu-system-arm --version | head -n1))"

@@ -3,7 +3,7 @@
  * activations and range observation, backward per sample from the int8 cut gradient (outputs
  * that are not kept are recomputed from the sample first), and the minibatch commit. The kernel
  * calls and their order are the ones the numpy golden model's ops_train_step makes
- * (core/golden/ops_train.py; docs/int8-conv.md "A training step"); change one, change both.
+ * (core/golden/step.py; docs/int8-conv.md "A training step"); change one, change both.
  */
 #include <math.h>
 
