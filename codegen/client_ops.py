@@ -43,8 +43,9 @@ if TYPE_CHECKING:
 SUPPORTED = (
     "Dense (activation relu or linear), Conv1D, Conv2D, DepthwiseConv1D, DepthwiseConv2D "
     "(depth multiplier 1, no dilation; activation relu, relu6 or linear), MaxPooling1D/2D, "
-    "AveragePooling1D/2D, Flatten, Reshape, BatchNormalization after a linear conv or Dense "
-    "(folded into it), ReLU or ReLU6 after a linear conv or Dense (fused into it)"
+    "AveragePooling1D/2D, GlobalAveragePooling1D/2D, Flatten, Reshape, BatchNormalization "
+    "after a linear conv or Dense (folded into it), ReLU or ReLU6 after a linear conv or Dense "
+    "(fused into it)"
 )
 
 
@@ -60,6 +61,7 @@ def _kinds() -> dict[str, tuple[type, ...]]:
         "conv": (L.Conv1D, L.Conv2D),
         "depthwise": (L.DepthwiseConv1D, L.DepthwiseConv2D),
         "pool": (L.MaxPooling1D, L.MaxPooling2D, L.AveragePooling1D, L.AveragePooling2D),
+        "gap": (L.GlobalAveragePooling1D, L.GlobalAveragePooling2D),
         "reshape": (L.Flatten, L.Reshape),
         "bn": (L.BatchNormalization,),
         "act": (L.ReLU, L.Activation),
@@ -138,6 +140,8 @@ def check_layers(layers: Sequence[keras.Layer]) -> None:
                 )  # fmt: skip
             prev, prev_act = kind, act
             continue
+        if kind == "gap" and layer.data_format != "channels_last":
+            raise _refuse(i, layer, "averages channels_first data")
         if kind == "bn":
             if prev not in ("dense", "conv", "depthwise") or prev_act != "linear":
                 raise _refuse(i, layer, "does not follow a conv or Dense without activation")
@@ -169,14 +173,32 @@ def _folded(layer: keras.Layer, kernel: npt.NDArray[np.float32], bias: npt.NDArr
     return new
 
 
+def _global_average_as_pool(layer: keras.Layer) -> list[keras.Layer]:
+    """GlobalAveragePooling1D/2D as the same function in layers the firmware runs: an
+    AveragePooling over the whole sample (TFLite's AVERAGE_POOL_2D, forward and backward
+    bit-exact like any pool), then a Flatten unless the layer keeps its dims."""
+    import keras
+
+    spatial = tuple(int(d) for d in layer.input.shape[1:-1])
+    pool_cls = keras.layers.AveragePooling1D if len(spatial) == 1 else keras.layers.AveragePooling2D
+    out: list[keras.Layer] = [pool_cls(pool_size=spatial, name=layer.name)]
+    if not layer.keepdims:
+        out.append(keras.layers.Flatten(name=f"{layer.name}_flat"))
+    return out
+
+
 def fold_client(layers: Sequence[keras.Layer], cut: int) -> tuple[list[keras.Layer], int]:
     """Client layers with every BatchNormalization folded into the conv/Dense before it (the
     inference-mode transform: w' = w * g / sqrt(var + eps), b' = (b - mean) * g / sqrt(var +
-    eps) + beta) and every ReLU/ReLU6 layer fused into it; the server layers follow unchanged.
+    eps) + beta), every ReLU/ReLU6 layer fused into it and every GlobalAveragePooling written
+    as an AveragePooling over the sample; the server layers follow unchanged.
     Layers that fold nothing are the original objects. Returns (layers, new cut)."""
     out: list[keras.Layer] = []
     for i, layer in enumerate(layers[:cut]):
         kind = _kind(layer)
+        if kind == "gap":
+            out += _global_average_as_pool(layer)
+            continue
         if kind not in ("bn", "act"):
             out.append(layer)
             continue

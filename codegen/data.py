@@ -29,7 +29,11 @@ MAX_CLASSES = 256
 
 @dataclass(frozen=True)
 class Dataset:
-    """A classification data set with float32 features [N, F] and integer labels [N]."""
+    """A classification data set with float32 features [N, F] and integer labels [N].
+
+    A sample of another shape ([steps, channels], [height, width, channels]) is kept flat in its
+    natural row-major layout, which is how the board stores it; sample_shape says what it was
+    (empty: given flat)."""
 
     x_train: npt.NDArray[np.float32]
     y_train: npt.NDArray[np.int64]
@@ -37,6 +41,7 @@ class Dataset:
     y_test: npt.NDArray[np.int64]
     n_classes: int
     name: str
+    sample_shape: tuple[int, ...] = ()
 
     @property
     def input_size(self) -> int:
@@ -230,26 +235,29 @@ def load_npz(path: Path | str, n_classes: int | None = None) -> Dataset:
 
     x_train = _features(path, "x_train", arrays["x_train"])
     x_test = _features(path, "x_test", arrays["x_test"])
-    if x_train.shape[1] != x_test.shape[1]:
+    shapes = tuple(arrays["x_train"].shape[1:]), tuple(arrays["x_test"].shape[1:])
+    if shapes[0] != shapes[1]:
         raise BadInput(
-            f"{path}: x_train has {x_train.shape[1]} features but x_test has {x_test.shape[1]}"
+            f"{path}: x_train samples are {shapes[0]} but x_test samples are {shapes[1]}"
         )
     limit = MAX_CLASSES if n_classes is None else n_classes
     y_train = _labels(path, "y_train", arrays["y_train"], len(x_train), limit)
     y_test = _labels(path, "y_test", arrays["y_test"], len(x_test), limit)
     if n_classes is None:
         n_classes = int(max(y_train.max(), y_test.max())) + 1
-    return Dataset(x_train, y_train, x_test, y_test, n_classes, path.stem)
+    sample_shape = tuple(int(d) for d in shapes[0]) if len(shapes[0]) > 1 else ()
+    return Dataset(x_train, y_train, x_test, y_test, n_classes, path.stem, sample_shape)
 
 
 def _features(path: Path, key: str, a: npt.NDArray[np.generic]) -> npt.NDArray[np.float32]:
     if not np.issubdtype(a.dtype, np.floating):
         raise BadInput(f"{path}: {key} has dtype {a.dtype}; features must be floating point")
-    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
+    if not 2 <= a.ndim <= 4 or 0 in a.shape:
         raise BadInput(
-            f"{path}: {key} has shape {a.shape}; features must be [samples, features], non-empty"
+            f"{path}: {key} has shape {a.shape}; samples must be [samples, features], "
+            "[samples, steps, channels] or [samples, height, width, channels], non-empty"
         )
-    x = np.ascontiguousarray(a, dtype=np.float32)
+    x = np.ascontiguousarray(a.reshape(a.shape[0], -1), dtype=np.float32)
     if not np.isfinite(x).all():
         bad = int(np.argwhere(~np.isfinite(x))[0][0])
         raise BadInput(f"{path}: {key} has NaN or infinite values (first in sample {bad})")

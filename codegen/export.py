@@ -276,8 +276,10 @@ def _prepare(
             raise BadInput(f"model {name} has no default cut: give one with --cut N")
         cut = spec.default_cut
     layers = chain_layers(net)
-    check_client(layers, cut)
-    input_size = int(net.inputs[0].shape[-1])
+    offset = input_offset(layers)
+    cut += offset
+    check_client(layers, cut, offset)
+    input_size = int(np.prod(net.inputs[0].shape[1:]))
     n_outputs = int(net.outputs[0].shape[-1])
 
     if data is not None:
@@ -285,10 +287,11 @@ def _prepare(
     else:
         assert spec is not None  # checked above
         full_data = spec.dataset()
-    _check_dataset(full_data, input_size, n_outputs)
+    _check_dataset(full_data, tuple(int(d) for d in net.inputs[0].shape[1:]), n_outputs)
 
     folded, cut = fold_client(layers, cut)
-    if any(a is not b for a, b in zip(folded, layers, strict=False)) or len(folded) != len(layers):
+    changed = any(a is not b for a, b in zip(folded, layers, strict=False))
+    if offset or changed or len(folded) != len(layers):
         import keras
 
         with quiet():
@@ -461,10 +464,10 @@ def chain_layers(net: keras.Model) -> list[keras.Layer]:
             "tinysplit splits models with one input and one output"
         )
     in_shape, out_shape = tuple(net.inputs[0].shape), tuple(net.outputs[0].shape)
-    if len(in_shape) != 2:
+    if not 2 <= len(in_shape) <= 4 or any(d is None for d in in_shape[1:]):
         raise UnsupportedLayer(
-            f"model input has shape {in_shape}; the client takes rank-1 features [batch, n] "
-            "(flatten the input before export)"
+            f"model input has shape {in_shape}; the client takes samples of a fixed shape "
+            "[features], [steps, channels] or [height, width, channels]"
         )
     if len(out_shape) != 2:
         raise UnsupportedLayer(f"model output has shape {out_shape}; expected [batch, classes]")
@@ -473,7 +476,7 @@ def chain_layers(net: keras.Model) -> list[keras.Layer]:
         raise BadInput(f"model {net.name} has no layers to split")
     if not isinstance(net, keras.Sequential):
         # A functional model must be the same function as its layers applied in order.
-        probe = np.random.default_rng(0).random((4, in_shape[1]), dtype=np.float32)
+        probe = np.random.default_rng(0).random((4, *in_shape[1:]), dtype=np.float32)
         try:
             chain = keras.Sequential([keras.Input(in_shape[1:]), *layers])
             same = np.array_equal(
@@ -486,7 +489,21 @@ def chain_layers(net: keras.Model) -> list[keras.Layer]:
                 f"model {net.name} is not a single chain of layers (branches or skip "
                 "connections); tinysplit splits sequential models"
             )
+    if len(in_shape) > 2:
+        # The board stores a sample flat, in its natural row-major layout; a Reshape back to
+        # the model's own input shape runs first (on the board it moves no byte).
+        layers = [keras.layers.Reshape(tuple(in_shape[1:]), name=INPUT_RESHAPE), *layers]
     return layers
+
+
+#: Name of the Reshape the exporter puts first when the model's input is not flat.
+INPUT_RESHAPE = "ts_input_reshape"
+
+
+def input_offset(layers: Sequence[keras.Layer]) -> int:
+    """1 when chain_layers put a Reshape before the model's own layers, else 0: a cut the user
+    gives counts the model's own layers."""
+    return 1 if layers and layers[0].name == INPUT_RESHAPE else 0
 
 
 def check_cut_size(cut_size: int, cut: int) -> None:
@@ -503,12 +520,14 @@ def check_cut_size(cut_size: int, cut: int) -> None:
 CUT_FLATTEN, CUT_RESHAPE = "ts_cut_flatten", "ts_cut_reshape"
 
 
-def check_client(layers: Sequence[keras.Layer], cut: int) -> None:
-    """Cut in 1..len(layers)-1 and every client layer supported by the firmware."""
-    if not 1 <= cut <= len(layers) - 1:
+def check_client(layers: Sequence[keras.Layer], cut: int, offset: int = 0) -> None:
+    """Cut in 1..len(layers)-1 and every client layer supported by the firmware. offset: the
+    layers chain_layers put first (the messages count the model's own layers)."""
+    if not 1 + offset <= cut <= len(layers) - 1:
+        n = len(layers) - offset
         raise BadInput(
-            f"cut {cut} is out of range: the model has {len(layers)} layers, so the cut must be "
-            f"1..{len(layers) - 1} (layers 0..cut-1 run on the client)"
+            f"cut {cut - offset} is out of range: the model has {n} layers, so the cut must be "
+            f"1..{n - 1} (layers 0..cut-1 run on the client)"
         )
     check_layers(layers[:cut])
     if not any(trainable_layer(x) for x in layers[:cut]):
@@ -518,10 +537,13 @@ def check_client(layers: Sequence[keras.Layer], cut: int) -> None:
         )
 
 
-def _check_dataset(d: Dataset, input_size: int, n_outputs: int) -> None:
-    if d.input_size != input_size:
+def _check_dataset(d: Dataset, sample_shape: tuple[int, ...], n_outputs: int) -> None:
+    input_size = int(np.prod(sample_shape))
+    if d.input_size != input_size or (d.sample_shape and d.sample_shape != sample_shape):
+        given = list(d.sample_shape) if d.sample_shape else d.input_size
         raise BadInput(
-            f"data set {d.name} has {d.input_size} features but the model takes {input_size}"
+            f"data set {d.name} has samples of shape {given} but the model takes "
+            f"{list(sample_shape)}"
         )
     if d.n_classes > n_outputs:
         raise BadInput(

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from tinysplit.host.bench import markdown as md
 
 if TYPE_CHECKING:
-    from tinysplit.host.bench.report.runs import Prepared, RunMeasure
+    from tinysplit.host.bench.runs import Prepared, RunMeasure
 
 ACCURACY_BOARD = "mps2_an386"  # the full run's split training, as `tinysplit demo`
 LINK_BOARD = "native"  # link and host-overhead runs: the native build over a pty
@@ -126,7 +126,7 @@ def run_bench(*, quick: bool, workloads: list[str], say: Callable[[str], None]) 
 
 
 def _prepare(workload: str, seeds: tuple[int, ...], work: Path, quick: bool) -> list[Prepared]:
-    from tinysplit.host.bench.report.runs import prepare
+    from tinysplit.host.bench.runs import prepare
 
     return [prepare(workload, s, work / workload / f"seed{s}", quick) for s in seeds]
 
@@ -137,7 +137,7 @@ def _link_and_overhead(
     """The native-build run of each workload (first seed) for the link figures, and the same
     run in-process for the host overhead."""
     from tinysplit.host.bench import sections
-    from tinysplit.host.bench.report.runs import RunMeasure, run_board, run_in_process
+    from tinysplit.host.bench.runs import RunMeasure, run_board, run_in_process
 
     link: list[dict[str, Any]] = []
     overhead: list[dict[str, Any]] = []
@@ -209,7 +209,7 @@ def _accuracy_runs(
     say: Callable[[str], None],
 ) -> list[tuple[float, float]]:
     """(split, centralized) test accuracy for each seed; `done`: the first seed's split run."""
-    from tinysplit.host.bench.report.runs import centralized_accuracy, run_board
+    from tinysplit.host.bench.runs import centralized_accuracy, run_board
 
     out = []
     for i, prep in enumerate(preps):

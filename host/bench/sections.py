@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tinysplit.host.bench import markdown as md
-from tinysplit.host.bench.report.runs import Prepared, RunMeasure
+from tinysplit.host.bench.runs import Prepared, RunMeasure
 
 BAUD_RATES = (115_200, 921_600, 2_000_000)
 BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tinysplit.core.boards import board_profile, emulated_boards
+from tinysplit.core.errors import BadInput
 from tinysplit.host.commands.runs import (
     RunOptions,
     add_hyper_options,
@@ -25,7 +26,14 @@ from tinysplit.host.training.session import Export, board_url
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("demo", help="export, build, boot on the emulated M4 and split-train")
-    p.add_argument("--workload", default="digits-mlp", help="bundled model (default digits-mlp)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--workload", default="digits-mlp", help="bundled model (default digits-mlp)"
+    )
+    which.add_argument(
+        "--model", type=Path, metavar="FILE.keras", help="your own Keras model (with --cut, --data)"
+    )
+    p.add_argument("--cut", type=int, help="client layers of --model (default: the workload's)")
     p.add_argument("--board", default="mps2_an386", help="mps2_an386 (QEMU, default) or native")
     p.add_argument("--data", type=Path, help="FILE.npz instead of the bundled data")
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="work directory")
@@ -39,10 +47,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     opts = RunOptions.from_args(args)
     out: Path = args.out
     export_dir = out / "export"
-    say(opts, f"[1/4] exporting the client segment of {args.workload} ...")
+    model: str | Path = args.model if args.model is not None else args.workload
+    if args.model is not None and (args.cut is None or opts.data is None):
+        raise BadInput("demo --model FILE.keras needs --cut N and --data FILE.npz")
+    say(opts, f"[1/4] exporting the client segment of {model} ...")
     # --seed seeds the initial weights as well as the data order (a run per seed is a new model)
     seed = opts.seed if opts.seed is not None else 0
-    res = export_client(args.workload, None, export_dir, data=opts.data, seed=seed)
+    res = export_client(model, args.cut, export_dir, data=opts.data, seed=seed)
     say(opts, res.plan.format_table())
     export = Export.load(export_dir)
     if opts.plot is None:

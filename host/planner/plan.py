@@ -227,12 +227,22 @@ def candidate_cuts(model: str | Path, seed: int = 0) -> tuple[list[tuple[int, st
     flattens it, and reshapes it back on the server); a boundary right after a Flatten or Reshape
     is the same client as the one before it, and a client without a Dense or conv layer would
     send the raw input."""
-    from tinysplit.codegen.client_ops import check_layers, reshape_layer, trainable_layer
-    from tinysplit.codegen.export import chain_layers, quiet
+    from tinysplit.codegen.export import chain_layers, input_offset, quiet
     from tinysplit.codegen.models import load_model
 
     with quiet():
         layers = chain_layers(load_model(model, seed))
+    ok, skipped = _candidates(layers)
+    # Cuts count the model's own layers, as export's --cut does.
+    offset = input_offset(layers)
+    return [(c - offset, name) for c, name in ok], [
+        replace(s, cut=s.cut - offset) for s in skipped if s.cut > offset
+    ]
+
+
+def _candidates(layers: Sequence[Any]) -> tuple[list[tuple[int, str]], list[Skipped]]:
+    from tinysplit.codegen.client_ops import check_layers, reshape_layer, trainable_layer
+
     ok: list[tuple[int, str]] = []
     skipped: list[Skipped] = []
     for cut in range(1, len(layers)):

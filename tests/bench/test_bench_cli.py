@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from tinysplit.codegen.models import REGISTRY
-from tinysplit.host.bench.report.runs import quick_epochs, step_payload
-from tinysplit.host.bench.report.sections import BAUD_RATES
+from tinysplit.host.bench.runs import quick_epochs, step_payload
+from tinysplit.host.bench.sections import BAUD_RATES
 from tinysplit.host.costmodel.count import ANCHORS
 
 QUICK_TIMEOUT_S = 600  # generous: the bench itself aims at under 3 minutes
