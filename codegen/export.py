@@ -539,11 +539,14 @@ def check_client(layers: Sequence[keras.Layer], cut: int, offset: int = 0) -> No
 
 def _check_dataset(d: Dataset, sample_shape: tuple[int, ...], n_outputs: int) -> None:
     input_size = int(np.prod(sample_shape))
-    if d.input_size != input_size or (d.sample_shape and d.sample_shape != sample_shape):
-        given = list(d.sample_shape) if d.sample_shape else d.input_size
+    if d.sample_shape and d.sample_shape != sample_shape:
         raise BadInput(
-            f"data set {d.name} has samples of shape {given} but the model takes "
+            f"data set {d.name} has samples of shape {list(d.sample_shape)} but the model takes "
             f"{list(sample_shape)}"
+        )
+    if d.input_size != input_size:
+        raise BadInput(
+            f"data set {d.name} has {d.input_size} features but the model takes {input_size}"
         )
     if d.n_classes > n_outputs:
         raise BadInput(

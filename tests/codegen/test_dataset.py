@@ -46,8 +46,8 @@ def _bad(tmp_path: Path, arrays: dict[str, Any], **changes: Any) -> Path:
         ({"x_train": np.zeros((60, 16), dtype=np.int32)}, "floating point"),
         ({"y_train": np.zeros(60, dtype=np.float32)}, "labels must be integers"),
         ({"y_train": np.zeros(59, dtype=np.int64)}, "expected [60]"),
-        ({"x_test": np.zeros((20, 15), dtype=np.float32)}, "features but x_test has 15"),
-        ({"x_train": np.zeros((60, 4, 4), dtype=np.float32)}, "[samples, features]"),
+        ({"x_test": np.zeros((20, 15), dtype=np.float32)}, "but x_test samples are (15,)"),
+        ({"x_train": np.zeros((60, 2, 2, 2, 2), dtype=np.float32)}, "[samples, features]"),
         ({"y_test": np.full(20, -1)}, "y_test[0] = -1 is out of range"),
     ],
 )

@@ -48,6 +48,32 @@ def _small_cnn(path: Path) -> Path:
     return path / "small.keras"
 
 
+def _gap_cnn(path: Path) -> Path:
+    """A user's model as written: input [height, width, channels] (stored on the board in that
+    row-major layout), Conv2D -> MaxPool -> Conv2D -> GlobalAveragePooling2D | Dense."""
+    import keras
+
+    keras.utils.set_random_seed(4)
+    L = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input((10, 10, 2)),
+            L.Conv2D(6, 3, activation="relu"),
+            L.MaxPooling2D(2),
+            L.Conv2D(8, 3, padding="same", activation="relu"),
+            L.GlobalAveragePooling2D(),
+            L.Dense(3),
+        ],
+        name="gap_cnn",
+    )
+    model.save(path / "gap.keras")
+    rng = np.random.default_rng(6)
+    x = rng.normal(0.0, 1.0, (150, 10, 10, 2)).astype(np.float32)
+    y = (x.reshape(150, -1)[:, :3].argmax(axis=1)).astype(np.int64)
+    np.savez(path / "gap.npz", x_train=x[:120], y_train=y[:120], x_test=x[120:], y_test=y[120:])
+    return path / "gap.keras"
+
+
 # (name, model, cut, max_batch, steps, batch): mnist cut 4 with max_batch 32 does not fit the
 # board with every output kept, so conv1's output is recomputed in backward.
 CASES = {
@@ -55,6 +81,7 @@ CASES = {
     "mnist-recompute": ("mnist-cnn", 4, 32, 3, 32),
     "motion": ("motion-cnn1d", None, None, 4, 8),
     "depthwise-avgpool-fc": ("small", 6, None, 5, 16),
+    "natural-input-gap": ("gap", 4, None, 5, 16),
 }
 
 
@@ -66,9 +93,9 @@ def conv_case(
     model, cut, max_batch, steps, batch = CASES[name]
     out = tmp_path_factory.mktemp(f"export-{name}")
     data = None
-    if model == "small":
-        model_path = _small_cnn(out)
-        data = out / "small.npz"
+    if model in ("small", "gap"):
+        model_path = (_small_cnn if model == "small" else _gap_cnn)(out)
+        data = model_path.with_suffix(".npz")
         model = str(model_path)
     export_client(model, cut, out / "export", data=data, seed=0, max_batch=max_batch)
     # ASan + UBSan: the new op-table paths run under the sanitizers as well as bit-exact

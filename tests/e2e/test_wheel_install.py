@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import site
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +26,8 @@ def test_wheel_runs_the_demo_from_another_folder(tmp_path: Path) -> None:
     # The dependencies (TensorFlow, ...) come from this environment's site-packages as a plain
     # path entry: its .pth files, among them the editable install's finder, are not run.
     (purelib,) = (venv / "lib").glob("python3*/site-packages")
-    (purelib / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    deps = [p for p in sys.path if p.endswith("site-packages")]
+    (purelib / "deps.pth").write_text("\n".join(deps) + "\n")
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel)]
     subprocess.run(pip, check=True, capture_output=True, timeout=600)
 
