@@ -7,7 +7,7 @@ bash scripts/setup.sh
 echo "== ruff"
 .venv/bin/ruff check core codegen host tests scripts
 echo "== architecture (import-linter: host -> codegen -> core)"
-.venv/bin/lint-imports --no-cache | tail -n 2
+.venv/bin/lint-imports --no-cache | grep -E "KEPT|BROKEN|not allowed|->"
 echo "== mypy"
 bash scripts/typecheck.sh
 echo "== pytest"
