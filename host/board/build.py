@@ -10,11 +10,9 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from tinysplit.core.boards import board_profile, boards, boards_run_by
+from tinysplit.core.boards import boards
 from tinysplit.core.errors import BuildError, ToolMissing
 from tinysplit.core.paths import build_root, source_root
-
-__all__ = ["board_profile", "boards", "boards_run_by", "build_firmware"]
 
 # What scripts/setup.sh installs for each program the build runs (named in ToolMissing).
 _PACKAGES = {
