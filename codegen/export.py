@@ -17,8 +17,6 @@ import contextlib
 import hashlib
 import io
 import json
-import sys
-import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -57,7 +55,7 @@ from tinysplit.core.protocol.spec import (
     grad_per_frame,
     smashed_per_frame,
 )
-from tinysplit.core.tflog import load_tensorflow
+from tinysplit.core.tflog import load_tensorflow, silenced_fd
 
 if TYPE_CHECKING:
     import keras
@@ -582,27 +580,15 @@ def quiet() -> Iterator[None]:
 
     absl.logging.set_verbosity(absl.logging.ERROR)
     tf.get_logger().setLevel("ERROR")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    try:
-        with (
-            tempfile.TemporaryFile() as sink,
-            warnings.catch_warnings(),
-            contextlib.redirect_stdout(io.StringIO()),
-            contextlib.redirect_stderr(io.StringIO()),
-        ):
-            warnings.simplefilter("ignore")
-            os.dup2(sink.fileno(), 1)
-            os.dup2(sink.fileno(), 2)
-            try:
-                yield
-            finally:
-                os.dup2(saved[0], 1)
-                os.dup2(saved[1], 2)
-    finally:
-        os.close(saved[0])
-        os.close(saved[1])
+    with (
+        silenced_fd(1),
+        silenced_fd(2),
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
+        warnings.simplefilter("ignore")
+        yield
 
 
 def convert_int8(client: keras.Model, calibration: npt.NDArray[np.float32]) -> bytes:

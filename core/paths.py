@@ -8,11 +8,13 @@ which `make -f firmware/firmware.mk` builds.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from pathlib import Path
 
 
+@functools.cache
 def source_root() -> Path:
     """The folder holding `firmware/` and `boards/` (the checkout, or site-packages/tinysplit)."""
     spec = importlib.util.find_spec("tinysplit.firmware")
