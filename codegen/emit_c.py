@@ -1,10 +1,9 @@
 """Writes model_data.h / model_data.c: the client segment as C arrays for the firmware.
 
 The names and layouts are a contract with firmware/client (the header below is the whole of
-it; docs/model-format.md describes it). Every export gets the op table `ts_model_ops[]` (FC,
-conv, depthwise, pools, reshapes) and its buffers, which is what the firmware runs; a client of
-fully connected layers only keeps the FC names and buffer sizes (`ts_model_layers[]`, ...)
-with its op table pointing into them.
+it; docs/model-format.md describes it, firmware/include/ts_model.h defines its types). Every
+export is the op table `ts_model_ops[]` (FC, conv, depthwise, pools, reshapes), the layers and
+pools it points to, and its buffers.
 Trainable tensors live in RAM (the board rewrites them every step), the data shard and the
 model hash in flash. Every float is written so that the compiler reads back exactly the
 float32 codegen holds; every array is `_Alignas(16)`.
@@ -21,7 +20,7 @@ import numpy.typing as npt
 
 from tinysplit.codegen.memory_plan import BUF_ACT, BUF_INPUT, BUF_KEPT, OpLayout
 from tinysplit.core.golden import ConvLayer, FCLayer
-from tinysplit.core.golden.ops import ClientOp, PoolOp, op_dims, op_kind, size
+from tinysplit.core.golden.ops import OPS, ClientOp, PoolOp, op_dims, op_kind, size
 
 LINE_WIDTH = 100
 INDENT = "    "
@@ -31,7 +30,6 @@ INDENT = "    "
 class CModel:
     """Everything model_data.c holds."""
 
-    layers: Sequence[FCLayer]
     model_hash: bytes
     train_x: npt.NDArray[np.int8]  # [N_TRAIN, INPUT_SIZE]
     train_y: npt.NDArray[np.uint8]  # [N_TRAIN]
@@ -42,12 +40,8 @@ class CModel:
     model_name: str
     cut: int
     tool_version: str
-    ops: Sequence[ClientOp] = ()  # every client op; `layers` are they when all are FC
+    ops: Sequence[ClientOp] = ()  # every client op, input to cut
     layout: OpLayout | None = None
-
-    @property
-    def fc_only(self) -> bool:
-        return bool(self.layers) and len(self.layers) == len(self.ops)
 
     @property
     def input_size(self) -> int:
@@ -56,14 +50,6 @@ class CModel:
     @property
     def cut_size(self) -> int:
         return size(op_dims(self.ops[-1])[1])
-
-    @property
-    def max_features(self) -> int:
-        return max(int(max(layer.in_features, layer.out_features)) for layer in self.layers)
-
-    @property
-    def kept_act_bytes(self) -> int:
-        return self.max_batch * sum(int(layer.out_features) for layer in self.layers)
 
     def stamp(self, file: str) -> str:
         return (
@@ -118,59 +104,18 @@ def _floats(a: npt.NDArray[np.float32]) -> list[str]:
 
 
 def emit_header(m: CModel) -> str:
-    body = _legacy_header(m) if m.fc_only else _conv_header(m)
     return f"""{m.stamp("model_data.h")}
 #ifndef TS_MODEL_DATA_H
 #define TS_MODEL_DATA_H
 
 #include <stdint.h>
 
-#include "ts_conv.h"
-#include "ts_layer.h"
+#include "ts_model.h"
 
 {_ops_header(m)}
-{body}
+{_model_header(m)}
 #endif
 """
-
-
-OP_TYPES = """#ifndef TS_MODEL_OP_DEFINED
-#define TS_MODEL_OP_DEFINED
-/** Kind of a client op (ts_model_op_t.kind). */
-typedef enum {
-    TS_OP_FC = 0,        /**< ts_fc_layer_t, input [1][1][K] */
-    TS_OP_CONV = 1,      /**< ts_conv_layer_t, depthwise == 0 */
-    TS_OP_DEPTHWISE = 2, /**< ts_conv_layer_t, depthwise == 1 */
-    TS_OP_MAX_POOL = 3,  /**< ts_pool_params_t */
-    TS_OP_AVG_POOL = 4,  /**< ts_pool_params_t */
-    TS_OP_RESHAPE = 5    /**< no kernel: the output is the input's bytes */
-} ts_op_kind_t;
-
-/** Where an op's output lives (ts_model_op_t.out_buf). */
-typedef enum {
-    TS_BUF_INPUT = 0, /**< the sample itself (a reshape of the input): ts_train_x / ts_test_x */
-    TS_BUF_KEPT = 1,  /**< ts_kept_acts + out_offset: [MAX_BATCH][out bytes], for backward */
-    TS_BUF_ACT = 2    /**< ts_act_buf + out_offset: one sample's output */
-} ts_buf_t;
-
-/** One client op, input to cut; docs/model-format.md. */
-typedef struct {
-    uint8_t kind;           /**< ts_op_kind_t */
-    uint8_t out_buf;        /**< ts_buf_t; a reshape shares its input's buffer and offset */
-    uint8_t recompute;      /**< 1: backward reads the output but it is not kept: re-run the
-                                 forward of the sample from its input up to this op */
-    uint8_t input_grad;     /**< 1: backward computes the gradient at this op's input */
-    ts_dims_t in;           /**< input dims [H][W][C] (FC: [1][1][K]) */
-    ts_dims_t out;          /**< output dims */
-    uint32_t out_offset;    /**< bytes into the out_buf buffer */
-    uint32_t scratch_bytes; /**< ts_scratch bytes this op's backward needs (get_buffer_size) */
-    union {
-        ts_fc_layer_t *fc;
-        ts_conv_layer_t *conv;
-        const ts_pool_params_t *pool;
-    } layer; /**< by kind; all NULL for a reshape */
-} ts_model_op_t;
-#endif"""
 
 
 def _ops_header(m: CModel) -> str:
@@ -182,9 +127,7 @@ def _ops_header(m: CModel) -> str:
         if lay.act_bytes
         else ""
     )
-    return f"""/* ---- the generic op table (every export) ---- */
-{OP_TYPES}
-
+    return f"""/* ---- the op table ---- */
 #define TS_MODEL_N_OPS {len(m.ops)}
 #define TS_MODEL_ACT_BYTES {lay.act_bytes} /* ts_act_buf; absent when 0 */
 #define TS_MODEL_SCRATCH_WORDS {lay.scratch_words} /* int32 words of ts_scratch */
@@ -195,7 +138,7 @@ extern const ts_model_op_t ts_model_ops[TS_MODEL_N_OPS];
 {act}"""
 
 
-def _conv_header(m: CModel) -> str:
+def _model_header(m: CModel) -> str:
     assert m.layout is not None
     n_train, n_test = len(m.train_y), len(m.test_y)
     counts = _counts(m)
@@ -244,42 +187,6 @@ extern int8_t ts_grad_buf[2][TS_MODEL_GRAD_BYTES];
 """
 
 
-def _legacy_header(m: CModel) -> str:
-    n_train, n_test = len(m.train_y), len(m.test_y)
-    return f"""#define TS_MODEL_N_LAYERS {len(m.layers)}
-#define TS_MODEL_INPUT_SIZE {m.input_size}
-#define TS_MODEL_CUT_SIZE {m.cut_size} /* out_features of the last client layer */
-#define TS_MODEL_MAX_BATCH {m.max_batch}
-#define TS_MODEL_N_TRAIN {n_train}
-#define TS_MODEL_N_TEST {n_test}
-#define TS_MODEL_MAX_FEATURES {m.max_features} /* max in/out features over the layers */
-#define TS_MODEL_KEPT_ACT_BYTES {m.kept_act_bytes} /* MAX_BATCH * sum of out_features */
-#define TS_MODEL_STACK_BYTES {m.stack_bytes}
-#define TS_MODEL_HASH_BYTES {len(m.model_hash)}
-
-/** The client layers, in order; trainable, so in RAM. */
-extern ts_fc_layer_t ts_model_layers[TS_MODEL_N_LAYERS];
-/** First bytes of SHA-256 over the layer config, the client tflite and the data shard. */
-extern const uint8_t ts_model_hash[TS_MODEL_HASH_BYTES];
-
-/** Data shard (flash): int8 features [N][INPUT_SIZE] quantized with layer 0's in_q. */
-extern const int8_t ts_train_x[TS_MODEL_N_TRAIN * TS_MODEL_INPUT_SIZE];
-extern const uint8_t ts_train_y[TS_MODEL_N_TRAIN];
-extern const int8_t ts_test_x[TS_MODEL_N_TEST * TS_MODEL_INPUT_SIZE];
-extern const uint8_t ts_test_y[TS_MODEL_N_TEST];
-
-/**
- * Outputs kept for backward: layer l at offset MAX_BATCH * sum(out_features of layers < l),
- * laid out [MAX_BATCH][C_l].
- */
-extern int8_t ts_kept_acts[TS_MODEL_KEPT_ACT_BYTES];
-/** int32 accumulators / scratch. */
-extern int32_t ts_scratch[TS_MODEL_MAX_FEATURES];
-/** Ping-pong gradient buffers for backprop between layers. */
-extern int8_t ts_grad_buf[2][TS_MODEL_MAX_FEATURES];
-"""
-
-
 def _layer_arrays(i: int, layer: FCLayer) -> str:
     c, k = layer.out_features, layer.in_features
     p = f"ts_l{i}_"
@@ -300,22 +207,33 @@ def _layer_arrays(i: int, layer: FCLayer) -> str:
     )
 
 
-def _trainable_fields(p: str, layer: FCLayer | ConvLayer) -> str:
-    """The fields ts_fc_layer_t and ts_conv_layer_t share: quantization, the trainable arrays
-    (named with prefix p) and the running output range."""
-    return f"""        .in_q = {{.scale = {c_float(layer.in_scale)}, .zero_point = {layer.in_zp}}},
-        .out_q = {{.scale = {c_float(layer.out_scale)}, .zero_point = {layer.out_zp}}},
-        .w = {p}w,
-        .bias = {p}bias,
-        .w_scale = {p}w_scale,
-        .out_mult = {p}out_mult,
-        .out_shift = {p}out_shift,
-        .master_w = {p}master_w,
-        .master_b = {p}master_b,
-        .grad_w = {p}grad_w,
-        .grad_b = {p}grad_b,
-        .range_min = {c_float(layer.range_min)},
-        .range_max = {c_float(layer.range_max)},
+def _params_init(p: str, layer: FCLayer | ConvLayer) -> str:
+    """The ts_params_t of a trainable op: geometry of its weights, quantization, the trainable
+    arrays (named with prefix p) and the running output range."""
+    channels = int(layer.w_scale.size)
+    layout = (
+        "TS_CHANNEL_LAST"
+        if isinstance(layer, ConvLayer) and layer.depthwise
+        else ("TS_CHANNEL_FIRST")
+    )
+    return f"""        .p = {{
+            .channels = {channels},
+            .layout = {layout},
+            .per_channel = {int(layer.w.size) // channels},
+            .in_q = {{.scale = {c_float(layer.in_scale)}, .zero_point = {layer.in_zp}}},
+            .out_q = {{.scale = {c_float(layer.out_scale)}, .zero_point = {layer.out_zp}}},
+            .w = {p}w,
+            .bias = {p}bias,
+            .w_scale = {p}w_scale,
+            .out_mult = {p}out_mult,
+            .out_shift = {p}out_shift,
+            .master_w = {p}master_w,
+            .master_b = {p}master_b,
+            .grad_w = {p}grad_w,
+            .grad_b = {p}grad_b,
+            .range_min = {c_float(layer.range_min)},
+            .range_max = {c_float(layer.range_max)},
+        }},
 """
 
 
@@ -324,14 +242,14 @@ def _layer_init(i: int, layer: FCLayer) -> str:
     return f"""    {{
         .in_features = {layer.in_features},
         .out_features = {layer.out_features},
-        .relu = {int(layer.relu)},
-{_trainable_fields(p, layer)}    }},
+        .act = {"TS_ACT_RELU" if layer.relu else "TS_ACT_NONE"},
+{_params_init(p, layer)}    }},
 """
 
 
 def emit_source(m: CModel) -> str:
     blocks = [f'{m.stamp("model_data.c")}\n#include "model_data.h"\n']
-    blocks += _legacy_source(m) if m.fc_only else _conv_source(m)
+    blocks += _model_source(m)
     blocks.append(_ops_source(m))
     return "\n".join(blocks)
 
@@ -353,24 +271,6 @@ def _hash_block(m: CModel) -> str:
     return _array(
         "const uint8_t ts_model_hash[TS_MODEL_HASH_BYTES]", [f"0x{b:02x}" for b in m.model_hash]
     )
-
-
-def _legacy_source(m: CModel) -> list[str]:
-    blocks = [_layer_arrays(i, layer) for i, layer in enumerate(m.layers)]
-    blocks.append(
-        "/* ---- the layers: RAM, the optimizer moves their quantization ---- */\n"
-        "ts_fc_layer_t ts_model_layers[TS_MODEL_N_LAYERS] = {\n"
-        + "".join(_layer_init(i, layer) for i, layer in enumerate(m.layers))
-        + "};\n"
-    )
-    blocks += [_hash_block(m), _shard_block(m)]
-    blocks.append(
-        "/* ---- working buffers (.bss) ---- */\n"
-        "_Alignas(16) int8_t ts_kept_acts[TS_MODEL_KEPT_ACT_BYTES];\n"
-        "_Alignas(16) int32_t ts_scratch[TS_MODEL_MAX_FEATURES];\n"
-        "_Alignas(16) int8_t ts_grad_buf[2][TS_MODEL_MAX_FEATURES];\n"
-    )
-    return blocks
 
 
 def _counts(m: CModel) -> dict[str, int]:
@@ -423,7 +323,7 @@ def _conv_init(i: int, layer: ConvLayer) -> str:
         .padding = {_PAD_C[layer.padding]},
         .act = {_ACT_C[layer.act]},
         .depthwise = {int(layer.depthwise)},
-{_trainable_fields(p, layer)}    }},
+{_params_init(p, layer)}    }},
 """
 
 
@@ -436,7 +336,7 @@ def _pool_init(op: PoolOp) -> str:
     )
 
 
-def _conv_source(m: CModel) -> list[str]:
+def _model_source(m: CModel) -> list[str]:
     assert m.layout is not None
     blocks: list[str] = []
     fc = [(i, op) for i, op in enumerate(m.ops) if isinstance(op, FCLayer)]
@@ -477,27 +377,18 @@ def _conv_source(m: CModel) -> list[str]:
     return blocks
 
 
-_KIND_C = {
-    "fc": "TS_OP_FC",
-    "conv": "TS_OP_CONV",
-    "depthwise": "TS_OP_DEPTHWISE",
-    "max_pool": "TS_OP_MAX_POOL",
-    "avg_pool": "TS_OP_AVG_POOL",
-    "reshape": "TS_OP_RESHAPE",
-}
 _BUF_C = {BUF_INPUT: "TS_BUF_INPUT", BUF_KEPT: "TS_BUF_KEPT", BUF_ACT: "TS_BUF_ACT"}
 
 
 def _ops_source(m: CModel) -> str:
     assert m.layout is not None
     lay = m.layout
-    fc_array = "ts_model_layers" if m.fc_only else "ts_model_fc"
     n = {"fc": 0, "conv": 0, "pool": 0}
     entries = []
     for i, op in enumerate(m.ops):
         kind = op_kind(op)
         if isinstance(op, FCLayer):
-            ref, n["fc"] = f"{{.fc = &{fc_array}[{n['fc']}]}}", n["fc"] + 1
+            ref, n["fc"] = f"{{.fc = &ts_model_fc[{n['fc']}]}}", n["fc"] + 1
         elif isinstance(op, ConvLayer):
             ref, n["conv"] = f"{{.conv = &ts_model_conv[{n['conv']}]}}", n["conv"] + 1
         elif isinstance(op, PoolOp):
@@ -507,7 +398,7 @@ def _ops_source(m: CModel) -> str:
         d_in, d_out = op_dims(op)
         entries.append(
             f"    {{ /* op {i}: {kind}, output {lay.modes[i]} */\n"
-            f"        .kind = {_KIND_C[kind]},\n"
+            f"        .kind = {OPS[kind].c_kind},\n"
             f"        .out_buf = {_BUF_C[lay.out_buf[i]]},\n"
             f"        .recompute = {int(lay.recompute[i])},\n"
             f"        .input_grad = {int(lay.input_grad[i])},\n"
@@ -520,7 +411,7 @@ def _ops_source(m: CModel) -> str:
         )
     act = "_Alignas(16) int8_t ts_act_buf[TS_MODEL_ACT_BYTES];\n" if lay.act_bytes else ""
     return (
-        "/* ---- the generic op table (flash; docs/model-format.md) ---- */\n"
+        "/* ---- the op table (flash; docs/model-format.md) ---- */\n"
         "_Alignas(16) const ts_model_op_t ts_model_ops[TS_MODEL_N_OPS] = {\n"
         + "".join(entries)
         + "};\n"

@@ -19,7 +19,7 @@ import io
 import json
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,12 +37,10 @@ from tinysplit.codegen.data import Dataset, fit_flash, load_npz
 from tinysplit.codegen.emit_c import CModel, write_c
 from tinysplit.codegen.memory_plan import (
     FLASH_HEADROOM_BYTES,
-    LayerShape,
     MemoryPlan,
     OpLayout,
     OpShape,
     choose_kept,
-    plan_memory,
 )
 from tinysplit.codegen.models import REGISTRY, Hyperparameters, ModelSpec, load_model
 from tinysplit.core.errors import BadInput, UnsupportedLayer
@@ -132,8 +130,7 @@ def export_client(
     max_batch = c.max_batch
 
     tflite, ops = c.convert(full_data)
-    fc_only = all(isinstance(op, FCLayer) for op in ops)
-    dataset, data_note = _fit_shard(c, ops, fc_only)
+    dataset, data_note = _fit_shard(c, ops)
     if dataset is not full_data:
         tflite, ops = c.convert(dataset)
 
@@ -156,7 +153,7 @@ def export_client(
     hyper = spec.hyperparameters if spec is not None else Hyperparameters()
     hyper = Hyperparameters(hyper.batch, hyper.lr, hyper.epochs, seed)
 
-    layout, plan = _final_plan(c, ops, fc_only, dataset, data_note)
+    layout, plan = _final_plan(c, ops, dataset, data_note)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +161,6 @@ def export_client(
     version = tool_version()
     write_c(
         CModel(
-            layers=[op for op in ops if isinstance(op, FCLayer)] if fc_only else [],
             model_hash=model_hash,
             train_x=shard[0],
             train_y=shard[1],
@@ -322,14 +318,14 @@ def _prepare(
                    max_batch, seed, calibration_samples, plan_args)  # fmt: skip
 
 
-def _fit_shard(c: _Client, ops: Sequence[ClientOp], fc_only: bool) -> tuple[Dataset, str]:
+def _fit_shard(c: _Client, ops: Sequence[ClientOp]) -> tuple[Dataset, str]:
     """The data shard lives in flash: the fixed subset of the data set that fits what the rest
     of the plan leaves (the whole set without a flash limit), and the plan's note about it."""
     flash_limit = c.plan_args["flash_limit"]
     if flash_limit is None:
         return c.full_data, ""
     full_data = c.full_data
-    rest = _plan(ops, fc_only, n_train=0, n_test=0, **c.plan_args)[1].flash
+    rest = _plan(ops, n_train=0, n_test=0, **c.plan_args)[1].flash
     budget = flash_limit - rest - FLASH_HEADROOM_BYTES
     dataset = fit_flash(full_data, budget, c.seed)
     data_note = (
@@ -347,11 +343,11 @@ def _fit_shard(c: _Client, ops: Sequence[ClientOp], fc_only: bool) -> tuple[Data
 
 
 def _final_plan(
-    c: _Client, ops: Sequence[ClientOp], fc_only: bool, dataset: Dataset, data_note: str
+    c: _Client, ops: Sequence[ClientOp], dataset: Dataset, data_note: str
 ) -> tuple[OpLayout, MemoryPlan]:
     """The export's op layout and memory plan, with the data shard that goes to the board."""
     layout, plan = _plan(
-        ops, fc_only, n_train=len(dataset.y_train), n_test=len(dataset.y_test), **c.plan_args
+        ops, n_train=len(dataset.y_train), n_test=len(dataset.y_test), **c.plan_args
     )
     if data_note:
         plan = replace(plan, notes=(*plan.notes, data_note))
@@ -393,9 +389,8 @@ def plan_client(
     what export_client raises for the model, cut, data and board."""
     c = _prepare(model, cut, data, seed, max_batch, stack_bytes, board, calibration_samples)
     _, ops = c.convert(c.full_data)
-    fc_only = all(isinstance(op, FCLayer) for op in ops)
-    dataset, data_note = _fit_shard(c, ops, fc_only)
-    layout, plan = _final_plan(c, ops, fc_only, dataset, data_note)
+    dataset, data_note = _fit_shard(c, ops)
+    layout, plan = _final_plan(c, ops, dataset, data_note)
     return ClientPlan(
         c.name, c.cut, c.input_size, c.cut_size, c.max_batch, tuple(ops), layout, plan,
         len(dataset.y_train), len(dataset.y_test), len(c.full_data.y_train),
@@ -422,30 +417,19 @@ def op_shape(op: ClientOp) -> OpShape:
     return OpShape(kind, d_in, d_out)
 
 
-def _plan(ops: Sequence[ClientOp], fc_only: bool, **args: Any) -> tuple[OpLayout, MemoryPlan]:
-    """The op layout and memory plan: the FC layout (every output kept), or the generic
-    one with kept/recomputed activations chosen to fit the board's RAM."""
+def _plan(ops: Sequence[ClientOp], **args: Any) -> tuple[OpLayout, MemoryPlan]:
+    """The op layout and memory plan, with kept/recomputed activations chosen to fit the
+    board's RAM."""
     shapes = [op_shape(op) for op in ops]
-    if not fc_only:
-        ram_limit = args.pop("ram_limit")
-        layout, plan = choose_kept(shapes, ram_limit, args.pop("max_batch"), **args)
-        notes = [
-            f"op{i} {shapes[i].label}: output recomputed in backward (keeping it for the "
-            f"minibatch would need {plan.max_batch * shapes[i].out_bytes:,} B)"
-            for i, r in enumerate(layout.recompute)
-            if r
-        ]
-        return layout, replace(plan, notes=tuple(notes))
-    layers = [op for op in ops if isinstance(op, FCLayer)]
-    layout = OpLayout.make(shapes, [True] * len(shapes), args["max_batch"])
-    max_features = max(max(x.in_features, x.out_features) for x in layers)
-    layout = replace(layout, scratch_words=max_features, grad_bytes=max_features)
-    plan = plan_memory(
-        [LayerShape("fc", x.in_features, x.out_features) for x in layers],
-        n_ops=len(ops),
-        **args,
-    )
-    return layout, plan
+    ram_limit = args.pop("ram_limit")
+    layout, plan = choose_kept(shapes, ram_limit, args.pop("max_batch"), **args)
+    notes = [
+        f"op{i} {shapes[i].label}: output recomputed in backward (keeping it for the "
+        f"minibatch would need {plan.max_batch * shapes[i].out_bytes:,} B)"
+        for i, r in enumerate(layout.recompute)
+        if r
+    ]
+    return layout, replace(plan, notes=tuple(notes))
 
 
 # ---- validation -------------------------------------------------------------------------
@@ -693,15 +677,13 @@ def compute_model_hash(
 
 @dataclass
 class ClientState:
-    """An export's client as the board boots with it: golden ops and the int8 data shard.
-    `layers` are the ops when all are fully connected (the FC layout), else empty."""
+    """An export's client as the board boots with it: golden ops and the int8 data shard."""
 
-    layers: list[FCLayer]
+    ops: list[ClientOp]
     x_train: npt.NDArray[np.int8]
     y_train: npt.NDArray[np.uint8]
     x_test: npt.NDArray[np.int8]
     y_test: npt.NDArray[np.uint8]
-    ops: list[ClientOp] = field(default_factory=list)
 
 
 def load_client_state(out_dir: Path) -> ClientState:
@@ -716,14 +698,12 @@ def load_client_state(out_dir: Path) -> ClientState:
     )
     data = load_npz(Path(out_dir) / "data.npz")
     scale, zp = _input_quant(ops[0])
-    fc = [op for op in ops if isinstance(op, FCLayer)]
     return ClientState(
-        fc if len(fc) == len(ops) else [],
+        ops,
         quantize_input(data.x_train, scale, zp),
         data.y_train.astype(np.uint8),
         quantize_input(data.x_test, scale, zp),
         data.y_test.astype(np.uint8),
-        ops,
     )
 
 
@@ -736,7 +716,6 @@ def load_client_layout(out_dir: Path) -> tuple[list[ClientOp], OpLayout, MemoryP
     ops = load_client_state(out_dir).ops
     layout, plan = _plan(
         ops,
-        all(isinstance(op, FCLayer) for op in ops),
         input_size=manifest["input_size"],
         max_batch=manifest["max_batch"],
         stack_bytes=saved["stack_bytes"],

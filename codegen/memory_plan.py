@@ -25,10 +25,10 @@ Section = Literal["ram", "flash"]
 ALIGN = 16
 
 #: sizeof(ts_fc_layer_t) on a 32-bit target (tests/codegen checks it with arm-none-eabi-gcc).
-FC_LAYER_STRUCT_BYTES = 68
-#: sizeof(ts_conv_layer_t), sizeof(ts_pool_params_t) (firmware/include/ts_conv.h) and
+FC_LAYER_STRUCT_BYTES = 76
+#: sizeof(ts_conv_layer_t), sizeof(ts_pool_params_t) (firmware/include/ts_kernels.h) and
 #: sizeof(ts_model_op_t) (model_data.h) on a 32-bit target; checked the same way.
-CONV_LAYER_STRUCT_BYTES = 84
+CONV_LAYER_STRUCT_BYTES = 92
 POOL_PARAMS_STRUCT_BYTES = 20
 MODEL_OP_STRUCT_BYTES = 28
 
@@ -52,13 +52,13 @@ MODEL_HASH_BYTES = 8
 def client_state_bytes(max_batch: int, n_ops: int) -> int:
     """sizeof(ts_client_t) (firmware/client/client_internal.h) on a 32-bit target: 30 bytes of
     scalars, u16 index[max_batch], u32 grad_crc, f32 batch_min/max[n_ops], u32 step_cycles, the
-    cached STEP_DONE and 3 flags, 4 u32 of SYNC/PUT state, 10 u32 counters. tests/e2e checks it
+    cached STEP_DONE and 4 flags, 4 u32 of SYNC/PUT state, 10 u32 counters. tests/e2e checks it
     against the linked symbol."""
 
     def a4(n: int) -> int:
         return -(-n // 4) * 4
 
-    return a4(a4(30 + 2 * max_batch) + 4 + 8 * n_ops + 4 + STEP_DONE_FIXED_SIZE + 3) + 16 + 40
+    return a4(a4(30 + 2 * max_batch) + 4 + 8 * n_ops + 4 + STEP_DONE_FIXED_SIZE + 4) + 16 + 40
 
 
 def client_rows(cut_size: int, max_batch: int, n_ops: int) -> list[PlanRow]:
@@ -98,7 +98,7 @@ class LayerShape:
     kind: str
     in_features: int
     out_features: int
-    label: str = ""  # generic plans: "conv 28x28x1->26x26x8"
+    label: str  # "conv 28x28x1->26x26x8"
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,8 @@ class MemoryPlan:
     ram_limit: int | None = None  # the board's (profile.json), shown by format_table
     flash_limit: int | None = None
     notes: tuple[str, ...] = ()  # printed under the table: data shard, kept vs recomputed
-    act_modes: tuple[str, ...] = ()  # generic plans: per op, kept | recomputed | ...
-    scratch_needs: tuple[int, ...] = ()  # generic plans: per op, bytes of ts_scratch it needs
+    act_modes: tuple[str, ...] = ()  # per op: kept | recomputed | transient | input | none
+    scratch_needs: tuple[int, ...] = ()  # per op: bytes of ts_scratch its backward needs
 
     @property
     def ram_peak(self) -> int:
@@ -134,11 +134,10 @@ class MemoryPlan:
                 "out": shape.out_features,
                 **parts,
                 "ram": sum(parts.values()),
+                "label": shape.label,
+                "act_mode": self.act_modes[i],
+                "scratch_need": self.scratch_needs[i],
             }
-            if self.act_modes:
-                entry["label"] = shape.label
-                entry["act_mode"] = self.act_modes[i]
-                entry["scratch_need"] = self.scratch_needs[i]
             out.append(entry)
         return out
 
@@ -162,10 +161,7 @@ class MemoryPlan:
         ram_limit = self.ram_limit if ram_limit is None else ram_limit
         flash_limit = self.flash_limit if flash_limit is None else flash_limit
         per_layer = self.per_layer()
-        if self.act_modes:
-            labels = [f"op{p['layer']} {p['label']}" for p in per_layer]
-        else:
-            labels = [f"layer{p['layer']} {p['kind']} {p['in']}->{p['out']}" for p in per_layer]
+        labels = [f"op{p['layer']} {p['label']}" for p in per_layer]
         width = max(len(x) for x in [*(r.name for r in self.rows), *labels, "flash total"]) + 2
         lines = [f"{'name':<{width}}{'bytes':>9}  what"]
         for section, title, total, limit in (
@@ -184,139 +180,21 @@ class MemoryPlan:
                 note += f"{'; ' if note else ''}board {limit:,}: {100 * total / limit:.1f}%, "
                 note += verdict
             lines.append(f"  {title + ' total':<{width - 2}}{total:>9,}  {note}".rstrip())
-        if not self.act_modes:
-            lines.append("per client layer (RAM): tensors + master + grad + kept activations")
-            for label, p in zip(labels, per_layer, strict=True):
-                parts = " + ".join(f"{p[k]:,}" for k in ("tensors", "master", "grad", "kept_acts"))
-                lines.append(f"  {label:<{width - 2}}{p['ram']:>9,}  {parts}")
-        else:
+        lines.append(
+            "per client op (RAM): tensors + master + grad + activation (kept for the "
+            "minibatch, or one sample: recomputed in backward / transient); scratch need"
+        )
+        for label, p in zip(labels, per_layer, strict=True):
+            parts = " + ".join(f"{p.get(k, 0):,}" for k in ("tensors", "master", "grad", "act"))
             lines.append(
-                "per client op (RAM): tensors + master + grad + activation (kept for the "
-                "minibatch, or one sample: recomputed in backward / transient); scratch need"
+                f"  {label:<{width - 2}}{p['ram']:>9,}  {parts} ({p['act_mode']}); "
+                f"scratch {p['scratch_need']:,}"
             )
-            for label, p in zip(labels, per_layer, strict=True):
-                parts = " + ".join(f"{p.get(k, 0):,}" for k in ("tensors", "master", "grad", "act"))
-                lines.append(
-                    f"  {label:<{width - 2}}{p['ram']:>9,}  {parts} ({p['act_mode']}); "
-                    f"scratch {p['scratch_need']:,}"
-                )
         lines += self.notes
         return "\n".join(lines)
 
 
-def plan_memory(
-    layers: Sequence[LayerShape],
-    *,
-    input_size: int,
-    n_train: int,
-    n_test: int,
-    max_batch: int,
-    stack_bytes: int,
-    n_ops: int = 0,
-    ram_limit: int | None = None,
-    flash_limit: int | None = None,
-    notes: Sequence[str] = (),
-) -> MemoryPlan:
-    """The plan for a client of fully connected layers (the layout emit_c writes). n_ops: rows
-    of the generic op table (ts_model_ops, flash) that model_data.c also holds."""
-    rows: list[PlanRow] = []
-    for i, s in enumerate(layers):
-        k, c = s.in_features, s.out_features
-        rows += [
-            PlanRow(
-                f"layer{i}.tensors",
-                "ram",
-                align(c * k) + 4 * align(4 * c),
-                f"int8 weights [{c}][{k}], int32 bias, float scales, Q31 multipliers, shifts",
-                i,
-                initialized=True,
-            ),
-            PlanRow(
-                f"layer{i}.master",
-                "ram",
-                align(4 * c * k) + align(4 * c),
-                f"float32 master weights [{c}][{k}] + bias",
-                i,
-                initialized=True,
-            ),
-            PlanRow(
-                f"layer{i}.grad",
-                "ram",
-                align(4 * c * k) + align(4 * c),
-                "float32 gradient sums of a minibatch (.bss)",
-                i,
-            ),
-            PlanRow(
-                f"layer{i}.kept_acts",
-                "ram",
-                max_batch * c,
-                f"int8 outputs kept for backward [{max_batch}][{c}] (in ts_kept_acts)",
-                i,
-            ),
-        ]
-    n = len(layers)
-    kept = max_batch * sum(s.out_features for s in layers)
-    if align(kept) != kept:
-        rows.append(
-            PlanRow("kept_acts.align", "ram", align(kept) - kept, "padding of ts_kept_acts")
-        )
-    max_features = max(max(s.in_features, s.out_features) for s in layers)
-    rows += [
-        PlanRow(
-            "layer_structs",
-            "ram",
-            align(FC_LAYER_STRUCT_BYTES * n),
-            f"{n} x ts_fc_layer_t (quantization moves at run time)",
-            initialized=True,
-        ),
-        PlanRow(
-            "scratch",
-            "ram",
-            align(4 * max_features) + align(2 * max_features),
-            f"int32 scratch [{max_features}] + int8 gradient ping-pong [2][{max_features}]",
-        ),
-        PlanRow(
-            "frame_decoder",
-            "ram",
-            FRAME_DECODER_BYTES,
-            f"RX frame decoder: one raw frame ({MAX_RAW} bytes) + state, counters",
-        ),
-        PlanRow("frame_tx", "ram", MAX_ENCODED, "TX: one COBS-encoded frame"),
-        PlanRow("payload", "ram", MAX_PAYLOAD, "payload assembly buffer"),
-        *client_rows(layers[-1].out_features, max_batch, n_ops or len(layers)),
-        PlanRow("stack", "ram", stack_bytes, "main stack (--stack-bytes)"),
-    ]
-    init = sum(r.bytes for r in rows if r.initialized)
-    rows += [
-        PlanRow(
-            "data.train",
-            "flash",
-            align(n_train * input_size) + align(n_train),
-            f"training shard: int8 [{n_train}][{input_size}] + u8 labels",
-        ),
-        PlanRow(
-            "data.test",
-            "flash",
-            align(n_test * input_size) + align(n_test),
-            f"test shard: int8 [{n_test}][{input_size}] + u8 labels",
-        ),
-        PlanRow("model_hash", "flash", MODEL_HASH_BYTES, "model hash (HELLO)"),
-    ]
-    if n_ops:
-        rows.append(
-            PlanRow("model_ops", "flash", align(MODEL_OP_STRUCT_BYTES * n_ops),
-                    f"{n_ops} x ts_model_op_t (the generic op table, const)")
-        )  # fmt: skip
-    rows += [
-        PlanRow(".data", "flash", init, "initial values of the RAM tensors, master copies"),
-        PlanRow("code", "flash", CODE_ESTIMATE_BYTES, "ESTIMATE: kernels, protocol, board"),
-    ]
-    return MemoryPlan(
-        tuple(rows), tuple(layers), max_batch, stack_bytes, ram_limit, flash_limit, tuple(notes)
-    )
-
-
-# ---- the generic (conv) plan: ts_model_ops and its buffers (docs/model-format.md) ----------
+# ---- the plan: ts_model_ops and its buffers (docs/model-format.md) ---------------------------
 
 #: Where an op's output lives (ts_model_op_t.out_buf).
 BUF_INPUT, BUF_KEPT, BUF_ACT = 0, 1, 2
@@ -459,8 +337,8 @@ def plan_ops(
     flash_limit: int | None = None,
     notes: Sequence[str] = (),
 ) -> MemoryPlan:
-    """The plan of a generic (conv) export: exactly the arrays emit_c writes for it, plus the
-    firmware's fixed protocol buffers and stack."""
+    """The plan of an export: exactly the arrays emit_c writes for it, plus the firmware's
+    fixed protocol buffers and stack."""
     rows: list[PlanRow] = []
     for i, s in enumerate(shapes):
         if s.trainable:

@@ -5,6 +5,7 @@
  * entropy. Polled, no interrupts but SysTick, no DMA (so the data cache needs no maintenance).
  */
 #include "cm_board.h"
+#include "stm32.h"
 #include "stm32f746_regs.h"
 #include "ts_board.h"
 
@@ -13,41 +14,16 @@
 
 static uint8_t s_reset_cause;
 
-
 /*
  * HSI 16 MHz / M 8 = 2 MHz, * N 216 = 432 MHz VCO, / P 2 = 216 MHz, / Q 9 = 48 MHz (RNG).
- * RM0385 order: PLL on, over-drive, flash wait states (7 at 216 MHz, 2.7-3.6 V), switch.
- * AHB /1, APB1 /4 (54 MHz), APB2 /2 (108 MHz).
+ * 7 wait states at 216 MHz and 2.7-3.6 V; APB1 54 MHz, APB2 108 MHz.
  */
-static void clock_init(void)
-{
-    RCC_CR |= RCC_CR_HSION;
-    (void)cm_wait(&RCC_CR, RCC_CR_HSIRDY, RCC_CR_HSIRDY);
-
-    RCC_APB1ENR |= RCC_APB1ENR_PWREN;
-    (void)RCC_APB1ENR;
-    PWR_CR1 |= PWR_CR1_VOS_SCALE1;
-
-    RCC_PLLCFGR = RCC_PLLCFGR_PLLM(8) | RCC_PLLCFGR_PLLN(216) | RCC_PLLCFGR_PLLP_DIV2 |
-                  RCC_PLLCFGR_PLLSRC_HSI | RCC_PLLCFGR_PLLQ(9);
-    RCC_CR |= RCC_CR_PLLON;
-    if (!cm_wait(&RCC_CR, RCC_CR_PLLRDY, RCC_CR_PLLRDY)) {
-        return; /* stay on HSI: slower, still correct */
-    }
-
-    PWR_CR1 |= PWR_CR1_ODEN;
-    (void)cm_wait(&PWR_CSR1, PWR_CSR1_ODRDY, PWR_CSR1_ODRDY);
-    PWR_CR1 |= PWR_CR1_ODSWEN;
-    (void)cm_wait(&PWR_CSR1, PWR_CSR1_ODSWRDY, PWR_CSR1_ODSWRDY);
-
-    FLASH_ACR = FLASH_ACR_LATENCY(7) | FLASH_ACR_PRFTEN | FLASH_ACR_ARTEN;
-    (void)cm_wait(&FLASH_ACR, FLASH_ACR_LATENCY_MASK, FLASH_ACR_LATENCY(7));
-
-    RCC_CFGR = (RCC_CFGR & ~RCC_CFGR_PPRE_MASK) | RCC_CFGR_HPRE_DIV1 | RCC_CFGR_PPRE1_DIV4 |
-               RCC_CFGR_PPRE2_DIV2;
-    RCC_CFGR = (RCC_CFGR & ~RCC_CFGR_SW_MASK) | RCC_CFGR_SW_PLL;
-    (void)cm_wait(&RCC_CFGR, RCC_CFGR_SWS_MASK, RCC_CFGR_SWS_PLL);
-}
+static const stm32_clock_t k_clock = {
+    .pllcfgr = RCC_PLLCFGR_PLLM(8) | RCC_PLLCFGR_PLLN(216) | RCC_PLLCFGR_PLLP_DIV2 |
+               RCC_PLLCFGR_PLLSRC_HSI | RCC_PLLCFGR_PLLQ(9),
+    .flash_latency = 7u,
+    .flash_acr = FLASH_ACR_PRFTEN | FLASH_ACR_ARTEN,
+};
 
 /* Cortex-M7 L1 caches (ARMv7-M ARM B2.2.7): invalidate, then enable. The D-cache is
    invalidated by set/way from the geometry CCSIDR reports for the L1 data cache. */
@@ -82,52 +58,29 @@ static void uart_init(void)
     RCC_AHB1ENR |= RCC_AHB1ENR_GPIOAEN | RCC_AHB1ENR_GPIOBEN;
     RCC_APB2ENR |= RCC_APB2ENR_USART1EN;
     (void)RCC_APB2ENR;
-    GPIO_MODER(GPIOA_BASE) = (GPIO_MODER(GPIOA_BASE) & ~(3u << 18)) | (GPIO_MODE_AF << 18);
-    GPIO_OSPEEDR(GPIOA_BASE) = (GPIO_OSPEEDR(GPIOA_BASE) & ~(3u << 18)) | (GPIO_SPEED_HIGH << 18);
-    GPIO_AFRH(GPIOA_BASE) = (GPIO_AFRH(GPIOA_BASE) & ~(0xFu << 4)) | (7u << 4);
-    GPIO_MODER(GPIOB_BASE) = (GPIO_MODER(GPIOB_BASE) & ~(3u << 14)) | (GPIO_MODE_AF << 14);
-    GPIO_PUPDR(GPIOB_BASE) = (GPIO_PUPDR(GPIOB_BASE) & ~(3u << 14)) | (GPIO_PULL_UP << 14);
-    GPIO_AFRL(GPIOB_BASE) = (GPIO_AFRL(GPIOB_BASE) & ~(0xFu << 28)) | (7u << 28);
+    stm32_pin_af(GPIOA_BASE, 9u, 7u, 0);
+    stm32_pin_af(GPIOB_BASE, 7u, 7u, 1);
 
     USART1->CR1 = 0;
-    USART1->CR3 = USART_CR3_OVRDIS; /* an overrun drops a byte (the frame CRC catches it) */
+    USART1->CR3 = USART_V2_CR3_OVRDIS; /* an overrun drops a byte (the frame CRC catches it) */
     USART1->BRR = (PCLK2_HZ + TS_UART_BAUD / 2u) / TS_UART_BAUD;
-    USART1->CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE;
-}
-
-static uint8_t read_reset_cause(void)
-{
-    uint32_t csr = RCC_CSR;
-    RCC_CSR |= RCC_CSR_RMVF;
-    if (csr & (RCC_CSR_IWDGRSTF | RCC_CSR_WWDGRSTF)) {
-        return CM_RESET_WATCHDOG;
-    }
-    if (csr & RCC_CSR_SFTRSTF) {
-        return CM_RESET_SOFTWARE;
-    }
-    if (csr & RCC_CSR_PORRSTF) {
-        return CM_RESET_POWER_ON;
-    }
-    if (csr & RCC_CSR_BORRSTF) {
-        return CM_RESET_BROWNOUT;
-    }
-    return (csr & RCC_CSR_PINRSTF) ? CM_RESET_PIN : CM_RESET_POWER_ON;
+    USART1->CR1 = USART_V2_CR1_UE | USART_V2_CR1_TE | USART_V2_CR1_RE;
 }
 
 void ts_board_init(void)
 {
-    s_reset_cause = read_reset_cause();
-    clock_init();
+    s_reset_cause = stm32_reset_cause();
+    const int on_pll = stm32_clock_start(&k_clock);
     caches_init();
     uart_init();
-    cm_time_init((RCC_CFGR & RCC_CFGR_SWS_MASK) == RCC_CFGR_SWS_PLL ? SYSCLK_HZ : 16000000u);
+    cm_time_init(on_pll ? SYSCLK_HZ : 16000000u);
     cm_entropy_init();
 }
 
 void ts_board_uart_write(const uint8_t *buf, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        while (!(USART1->ISR & USART_ISR_TXE)) {
+        while (!(USART1->ISR & USART_V2_ISR_TXE)) {
         }
         USART1->TDR = buf[i];
     }
@@ -135,7 +88,7 @@ void ts_board_uart_write(const uint8_t *buf, size_t n)
 
 int cm_uart_poll(uint8_t *byte)
 {
-    if (USART1->ISR & USART_ISR_RXNE) {
+    if (USART1->ISR & USART_V2_ISR_RXNE) {
         *byte = (uint8_t)USART1->RDR;
         return 1;
     }
@@ -144,10 +97,10 @@ int cm_uart_poll(uint8_t *byte)
 
 void cm_fault_putc(char c)
 {
-    if (!(USART1->CR1 & USART_CR1_UE)) {
+    if (!(USART1->CR1 & USART_V2_CR1_UE)) {
         return; /* faulted before ts_board_init: no clock setup from the fault handler */
     }
-    while (!(USART1->ISR & USART_ISR_TXE)) {
+    while (!(USART1->ISR & USART_V2_ISR_TXE)) {
     }
     USART1->TDR = (uint8_t)c;
 }

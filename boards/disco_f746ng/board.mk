@@ -4,4 +4,4 @@
 ARCH      := -mcpu=cortex-m7 -mthumb -mfloat-abi=hard -mfpu=fpv5-sp-d16
 LDSCRIPT  := boards/disco_f746ng/linker.ld
 UART_BAUD ?= 921600
-include boards/cortex_m/cortex_m.mk
+include boards/stm32_common/stm32.mk

@@ -3,4 +3,4 @@
 ARCH      := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
 LDSCRIPT  := boards/nucleo_f446re/linker.ld
 UART_BAUD ?= 921600
-include boards/cortex_m/cortex_m.mk
+include boards/stm32_common/stm32.mk

@@ -1,5 +1,5 @@
 """The golden model's conv layer and pooling parameters: the Python twins of ts_conv_layer_t and
-ts_pool_params_t (firmware/include/ts_conv.h), with the shared geometry, activation and
+ts_pool_params_t (firmware/include/ts_kernels.h), with the shared geometry, activation and
 gradient re-quantization helpers of docs/int8-conv.md."""
 
 from __future__ import annotations

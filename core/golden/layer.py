@@ -1,4 +1,4 @@
-"""The golden model's trainable FC layer: the Python twin of ts_fc_layer_t (ts_layer.h)."""
+"""The golden model's trainable FC layer: the Python twin of ts_fc_layer_t (ts_kernels.h)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ def _zeros_f32(shape: tuple[int, ...]) -> F32:
 class FCLayer:
     """Fully connected layer, TFLite layout: w [C, K] (C = out_features, K = in_features).
 
-    Fields mirror ts_fc_layer_t one for one; ``in_scale``/``in_zp`` is its ``in_q`` and
-    ``out_scale``/``out_zp`` its ``out_q``. Arrays are coerced to the C dtypes on creation.
+    Fields mirror ts_fc_layer_t: ``relu`` is its ``act`` (RELU or NONE); the rest is its
+    training state ``p`` (ts_params_t), with ``in_scale``/``in_zp`` for ``p.in_q`` and
+    ``out_scale``/``out_zp`` for ``p.out_q``. Arrays are coerced to the C dtypes on creation.
     """
 
     in_features: int
@@ -138,7 +139,7 @@ class FCLayer:
 
 
 def act_min(layer: FCLayer) -> int:
-    """Lowest int8 the layer's activation lets through (ts_fc_act_min)."""
+    """Lowest int8 the layer's activation lets through (ts_act_range's act_min)."""
     if layer.relu and layer.out_zp > -128:
         return layer.out_zp
     return -128

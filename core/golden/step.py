@@ -17,33 +17,22 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from tinysplit.core import golden
-from tinysplit.core.golden import ConvLayer, FCLayer
-from tinysplit.core.golden.ops import ClientOp, PoolOp, op_dims, size, trainable
+from .conv_layer import ConvLayer
+from .layer import FCLayer
+from .ops import ClientOp, Range, op_def, op_dims, size, trainable
+from .params import range_update, requantize, sgd_step
 
 I8 = npt.NDArray[np.int8]
 
 
-def _forward(
-    ops: Sequence[ClientOp], x: npt.ArrayLike, ranges: list[tuple[np.float32, np.float32]] | None
-) -> list[I8]:
+def _forward(ops: Sequence[ClientOp], x: npt.ArrayLike, ranges: list[Range] | None) -> list[I8]:
     """Outputs of every op (flat int8) for one sample; folds observed ranges into `ranges`."""
     outs: list[I8] = []
     y = np.asarray(x, dtype=np.int8).reshape(-1)
     for i, op in enumerate(ops):
-        d_in, _ = op_dims(op)
-        if isinstance(op, FCLayer):
-            y, acc = golden.fc_forward(op, y)
-            if ranges is not None:
-                ranges[i] = golden.fc_observe_range(op, acc, *ranges[i])
-        elif isinstance(op, ConvLayer):
-            fwd = golden.depthwise_conv2d_forward if op.depthwise else golden.conv2d_forward
-            y, acc = fwd(op, y.reshape(d_in))
-            if ranges is not None:
-                ranges[i] = golden.conv_observe_range(op, acc, *ranges[i])
-        elif isinstance(op, PoolOp):
-            pool = golden.max_pool2d_forward if op.kind == "max" else golden.avg_pool2d_forward
-            y = pool(op.params, y.reshape(d_in))
+        y, rng = op_def(op).forward(op, y, None if ranges is None else ranges[i])
+        if ranges is not None and rng is not None:
+            ranges[i] = rng
         y = np.asarray(y, dtype=np.int8).reshape(-1)
         outs.append(y)
     return outs
@@ -62,33 +51,10 @@ def _backward(ops: Sequence[ClientOp], x: I8, outs: list[I8], g: I8, s: np.float
     for i in range(len(ops) - 1, first - 1, -1):
         op = ops[i]
         x_in = x if i == 0 else outs[i - 1]
-        d_in, d_out = op_dims(op)
-        if isinstance(op, FCLayer):
-            if op.relu:
-                g = golden.relu_backward(g, outs[i], golden.act_min(op))
-            golden.fc_backward_weights(op, x_in, g, float(s))
-            if i > first:
-                g, s = golden.fc_backward_input(op, g, s)
-        elif isinstance(op, ConvLayer):
-            g = golden.act_backward(op.act, op.out_scale, op.out_zp, g, outs[i])
-            if op.depthwise:
-                golden.depthwise_conv2d_backward_weights(
-                    op, x_in.reshape(d_in), g.reshape(d_out), s
-                )
-                if i > first:
-                    g, s = golden.depthwise_conv2d_backward_input(op, g.reshape(d_out), s)
-            else:
-                golden.conv2d_backward_weights(op, x_in.reshape(d_in), g.reshape(d_out), s)
-                if i > first:
-                    g, s = golden.conv2d_backward_input(op, g.reshape(d_out), s)
-        elif isinstance(op, PoolOp):
-            if op.kind == "max":
-                g, s = golden.max_pool2d_backward(
-                    op.params, x_in.reshape(d_in), g.reshape(d_out), s
-                )
-            else:
-                g, s = golden.avg_pool2d_backward(op.params, g.reshape(d_out), s)
-        g = np.asarray(g, dtype=np.int8).reshape(-1)
+        gx, s = op_def(op).backward(op, x_in, outs[i], g, np.float32(s), i > first)
+        if gx is None:
+            break
+        g = np.asarray(gx, dtype=np.int8).reshape(-1)
         s = np.float32(s)
 
 
@@ -117,21 +83,13 @@ def ops_train_step(
         _backward(ops, x8[b], outs[b], g8[b], sg[b])
     layers = [(i, op) for i, op in enumerate(ops) if isinstance(op, FCLayer | ConvLayer)]
     for i, op in layers:
-        if isinstance(op, FCLayer):
-            golden.sgd_step_fc(op, lr)
-            if update_range:  # False only to measure what frozen export-time ranges would cost
-                golden.range_update(op, *ranges[i])
-        else:
-            golden.conv_sgd_step(op, lr)
-            if update_range:
-                golden.conv_range_update(op, *ranges[i])
+        sgd_step(op, lr)
+        if update_range:  # False only to measure what frozen export-time ranges would cost
+            range_update(op, *ranges[i])
     for (_, prev), (_, op) in itertools.pairwise(layers):
         op.in_scale, op.in_zp = np.float32(prev.out_scale), int(prev.out_zp)
     for _, op in layers:
-        if isinstance(op, FCLayer):
-            golden.fc_requantize(op)
-        else:
-            golden.conv_requantize(op)
+        requantize(op)
     return np.stack([o[-1] for o in outs]).astype(np.int8)
 
 
@@ -149,17 +107,6 @@ def cut_quant(ops: Sequence[ClientOp]) -> tuple[np.float32, int, np.float32, np.
 def forward(ops: Sequence[ClientOp], x: npt.ArrayLike) -> npt.NDArray[np.int8]:
     """One sample through the golden ops (the firmware's forward): int8 in, int8 cut out,
     both flat."""
-    y = np.asarray(x, dtype=np.int8).reshape(-1)
-    for op in ops:
-        d_in, d_out = op_dims(op)
-        if isinstance(op, FCLayer):
-            y, _ = golden.fc_forward(op, y.reshape(-1))
-        elif isinstance(op, ConvLayer):
-            fwd = golden.depthwise_conv2d_forward if op.depthwise else golden.conv2d_forward
-            y, _ = fwd(op, y.reshape(d_in))
-        elif isinstance(op, PoolOp):
-            pool = golden.max_pool2d_forward if op.kind == "max" else golden.avg_pool2d_forward
-            y = pool(op.params, y.reshape(d_in))
-        y = np.asarray(y, dtype=np.int8).reshape(-1)
-        assert y.size == size(d_out)
+    y = _forward(ops, x, None)[-1]
+    assert y.size == size(op_dims(ops[-1])[1])
     return y

@@ -16,10 +16,11 @@
  * masked between the markers so that no SysTick handler lands in a count.
  *
  * Built with -DTS_BENCH_CASES and a generated bench_cases.h on the include path, it runs the
- * case table of host/costmodel/model.py instead (`python -m tinysplit.host.costmodel.model --fit`): every
- * kernel a training step calls, forward and backward, on many shapes, densities and strides,
- * one interval per case, reported as `bench <n> <kind> case<i> <macs>`. The instruction cost
- * model is fitted to those counts.
+ * case table of host/costmodel/model.py instead
+ * (`python -m tinysplit.host.costmodel.model --fit`): every kernel a training step calls,
+ * forward and backward, on many shapes, densities and strides, one interval per case,
+ * reported as `bench <n> <kind> case<i> <macs>`. The instruction cost model is fitted to
+ * those counts.
  */
 #include <math.h>
 #include <stddef.h>
@@ -27,7 +28,6 @@
 
 #include "board_config.h"
 #include "ts_board.h"
-#include "ts_conv.h"
 #include "ts_crc32.h"
 #include "ts_frame.h"
 #include "ts_kernels.h"
@@ -195,19 +195,22 @@ static ts_fc_layer_t fc_layer(uint16_t k_n, uint16_t c_n, int training)
     ts_fc_layer_t l = {0};
     l.in_features = k_n;
     l.out_features = c_n;
-    l.relu = 1;
-    l.in_q = IN_Q;
-    l.out_q = OUT_Q;
-    l.w = rand_tensor(n_w, 0);
-    l.bias = t.bias;
-    l.w_scale = t.w_scale;
-    l.out_mult = t.out_mult;
-    l.out_shift = t.out_shift;
-    l.master_b = t.master_b;
-    l.grad_b = t.grad_b;
+    l.act = TS_ACT_RELU;
+    l.p.channels = c_n;
+    l.p.per_channel = k_n;
+    l.p.layout = TS_CHANNEL_FIRST;
+    l.p.in_q = IN_Q;
+    l.p.out_q = OUT_Q;
+    l.p.w = rand_tensor(n_w, 0);
+    l.p.bias = t.bias;
+    l.p.w_scale = t.w_scale;
+    l.p.out_mult = t.out_mult;
+    l.p.out_shift = t.out_shift;
+    l.p.master_b = t.master_b;
+    l.p.grad_b = t.grad_b;
     if (training) {
-        l.master_w = zeros_f32(n_w);
-        l.grad_w = zeros_f32(n_w);
+        l.p.master_w = zeros_f32(n_w);
+        l.p.grad_w = zeros_f32(n_w);
     }
     return l;
 }
@@ -222,7 +225,7 @@ static void bench_fc(uint16_t k_n, uint16_t c_n, const char *shape, int backward
 
     irq_off();
     ts_bench_begin();
-    ts_fc_forward(&l, x, y, NULL);
+    ts_fully_connected_forward(&l, x, y, NULL);
     ts_bench_end();
     irq_on();
     report("fc_forward", shape, macs);
@@ -233,7 +236,7 @@ static void bench_fc(uint16_t k_n, uint16_t c_n, const char *shape, int backward
     const int8_t *g = rand_tensor(c_n, 1);
     irq_off();
     ts_bench_begin();
-    ts_fc_backward_weights(&l, x, g, S_G);
+    ts_fully_connected_backward_weights(&l, x, g, S_G);
     ts_bench_end();
     irq_on();
     report("fc_backward_weights", shape, macs);
@@ -243,7 +246,7 @@ static void bench_fc(uint16_t k_n, uint16_t c_n, const char *shape, int backward
     float s_gx = 0.0f;
     irq_off();
     ts_bench_begin();
-    ts_fc_backward_input(&l, g, S_G, scratch, gx, &s_gx);
+    ts_fully_connected_backward_input(&l, g, S_G, scratch, gx, &s_gx);
     ts_bench_end();
     irq_on();
     report("fc_backward_input", shape, macs);
@@ -269,19 +272,22 @@ static void bench_conv(ts_dims_t in, uint16_t c_out, uint16_t kh, uint16_t kw, u
     l.padding = padding;
     l.act = TS_ACT_RELU;
     l.depthwise = (uint8_t)depthwise;
-    l.in_q = IN_Q;
-    l.out_q = OUT_Q;
+    l.p.channels = c_out;
+    l.p.per_channel = (uint32_t)kh * kw * (depthwise ? 1u : in.c);
+    l.p.layout = depthwise ? TS_CHANNEL_LAST : TS_CHANNEL_FIRST;
+    l.p.in_q = IN_Q;
+    l.p.out_q = OUT_Q;
     const size_t n_w = (size_t)kh * kw * (depthwise ? c_out : (size_t)c_out * in.c);
     const channel_tensors_t t = channel_tensors(c_out);
-    l.w = rand_tensor(n_w, 0);
-    l.bias = t.bias;
-    l.w_scale = t.w_scale;
-    l.out_mult = t.out_mult;
-    l.out_shift = t.out_shift;
-    l.master_w = zeros_f32(n_w);
-    l.master_b = t.master_b;
-    l.grad_w = zeros_f32(n_w);
-    l.grad_b = t.grad_b;
+    l.p.w = rand_tensor(n_w, 0);
+    l.p.bias = t.bias;
+    l.p.w_scale = t.w_scale;
+    l.p.out_mult = t.out_mult;
+    l.p.out_shift = t.out_shift;
+    l.p.master_w = zeros_f32(n_w);
+    l.p.master_b = t.master_b;
+    l.p.grad_w = zeros_f32(n_w);
+    l.p.grad_b = t.grad_b;
     if (ts_conv_check(&l) != TS_OK) {
         put_str("bench error conv_check ");
         put_str(shape);
@@ -340,7 +346,7 @@ static void run_anchor_suite(void)
     bench_fc(1568, 32, "1568->32", 0);
 }
 
-/* ---- the fit suite (host/costmodel/model.py) ---------------------------------------------------- */
+/* ---- the fit suite (host/costmodel/model.py) ------------------------------------------------ */
 
 #ifdef TS_BENCH_CASES
 /** What one case runs; host/costmodel/model.py's KINDS lists the same names in the same order. */
@@ -353,8 +359,8 @@ typedef enum {
     BK_DW_FORWARD_OBSERVE,
     BK_DW_BACKWARD_WEIGHTS,
     BK_DW_BACKWARD_INPUT,
-    BK_FC_FORWARD,             /**< ts_fc_forward with acc_out (what the observer reads) */
-    BK_FC_OBSERVE,             /**< ts_fc_observe_range */
+    BK_FC_FORWARD,             /**< ts_fully_connected_forward with acc_out (for the observer) */
+    BK_FC_OBSERVE,             /**< ts_fully_connected_observe_range */
     BK_FC_BACKWARD_WEIGHTS,
     BK_FC_BACKWARD_INPUT,
     BK_MAX_POOL_FORWARD,
@@ -362,13 +368,13 @@ typedef enum {
     BK_AVG_POOL_FORWARD,
     BK_AVG_POOL_BACKWARD,
     BK_ACT_BACKWARD,           /**< ts_act_backward, RELU, n = h * w * c */
-    BK_RELU_BACKWARD,          /**< ts_relu_backward (FC layers), n = c */
-    BK_CONV_SGD,               /**< ts_conv_sgd_step */
-    BK_CONV_RANGE_UPDATE,      /**< ts_conv_range_update */
-    BK_CONV_REQUANTIZE,        /**< ts_conv_requantize */
-    BK_FC_SGD,                 /**< ts_sgd_step_fc */
-    BK_FC_RANGE_UPDATE,        /**< ts_range_update */
-    BK_FC_REQUANTIZE,          /**< ts_fc_requantize */
+    BK_RELU_BACKWARD,          /**< ts_act_backward, RELU, of an FC layer, n = c */
+    BK_CONV_SGD,               /**< ts_sgd_step on a conv layer's training state */
+    BK_CONV_RANGE_UPDATE,      /**< ts_range_update, same */
+    BK_CONV_REQUANTIZE,        /**< ts_requantize, same */
+    BK_FC_SGD,                 /**< ts_sgd_step on an FC layer's training state */
+    BK_FC_RANGE_UPDATE,        /**< ts_range_update, same */
+    BK_FC_REQUANTIZE,          /**< ts_requantize, same */
     BK_FRAME_ENCODE,           /**< ts_frame_encode of a c-byte payload */
     BK_FRAME_DECODE,           /**< ts_frame_decoder_push of every byte of that frame */
     BK_CRC32,                  /**< ts_crc32_update over c bytes */
@@ -451,19 +457,22 @@ static void run_conv_case(const bench_case_t *k, int dw)
     l.padding = k->padding;
     l.act = TS_ACT_RELU;
     l.depthwise = (uint8_t)dw;
-    l.in_q = IN_Q;
-    l.out_q = OUT_Q;
+    l.p.channels = c_out;
+    l.p.per_channel = (uint32_t)k->kh * k->kw * (dw ? 1u : k->c);
+    l.p.layout = dw ? TS_CHANNEL_LAST : TS_CHANNEL_FIRST;
+    l.p.in_q = IN_Q;
+    l.p.out_q = OUT_Q;
     const size_t n_w = (size_t)k->kh * k->kw * (dw ? c_out : (size_t)c_out * k->c);
     const channel_tensors_t t = channel_tensors(c_out);
-    l.w = rand_tensor(n_w, 0);
-    l.bias = t.bias;
-    l.w_scale = t.w_scale;
-    l.out_mult = t.out_mult;
-    l.out_shift = t.out_shift;
-    l.master_w = rand_f32(n_w);
-    l.master_b = t.master_b;
-    l.grad_w = zeros_f32(n_w);
-    l.grad_b = t.grad_b;
+    l.p.w = rand_tensor(n_w, 0);
+    l.p.bias = t.bias;
+    l.p.w_scale = t.w_scale;
+    l.p.out_mult = t.out_mult;
+    l.p.out_shift = t.out_shift;
+    l.p.master_w = rand_f32(n_w);
+    l.p.master_b = t.master_b;
+    l.p.grad_w = zeros_f32(n_w);
+    l.p.grad_b = t.grad_b;
     if (ts_conv_check(&l) != TS_OK) {
         put_str("bench error conv_check\n");
         return;
@@ -526,17 +535,17 @@ static void run_conv_case(const bench_case_t *k, int dw)
     }
     case BK_CONV_SGD:
         begin();
-        ts_conv_sgd_step(&l, 0.01f);
+        ts_sgd_step(&l.p, 0.01f);
         end();
         break;
     case BK_CONV_RANGE_UPDATE:
         begin();
-        ts_conv_range_update(&l, -1.0f, 3.0f);
+        ts_range_update(&l.p, -1.0f, 3.0f);
         end();
         break;
     case BK_CONV_REQUANTIZE:
         begin();
-        ts_conv_requantize(&l);
+        ts_requantize(&l.p);
         end();
         break;
     default:
@@ -548,7 +557,7 @@ static void run_fc_case(const bench_case_t *k)
 {
     ts_fc_layer_t l = fc_layer(k->c, k->c_out, 1);
     for (size_t i = 0; i < (size_t)k->c * k->c_out; ++i) {
-        l.master_w[i] = (float)rand_i8(0) * 0.001f;
+        l.p.master_w[i] = (float)rand_i8(0) * 0.001f;
     }
     const int8_t *x = rand_tensor(k->c, 0);
     int32_t *acc = arena_take((size_t)(k->c > k->c_out ? k->c : k->c_out) * sizeof(int32_t));
@@ -557,19 +566,19 @@ static void run_fc_case(const bench_case_t *k)
     switch (k->kind) {
     case BK_FC_FORWARD:
         begin();
-        ts_fc_forward(&l, x, y, acc);
+        ts_fully_connected_forward(&l, x, y, acc);
         end();
         break;
     case BK_FC_OBSERVE:
-        ts_fc_forward(&l, x, y, acc);
+        ts_fully_connected_forward(&l, x, y, acc);
         begin();
-        ts_fc_observe_range(&l, acc, &bmin, &bmax);
+        ts_fully_connected_observe_range(&l, acc, &bmin, &bmax);
         end();
         break;
     case BK_FC_BACKWARD_WEIGHTS: {
         const int8_t *g = sparse_grad(k->c_out, k->density);
         begin();
-        ts_fc_backward_weights(&l, x, g, S_G);
+        ts_fully_connected_backward_weights(&l, x, g, S_G);
         end();
         break;
     }
@@ -577,30 +586,30 @@ static void run_fc_case(const bench_case_t *k)
         const int8_t *g = sparse_grad(k->c_out, k->density);
         int8_t *gx = arena_take(k->c);
         begin();
-        ts_fc_backward_input(&l, g, S_G, acc, gx, &s_gx);
+        ts_fully_connected_backward_input(&l, g, S_G, acc, gx, &s_gx);
         end();
         break;
     }
     case BK_RELU_BACKWARD: {
         int8_t *g = sparse_grad(k->c_out, k->density);
         begin();
-        ts_relu_backward(g, y, k->c_out, ts_fc_act_min(&l));
+        ts_act_backward(l.act, l.p.out_q, g, y, k->c_out);
         end();
         break;
     }
     case BK_FC_SGD:
         begin();
-        ts_sgd_step_fc(&l, 0.01f);
+        ts_sgd_step(&l.p, 0.01f);
         end();
         break;
     case BK_FC_RANGE_UPDATE:
         begin();
-        ts_range_update(&l, -1.0f, 3.0f);
+        ts_range_update(&l.p, -1.0f, 3.0f);
         end();
         break;
     case BK_FC_REQUANTIZE:
         begin();
-        ts_fc_requantize(&l);
+        ts_requantize(&l.p);
         end();
         break;
     default:

@@ -71,7 +71,9 @@ void ts_client_init(void)
     if (ts_client.session == 0u) {
         ts_client.session = 1u; /* 0 is what a host that has not heard HELLO sends */
     }
-    ts_client.weights_crc = ts_weights_blob_crc();
+    /* Validate once, like TFLM's Prepare: the kernels themselves never check. */
+    ts_client.model_ok = ts_model_check() == TS_OK;
+    ts_client.weights_crc = ts_client.model_ok ? ts_weights_blob_crc() : 0u;
     ts_frame_decoder_init(&decoder);
     ts_send_hello(0u);
 }
@@ -80,6 +82,11 @@ void ts_client_handle(const ts_header_t *h, const uint8_t *payload)
 {
     if (h->type == TS_MSG_HELLO_REQ) {
         ts_msg_hello_req(h, payload);
+        return;
+    }
+    if (!ts_client.model_ok) {
+        ts_client_error(h->step, TS_ERR_CODE_UNEXPECTED,
+                        "the image's model tables fail their check: export and build again");
         return;
     }
     if (h->session != ts_client.session) {

@@ -50,6 +50,7 @@ typedef struct {
     uint8_t has_done;                             /**< 1: done[] is valid */
     uint8_t has_sync;                             /**< 1: sync_nonce is valid */
     uint8_t has_push;                             /**< 1: push_id is valid */
+    uint8_t model_ok;                             /**< 1: the op table passed ts_model_check */
     uint32_t sync_nonce;                          /**< step id of the last SYNC applied */
     uint32_t push_id;                             /**< step id (nonce) of the last PUT_WEIGHTS */
     uint32_t push_next;                           /**< image bytes of that push received */
@@ -115,24 +116,27 @@ void ts_resend_step_done(void);
 #define TS_NOIPA __attribute__((noipa))
 #endif
 
-/** A trainable op's training state, whatever its kind (FC or Conv2D/DepthwiseConv2D). */
+/** One row of the op registry (ops.c): what the client does with one kind of op. */
+typedef ts_params_t *(*ts_op_params_fn)(const ts_model_op_t *op);
 typedef struct {
-    uint32_t n_w; /**< weights: C * K */
-    uint32_t n_c; /**< output channels C */
-    int8_t *w;
-    int32_t *bias;
-    float *w_scale;
-    int32_t *out_mult;
-    int32_t *out_shift;
-    float *master_w;
-    float *master_b;
-    float *grad_w;
-    float *grad_b;
-    float *range_min;
-    float *range_max;
-    ts_quant_t *in_q;
-    ts_quant_t *out_q;
-} ts_trainable_t;
+    const char *name; /**< the kernels' op name, for messages */
+    /** Set-up check of the op's parameters (ts_*_check); NULL: nothing to check. */
+    ts_status_t (*check)(const ts_model_op_t *op);
+    /** The op's training state; NULL for an op without weights (pools, reshapes). */
+    ts_op_params_fn params;
+    /** Forward of one sample x -> y; bmin/bmax non-NULL (both or neither): fold the op's
+     *  outputs into the minibatch range. NULL: the output is the input's bytes (reshape). */
+    void (*forward)(const ts_model_op_t *op, const int8_t *x, int8_t *y, float *bmin,
+                    float *bmax);
+    /** Backward of one sample from its output gradient g (scale s_g; the activation mask is
+     *  applied to g in place), kept input x and output y: adds the weight gradient, and when
+     *  gx is non-NULL writes the input gradient and its scale *s_gx. NULL for a reshape. */
+    void (*backward)(const ts_model_op_t *op, const int8_t *x, const int8_t *y, int8_t *g,
+                     float s_g, int8_t *gx, float *s_gx);
+} ts_op_def_t;
+
+/** The registry, indexed by ts_op_kind_t. */
+extern const ts_op_def_t ts_op_defs[TS_OP_N_KINDS];
 
 /** Bytes of one sample's output of op. */
 uint32_t ts_op_out_bytes(const ts_model_op_t *op);
@@ -140,11 +144,15 @@ uint32_t ts_op_out_bytes(const ts_model_op_t *op);
 /** Where op i's output for minibatch position pos lives (x: the sample, for a reshape of it). */
 int8_t *ts_op_output(uint32_t i, uint32_t pos, const int8_t *x);
 
-/** Fills t with op i's training state; 0 if op i is not trainable. */
-int ts_op_trainable(uint32_t i, ts_trainable_t *t);
+/** Op i's training state; NULL if op i is not trainable. */
+ts_params_t *ts_op_params(uint32_t i);
 
 /** The cut's quantization and running range: the last trainable op's (pools keep theirs). */
-void ts_cut_quant(ts_quant_t *q, float *range_min, float *range_max);
+const ts_params_t *ts_cut_params(void);
+
+/** Validates the op table once at boot (every op's check, at least one trainable op):
+ *  TS_ERR_ARG when the exported tables are not ones the kernels can run. */
+ts_status_t ts_model_check(void);
 
 /** Instruction-count markers around each sample's forward and backward pass (train.c). */
 void ts_bench_begin(void);

@@ -69,15 +69,12 @@ void ts_msg_commit(const ts_header_t *h, const uint8_t *payload)
     ts_client.committed = h->step;
     ts_client.stats.commits++;
 
-    ts_quant_t q;
-    float range_min;
-    float range_max;
-    ts_cut_quant(&q, &range_min, &range_max);
+    const ts_params_t *cut = ts_cut_params();
     uint8_t *p = ts_client.done;
     ts_client.weights_crc = ts_weights_blob_crc();
     ts_put_u32(p + TS_STEP_DONE_OFF_WEIGHTS_CRC, ts_client.weights_crc);
-    ts_put_f32(p + TS_STEP_DONE_OFF_RANGE_MIN, range_min);
-    ts_put_f32(p + TS_STEP_DONE_OFF_RANGE_MAX, range_max);
+    ts_put_f32(p + TS_STEP_DONE_OFF_RANGE_MIN, cut->range_min);
+    ts_put_f32(p + TS_STEP_DONE_OFF_RANGE_MAX, cut->range_max);
     ts_put_u32(p + TS_STEP_DONE_OFF_CYCLES, ts_client.step_cycles);
     ts_client.has_done = 1u;
     ts_client_send(TS_MSG_STEP_DONE, h->step, 0u, p, TS_STEP_DONE_FIXED_SIZE);

@@ -22,10 +22,7 @@ static uint8_t frame_labels[TS_SMASHED_PER_FRAME(TS_MODEL_CUT_SIZE)];
 /* SMASHED: f32 scale, i8 zero point, u8 pad, u16 count, u8 label[count], i8 act[count * cut]. */
 static void send_smashed(uint32_t step, uint16_t first, uint16_t n)
 {
-    ts_quant_t q;
-    float range_min;
-    float range_max;
-    ts_cut_quant(&q, &range_min, &range_max);
+    const ts_quant_t q = ts_cut_params()->out_q;
     uint8_t *p = ts_tx_payload;
     ts_put_f32(p + TS_SMASHED_OFF_SCALE, q.scale);
     p[TS_SMASHED_OFF_ZERO_POINT] = (uint8_t)(int8_t)q.zero_point;

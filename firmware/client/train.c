@@ -4,12 +4,11 @@
  * that are not kept are recomputed from the sample first), and the minibatch commit. The kernel
  * calls and their order are the ones the numpy golden model's ops_train_step makes
  * (core/golden/step.py; docs/int8-conv.md "A training step"); change one, change both.
+ * Every op goes through its row of the op registry (ops.c): nothing here knows an op kind.
  */
 #include <math.h>
 
 #include "client_internal.h"
-#include "ts_conv.h"
-#include "ts_kernels.h"
 
 /* ---- instruction-count markers ---------------------------------------------------------------
  * Every sample's forward (TRAIN_STEP) and backward pass runs between ts_bench_begin() and
@@ -39,32 +38,14 @@ static const int8_t *forward(const int8_t *x, uint32_t pos, int observe, uint32_
     const int8_t *in = x;
     for (uint32_t i = 0; i <= last; ++i) {
         const ts_model_op_t *op = &ts_model_ops[i];
-        if (op->kind == TS_OP_RESHAPE) {
+        const ts_op_def_t *def = &ts_op_defs[op->kind];
+        if (!def->forward) {
             continue; /* NHWC int8 keeps its bytes: the output is the input */
         }
         int8_t *out = ts_op_output(i, pos, x);
-        float *bmin = observe ? &ts_client.batch_min[i] : 0;
-        float *bmax = observe ? &ts_client.batch_max[i] : 0;
-        switch (op->kind) {
-        case TS_OP_FC:
-            ts_fc_forward(op->layer.fc, in, out, ts_scratch);
-            if (observe) {
-                ts_fc_observe_range(op->layer.fc, ts_scratch, bmin, bmax);
-            }
-            break;
-        case TS_OP_CONV:
-            ts_conv2d_forward(op->layer.conv, in, out, bmin, bmax);
-            break;
-        case TS_OP_DEPTHWISE:
-            ts_depthwise_conv2d_forward(op->layer.conv, in, out, bmin, bmax);
-            break;
-        case TS_OP_MAX_POOL:
-            ts_max_pool2d_forward(op->layer.pool, in, out);
-            break;
-        default: /* TS_OP_AVG_POOL */
-            ts_avg_pool2d_forward(op->layer.pool, in, out);
-            break;
-        }
+        const int observed = observe && def->params;
+        def->forward(op, in, out, observed ? &ts_client.batch_min[i] : 0,
+                     observed ? &ts_client.batch_max[i] : 0);
         in = out;
     }
     return in;
@@ -85,7 +66,7 @@ const int8_t *ts_train_cut_output(uint16_t pos)
 {
     const uint32_t last = TS_MODEL_N_OPS - 1u;
     uint32_t i = last;
-    while (i > 0 && ts_model_ops[i].kind == TS_OP_RESHAPE) {
+    while (i > 0 && !ts_op_defs[ts_model_ops[i].kind].forward) {
         --i;
     }
     if (ts_model_ops[i].out_buf == TS_BUF_KEPT) {
@@ -98,15 +79,16 @@ const int8_t *ts_train_cut_output(uint16_t pos)
 void ts_train_drop_staged(void)
 {
     for (uint32_t i = 0; i < TS_MODEL_N_OPS; ++i) {
-        ts_trainable_t t;
-        if (!ts_op_trainable(i, &t)) {
+        ts_params_t *p = ts_op_params(i);
+        if (!p) {
             continue;
         }
-        for (uint32_t k = 0; k < t.n_w; ++k) {
-            t.grad_w[k] = 0.0f;
+        const uint32_t n_w = ts_params_weights(p);
+        for (uint32_t k = 0; k < n_w; ++k) {
+            p->grad_w[k] = 0.0f;
         }
-        for (uint32_t c = 0; c < t.n_c; ++c) {
-            t.grad_b[c] = 0.0f;
+        for (uint32_t c = 0; c < p->channels; ++c) {
+            p->grad_b[c] = 0.0f;
         }
     }
 }
@@ -149,53 +131,17 @@ void ts_train_backward(uint16_t pos, const int8_t *grad, float grad_scale)
     float s = grad_scale;
     for (uint32_t i = TS_MODEL_N_OPS; i-- > 0;) {
         const ts_model_op_t *op = &ts_model_ops[i];
-        const int trainable = op->kind == TS_OP_FC || op->kind == TS_OP_CONV ||
-                              op->kind == TS_OP_DEPTHWISE;
-        if (op->kind == TS_OP_RESHAPE) {
-            continue;
+        const ts_op_def_t *def = &ts_op_defs[op->kind];
+        if (!def->backward) {
+            continue; /* a reshape: the gradient keeps its bytes */
         }
-        if (!trainable && !op->input_grad) {
+        if (!def->params && !op->input_grad) {
             break; /* a pool in front of the first trainable op: nothing left to train */
         }
         const int8_t *in = i == 0 ? x : ts_op_output(i - 1u, pos, x);
         const int8_t *y = ts_op_output(i, pos, x);
-        int8_t *gx = ts_grad_buf[cur ^ 1u];
-        switch (op->kind) {
-        case TS_OP_FC: {
-            ts_fc_layer_t *l = op->layer.fc;
-            if (l->relu) {
-                ts_relu_backward(g, y, l->out_features, ts_fc_act_min(l));
-            }
-            ts_fc_backward_weights(l, in, g, s);
-            if (op->input_grad) {
-                ts_fc_backward_input(l, g, s, ts_scratch, gx, &s);
-            }
-            break;
-        }
-        case TS_OP_CONV:
-        case TS_OP_DEPTHWISE: {
-            ts_conv_layer_t *l = op->layer.conv;
-            ts_act_backward(l->act, l->out_q, g, y, ts_op_out_bytes(op));
-            if (op->kind == TS_OP_CONV) {
-                ts_conv2d_backward_weights(l, in, g, s);
-                if (op->input_grad) {
-                    ts_conv2d_backward_input(l, g, s, ts_scratch, gx, &s);
-                }
-            } else {
-                ts_depthwise_conv2d_backward_weights(l, in, g, s);
-                if (op->input_grad) {
-                    ts_depthwise_conv2d_backward_input(l, g, s, ts_scratch, gx, &s);
-                }
-            }
-            break;
-        }
-        case TS_OP_MAX_POOL:
-            ts_max_pool2d_backward(op->layer.pool, in, g, s, ts_scratch, gx, &s);
-            break;
-        default: /* TS_OP_AVG_POOL */
-            ts_avg_pool2d_backward(op->layer.pool, g, s, ts_scratch, gx, &s);
-            break;
-        }
+        int8_t *gx = op->input_grad ? ts_grad_buf[cur ^ 1u] : 0;
+        def->backward(op, in, y, g, s, gx, &s);
         if (!op->input_grad) {
             break; /* the first trainable op: its input is the sample */
         }
@@ -208,8 +154,8 @@ void ts_train_backward(uint16_t pos, const int8_t *grad, float grad_scale)
 int ts_train_commit_ok(float lr)
 {
     for (uint32_t i = 0; i < TS_MODEL_N_OPS; ++i) {
-        ts_trainable_t t;
-        if (!ts_op_trainable(i, &t)) {
+        const ts_params_t *p = ts_op_params(i);
+        if (!p) {
             continue;
         }
         /* An observed range folds into the running range: it must be finite (an unobserved
@@ -219,15 +165,16 @@ int ts_train_commit_ok(float lr)
         if (bmin <= bmax && !(bmin >= -TS_RANGE_LIMIT && bmax <= TS_RANGE_LIMIT)) {
             return 0;
         }
-        /* The very expression the SGD kernels evaluate (-ffp-contract=off: same rounding). */
-        for (uint32_t k = 0; k < t.n_w; ++k) {
-            const float v = t.master_w[k] - lr * t.grad_w[k];
+        /* The very expression ts_sgd_step evaluates (-ffp-contract=off: same rounding). */
+        const uint32_t n_w = ts_params_weights(p);
+        for (uint32_t k = 0; k < n_w; ++k) {
+            const float v = p->master_w[k] - lr * p->grad_w[k];
             if (!(v >= -TS_WEIGHT_LIMIT && v <= TS_WEIGHT_LIMIT)) {
                 return 0;
             }
         }
-        for (uint32_t c = 0; c < t.n_c; ++c) {
-            const float v = t.master_b[c] - lr * t.grad_b[c];
+        for (uint32_t c = 0; c < p->channels; ++c) {
+            const float v = p->master_b[c] - lr * p->grad_b[c];
             if (!(v >= -TS_WEIGHT_LIMIT && v <= TS_WEIGHT_LIMIT)) {
                 return 0;
             }
@@ -239,35 +186,28 @@ int ts_train_commit_ok(float lr)
 void ts_train_commit(float lr)
 {
     for (uint32_t i = 0; i < TS_MODEL_N_OPS; ++i) {
-        const ts_model_op_t *op = &ts_model_ops[i];
-        const float bmin = ts_client.batch_min[i];
-        const float bmax = ts_client.batch_max[i];
-        if (op->kind == TS_OP_FC) {
-            ts_sgd_step_fc(op->layer.fc, lr);
-            ts_range_update(op->layer.fc, bmin, bmax);
-        } else if (op->kind == TS_OP_CONV || op->kind == TS_OP_DEPTHWISE) {
-            ts_conv_sgd_step(op->layer.conv, lr);
-            ts_conv_range_update(op->layer.conv, bmin, bmax);
+        ts_params_t *p = ts_op_params(i);
+        if (p) {
+            ts_sgd_step(p, lr);
+            ts_range_update(p, ts_client.batch_min[i], ts_client.batch_max[i]);
         }
     }
     /* A trainable op's input quantization is the previous trainable op's output quantization
      * (pools and reshapes pass it through unchanged); the first one's input stays fixed. */
-    const ts_quant_t *prev = 0;
+    const ts_params_t *prev = 0;
     for (uint32_t i = 0; i < TS_MODEL_N_OPS; ++i) {
-        ts_trainable_t t;
-        if (ts_op_trainable(i, &t)) {
+        ts_params_t *p = ts_op_params(i);
+        if (p) {
             if (prev) {
-                *t.in_q = *prev;
+                p->in_q = prev->out_q;
             }
-            prev = t.out_q;
+            prev = p;
         }
     }
     for (uint32_t i = 0; i < TS_MODEL_N_OPS; ++i) {
-        const ts_model_op_t *op = &ts_model_ops[i];
-        if (op->kind == TS_OP_FC) {
-            ts_fc_requantize(op->layer.fc);
-        } else if (op->kind == TS_OP_CONV || op->kind == TS_OP_DEPTHWISE) {
-            ts_conv_requantize(op->layer.conv);
+        ts_params_t *p = ts_op_params(i);
+        if (p) {
+            ts_requantize(p);
         }
     }
 }

@@ -24,33 +24,36 @@ typedef struct {
 } image_part_t;
 
 /* Part i of a trainable op: 0..6 are the blob's, 7..12 the tail's. */
-static image_part_t part(const ts_trainable_t *t, uint32_t i)
+static image_part_t part(ts_params_t *t, uint32_t i)
 {
+    const uint32_t n_w = ts_params_weights(t);
+    const uint32_t n_c = t->channels;
     image_part_t p;
     switch (i) {
-    case 0: p.ptr = (uint8_t *)t->master_w; p.len = 4u * t->n_w; break;
-    case 1: p.ptr = (uint8_t *)t->master_b; p.len = 4u * t->n_c; break;
-    case 2: p.ptr = (uint8_t *)t->w; p.len = t->n_w; break;
-    case 3: p.ptr = (uint8_t *)t->bias; p.len = 4u * t->n_c; break;
-    case 4: p.ptr = (uint8_t *)t->w_scale; p.len = 4u * t->n_c; break;
-    case 5: p.ptr = (uint8_t *)t->range_min; p.len = 4u; break;
-    case 6: p.ptr = (uint8_t *)t->range_max; p.len = 4u; break;
-    case 7: p.ptr = (uint8_t *)&t->in_q->scale; p.len = 4u; break;
-    case 8: p.ptr = (uint8_t *)&t->in_q->zero_point; p.len = 4u; break;
-    case 9: p.ptr = (uint8_t *)&t->out_q->scale; p.len = 4u; break;
-    case 10: p.ptr = (uint8_t *)&t->out_q->zero_point; p.len = 4u; break;
-    case 11: p.ptr = (uint8_t *)t->out_mult; p.len = 4u * t->n_c; break;
-    default: p.ptr = (uint8_t *)t->out_shift; p.len = 4u * t->n_c; break;
+    case 0: p.ptr = (uint8_t *)t->master_w; p.len = 4u * n_w; break;
+    case 1: p.ptr = (uint8_t *)t->master_b; p.len = 4u * n_c; break;
+    case 2: p.ptr = (uint8_t *)t->w; p.len = n_w; break;
+    case 3: p.ptr = (uint8_t *)t->bias; p.len = 4u * n_c; break;
+    case 4: p.ptr = (uint8_t *)t->w_scale; p.len = 4u * n_c; break;
+    case 5: p.ptr = (uint8_t *)&t->range_min; p.len = 4u; break;
+    case 6: p.ptr = (uint8_t *)&t->range_max; p.len = 4u; break;
+    case 7: p.ptr = (uint8_t *)&t->in_q.scale; p.len = 4u; break;
+    case 8: p.ptr = (uint8_t *)&t->in_q.zero_point; p.len = 4u; break;
+    case 9: p.ptr = (uint8_t *)&t->out_q.scale; p.len = 4u; break;
+    case 10: p.ptr = (uint8_t *)&t->out_q.zero_point; p.len = 4u; break;
+    case 11: p.ptr = (uint8_t *)t->out_mult; p.len = 4u * n_c; break;
+    default: p.ptr = (uint8_t *)t->out_shift; p.len = 4u * n_c; break;
     }
     return p;
 }
 
-/* The k-th trainable op (k counted from 0); 0 past the last. */
-static int nth_trainable(uint32_t k, ts_trainable_t *t)
+/* The training state of the k-th trainable op (k counted from 0); NULL past the last. */
+static ts_params_t *nth_trainable(uint32_t k)
 {
     for (uint32_t i = 0; i < TS_MODEL_N_OPS; ++i) {
-        if (ts_op_trainable(i, t) && k-- == 0u) {
-            return 1;
+        ts_params_t *p = ts_op_params(i);
+        if (p && k-- == 0u) {
+            return p;
         }
     }
     return 0;
@@ -59,9 +62,8 @@ static int nth_trainable(uint32_t k, ts_trainable_t *t)
 /* Number of trainable ops. */
 static uint32_t n_trainable(void)
 {
-    ts_trainable_t t;
     uint32_t n = 0;
-    while (nth_trainable(n, &t)) {
+    while (nth_trainable(n)) {
         ++n;
     }
     return n;
@@ -71,17 +73,14 @@ static uint32_t n_trainable(void)
  * counted from 0; returns 0 past the last. */
 static int nth_part(uint32_t n, image_part_t *out)
 {
-    ts_trainable_t t;
     const uint32_t n_ops = n_trainable();
     if (n < n_ops * TS_BLOB_PARTS) {
-        (void)nth_trainable(n / TS_BLOB_PARTS, &t);
-        *out = part(&t, n % TS_BLOB_PARTS);
+        *out = part(nth_trainable(n / TS_BLOB_PARTS), n % TS_BLOB_PARTS);
         return 1;
     }
     n -= n_ops * TS_BLOB_PARTS;
     if (n < n_ops * TS_TAIL_PARTS) {
-        (void)nth_trainable(n / TS_TAIL_PARTS, &t);
-        *out = part(&t, TS_BLOB_PARTS + n % TS_TAIL_PARTS);
+        *out = part(nth_trainable(n / TS_TAIL_PARTS), TS_BLOB_PARTS + n % TS_TAIL_PARTS);
         return 1;
     }
     return 0;
@@ -173,23 +172,24 @@ static int zero_point_ok(int32_t zp)
 
 int ts_state_image_valid(void)
 {
-    ts_trainable_t t;
-    for (uint32_t k = 0; nth_trainable(k, &t); ++k) {
-        for (uint32_t i = 0; i < t.n_w; ++i) {
-            if (!finite_abs_below(t.master_w[i], TS_WEIGHT_LIMIT) || t.w[i] < -127) {
+    const ts_params_t *t;
+    for (uint32_t k = 0; (t = nth_trainable(k)) != 0; ++k) {
+        const uint32_t n_w = ts_params_weights(t);
+        for (uint32_t i = 0; i < n_w; ++i) {
+            if (!finite_abs_below(t->master_w[i], TS_WEIGHT_LIMIT) || t->w[i] < -127) {
                 return 0;
             }
         }
-        for (uint32_t c = 0; c < t.n_c; ++c) {
-            if (!finite_abs_below(t.master_b[c], TS_WEIGHT_LIMIT) || !scale_ok(t.w_scale[c]) ||
-                t.out_mult[c] < 0 || t.out_shift[c] < -31 || t.out_shift[c] > 30) {
+        for (uint32_t c = 0; c < t->channels; ++c) {
+            if (!finite_abs_below(t->master_b[c], TS_WEIGHT_LIMIT) || !scale_ok(t->w_scale[c]) ||
+                t->out_mult[c] < 0 || t->out_shift[c] < -31 || t->out_shift[c] > 30) {
                 return 0;
             }
         }
-        if (!finite_abs_below(*t.range_min, TS_RANGE_LIMIT) ||
-            !finite_abs_below(*t.range_max, TS_RANGE_LIMIT) || !(*t.range_min <= *t.range_max) ||
-            !scale_ok(t.in_q->scale) || !scale_ok(t.out_q->scale) ||
-            !zero_point_ok(t.in_q->zero_point) || !zero_point_ok(t.out_q->zero_point)) {
+        if (!finite_abs_below(t->range_min, TS_RANGE_LIMIT) ||
+            !finite_abs_below(t->range_max, TS_RANGE_LIMIT) || !(t->range_min <= t->range_max) ||
+            !scale_ok(t->in_q.scale) || !scale_ok(t->out_q.scale) ||
+            !zero_point_ok(t->in_q.zero_point) || !zero_point_ok(t->out_q.zero_point)) {
             return 0;
         }
     }

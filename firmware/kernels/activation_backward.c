@@ -13,10 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ts_conv.h"
+#include "ts_kernels.h"
 
-/* Largest float32 below 2^31: ts_round's input limit. */
-#define TS_INT32_FLOAT_LIMIT 2147483520.0f
 
 void ts_act_backward(uint8_t act, ts_quant_t q, int8_t *g, const int8_t *y, size_t n)
 {

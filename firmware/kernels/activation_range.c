@@ -9,10 +9,8 @@
  */
 #include <stdint.h>
 
-#include "ts_conv.h"
+#include "ts_kernels.h"
 
-/* Largest float32 below 2^31: ts_round's input limit. */
-#define TS_INT32_FLOAT_LIMIT 2147483520.0f
 
 void ts_act_range(uint8_t act, ts_quant_t q, int32_t *act_min, int32_t *act_max)
 {

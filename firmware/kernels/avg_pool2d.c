@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ts_conv.h"
+#include "ts_kernels.h"
 
 void ts_avg_pool2d_forward(const ts_pool_params_t *p, const int8_t *x, int8_t *y)
 {

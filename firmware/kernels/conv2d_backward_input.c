@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ts_conv.h"
+#include "ts_kernels.h"
 
 /* Arithmetic (flooring) right shift, written so it is defined C for negative x too. */
 static int32_t asr_i32(int32_t x, int32_t n)
@@ -49,7 +49,7 @@ void ts_conv2d_backward_input(const ts_conv_layer_t *l, const int8_t *g, float s
 
     float s_wmax = 0.0f;
     for (int32_t co = 0; co < c_out; ++co) {
-        s_wmax = l->w_scale[co] > s_wmax ? l->w_scale[co] : s_wmax;
+        s_wmax = l->p.w_scale[co] > s_wmax ? l->p.w_scale[co] : s_wmax;
     }
     for (size_t i = 0; i < n_in; ++i) {
         acc[i] = 0;
@@ -57,7 +57,7 @@ void ts_conv2d_backward_input(const ts_conv_layer_t *l, const int8_t *g, float s
     /* Without a positive scale there is no gradient path (and the ratio would be 0/0). */
     if (s_wmax > 0.0f) {
         for (int32_t co = 0; co < c_out; ++co) {
-            r[co] = ts_round((l->w_scale[co] / s_wmax) * 32768.0f);
+            r[co] = ts_round((l->p.w_scale[co] / s_wmax) * 32768.0f);
         }
         for (int32_t oy = 0; oy < out_h; ++oy) {
             for (int32_t ox = 0; ox < out_w; ++ox) {
@@ -78,7 +78,7 @@ void ts_conv2d_backward_input(const ts_conv_layer_t *l, const int8_t *g, float s
                                 continue;
                             }
                             const int8_t *w_tap =
-                                &l->w[(((size_t)co * (size_t)kh + (size_t)ky) * (size_t)kw +
+                                &l->p.w[(((size_t)co * (size_t)kh + (size_t)ky) * (size_t)kw +
                                        (size_t)kx) * (size_t)c_in];
                             int32_t *a = &acc[((size_t)iy * (size_t)in_w + (size_t)ix) *
                                               (size_t)c_in];

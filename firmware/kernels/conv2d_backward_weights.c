@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ts_conv.h"
+#include "ts_kernels.h"
 
 void ts_conv2d_backward_weights(ts_conv_layer_t *l, const int8_t *x, const int8_t *g, float s_g)
 {
@@ -23,8 +23,8 @@ void ts_conv2d_backward_weights(ts_conv_layer_t *l, const int8_t *x, const int8_
     const int32_t kh = l->kh, kw = l->kw;
     const int32_t pad_t = ts_conv_pad(in_h, out_h, kh, l->stride_h);
     const int32_t pad_l = ts_conv_pad(in_w, out_w, kw, l->stride_w);
-    const int32_t zp_x = l->in_q.zero_point;
-    const float coef = s_g * l->in_q.scale;
+    const int32_t zp_x = l->p.in_q.zero_point;
+    const float coef = s_g * l->p.in_q.scale;
 
     for (int32_t co = 0; co < c_out; ++co) {
         uint32_t sb = 0;
@@ -32,11 +32,11 @@ void ts_conv2d_backward_weights(ts_conv_layer_t *l, const int8_t *x, const int8_
             sb += (uint32_t)(int32_t)g[p * (size_t)c_out + (size_t)co];
         }
         const int32_t sum_g = sb <= (uint32_t)INT32_MAX ? (int32_t)sb : -(int32_t)(~sb) - 1;
-        l->grad_b[co] = l->grad_b[co] + (float)sum_g * s_g;
+        l->p.grad_b[co] = l->p.grad_b[co] + (float)sum_g * s_g;
 
         for (int32_t ky = 0; ky < kh; ++ky) {
             for (int32_t kx = 0; kx < kw; ++kx) {
-                float *gw_tap = &l->grad_w[(((size_t)co * (size_t)kh + (size_t)ky) * (size_t)kw +
+                float *gw_tap = &l->p.grad_w[(((size_t)co * (size_t)kh + (size_t)ky) * (size_t)kw +
                                             (size_t)kx) * (size_t)c_in];
                 for (int32_t ci = 0; ci < c_in; ++ci) {
                     uint32_t sum = 0;

@@ -4,13 +4,14 @@
  *
  * Checks what the kernels rely on (docs/int8-conv.md, "Limits"): non-zero dims and strides,
  * out dims as TFLite computes them from the padding, depthwise Cout == Cin, a known activation,
- * non-NULL tensors, and the sizes for which no int32 sum can wrap: KH * KW * Cin <= 65535
- * products per output (forward) and OH * OW <= 65535 positions per weight (weight gradient).
+ * the training state matching the filter (ts_params_check), and the sizes for which no int32
+ * sum can wrap: KH * KW * Cin <= 65535 products per output (forward) and OH * OW <= 65535
+ * positions per weight (weight gradient).
  */
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ts_conv.h"
+#include "ts_kernels.h"
 
 ts_status_t ts_conv_check(const ts_conv_layer_t *l)
 {
@@ -33,10 +34,11 @@ ts_status_t ts_conv_check(const ts_conv_layer_t *l)
     if (k_sum > 65535u || (uint32_t)l->out.h * l->out.w > 65535u) {
         return TS_ERR_ARG;
     }
-    if (l->w == NULL || l->bias == NULL || l->w_scale == NULL || l->out_mult == NULL ||
-        l->out_shift == NULL || l->master_w == NULL || l->master_b == NULL ||
-        l->grad_w == NULL || l->grad_b == NULL) {
+    const uint32_t k_per_channel = (uint32_t)l->kh * l->kw * (l->depthwise ? 1u : l->in.c);
+    const uint8_t layout = l->depthwise ? TS_CHANNEL_LAST : TS_CHANNEL_FIRST;
+    if (l->p.channels != l->out.c || l->p.per_channel != k_per_channel ||
+        l->p.layout != layout) {
         return TS_ERR_ARG;
     }
-    return TS_OK;
+    return ts_params_check(&l->p);
 }

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ts_conv.h"
+#include "ts_kernels.h"
 
 void ts_depthwise_conv2d_forward(const ts_conv_layer_t *l, const int8_t *x, int8_t *y,
                                  float *bmin, float *bmax)
@@ -22,11 +22,11 @@ void ts_depthwise_conv2d_forward(const ts_conv_layer_t *l, const int8_t *x, int8
     const int32_t kh = l->kh, kw = l->kw;
     const int32_t pad_t = ts_conv_pad(in_h, out_h, kh, l->stride_h);
     const int32_t pad_l = ts_conv_pad(in_w, out_w, kw, l->stride_w);
-    const int32_t zp_x = l->in_q.zero_point;
-    const int32_t zp_y = l->out_q.zero_point;
-    const float s_x = l->in_q.scale;
+    const int32_t zp_x = l->p.in_q.zero_point;
+    const int32_t zp_y = l->p.out_q.zero_point;
+    const float s_x = l->p.in_q.scale;
     int32_t act_min, act_max;
-    ts_act_range(l->act, l->out_q, &act_min, &act_max);
+    ts_act_range(l->act, l->p.out_q, &act_min, &act_max);
     float lo = bmin != NULL ? *bmin : 0.0f;
     float hi = bmax != NULL ? *bmax : 0.0f;
 
@@ -50,15 +50,16 @@ void ts_depthwise_conv2d_forward(const ts_conv_layer_t *l, const int8_t *x, int8
                         const int32_t xv =
                             x[((size_t)iy * (size_t)in_w + (size_t)ix) * (size_t)c_n + (size_t)c];
                         const int32_t wv =
-                            l->w[((size_t)ky * (size_t)kw + (size_t)kx) * (size_t)c_n + (size_t)c];
+                            l->p.w[((size_t)ky * (size_t)kw + (size_t)kx) * (size_t)c_n +
+                                   (size_t)c];
                         sum += (uint32_t)((xv - zp_x) * wv);
                     }
                 }
-                sum += (uint32_t)l->bias[c];
+                sum += (uint32_t)l->p.bias[c];
                 const int32_t acc =
                     sum <= (uint32_t)INT32_MAX ? (int32_t)sum : -(int32_t)(~sum) - 1;
                 if (bmin != NULL) {
-                    float v = (float)acc * (s_x * l->w_scale[c]);
+                    float v = (float)acc * (s_x * l->p.w_scale[c]);
                     if (l->act != TS_ACT_NONE) {
                         v = v > 0.0f ? v : 0.0f;
                     }
@@ -68,8 +69,8 @@ void ts_depthwise_conv2d_forward(const ts_conv_layer_t *l, const int8_t *x, int8
                     lo = v < lo ? v : lo;
                     hi = v > hi ? v : hi;
                 }
-                int64_t out = (int64_t)ts_multiply_by_quantized_multiplier(acc, l->out_mult[c],
-                                                                           l->out_shift[c]);
+                int64_t out = (int64_t)ts_multiply_by_quantized_multiplier(acc, l->p.out_mult[c],
+                                                                           l->p.out_shift[c]);
                 out += zp_y;
                 out = out < act_min ? act_min : out;
                 out = out > act_max ? act_max : out;

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ts_conv.h"
+#include "ts_kernels.h"
 
 /* Arithmetic (flooring) right shift, written so it is defined C for negative x too. */
 static int32_t asr_i32(int32_t x, int32_t n)
@@ -46,14 +46,14 @@ void ts_depthwise_conv2d_backward_input(const ts_conv_layer_t *l, const int8_t *
 
     float s_wmax = 0.0f;
     for (int32_t c = 0; c < c_n; ++c) {
-        s_wmax = l->w_scale[c] > s_wmax ? l->w_scale[c] : s_wmax;
+        s_wmax = l->p.w_scale[c] > s_wmax ? l->p.w_scale[c] : s_wmax;
     }
     for (size_t i = 0; i < n_in; ++i) {
         acc[i] = 0;
     }
     if (s_wmax > 0.0f) {
         for (int32_t c = 0; c < c_n; ++c) {
-            r[c] = ts_round((l->w_scale[c] / s_wmax) * 32768.0f);
+            r[c] = ts_round((l->p.w_scale[c] / s_wmax) * 32768.0f);
         }
         for (int32_t oy = 0; oy < out_h; ++oy) {
             for (int32_t ox = 0; ox < out_w; ++ox) {
@@ -73,7 +73,7 @@ void ts_depthwise_conv2d_backward_input(const ts_conv_layer_t *l, const int8_t *
                             if (ix < 0 || ix >= in_w) {
                                 continue;
                             }
-                            const int32_t wv = l->w[((size_t)ky * (size_t)kw + (size_t)kx) *
+                            const int32_t wv = l->p.w[((size_t)ky * (size_t)kw + (size_t)kx) *
                                                         (size_t)c_n + (size_t)c];
                             int32_t *a = &acc[((size_t)iy * (size_t)in_w + (size_t)ix) *
                                                   (size_t)c_n + (size_t)c];

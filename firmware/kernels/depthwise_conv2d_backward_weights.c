@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ts_conv.h"
+#include "ts_kernels.h"
 
 void ts_depthwise_conv2d_backward_weights(ts_conv_layer_t *l, const int8_t *x, const int8_t *g,
                                           float s_g)
@@ -22,8 +22,8 @@ void ts_depthwise_conv2d_backward_weights(ts_conv_layer_t *l, const int8_t *x, c
     const int32_t kh = l->kh, kw = l->kw;
     const int32_t pad_t = ts_conv_pad(in_h, out_h, kh, l->stride_h);
     const int32_t pad_l = ts_conv_pad(in_w, out_w, kw, l->stride_w);
-    const int32_t zp_x = l->in_q.zero_point;
-    const float coef = s_g * l->in_q.scale;
+    const int32_t zp_x = l->p.in_q.zero_point;
+    const float coef = s_g * l->p.in_q.scale;
 
     for (int32_t c = 0; c < c_n; ++c) {
         uint32_t sb = 0;
@@ -31,7 +31,7 @@ void ts_depthwise_conv2d_backward_weights(ts_conv_layer_t *l, const int8_t *x, c
             sb += (uint32_t)(int32_t)g[p * (size_t)c_n + (size_t)c];
         }
         const int32_t sum_g = sb <= (uint32_t)INT32_MAX ? (int32_t)sb : -(int32_t)(~sb) - 1;
-        l->grad_b[c] = l->grad_b[c] + (float)sum_g * s_g;
+        l->p.grad_b[c] = l->p.grad_b[c] + (float)sum_g * s_g;
 
         for (int32_t ky = 0; ky < kh; ++ky) {
             for (int32_t kx = 0; kx < kw; ++kx) {
@@ -55,7 +55,7 @@ void ts_depthwise_conv2d_backward_weights(ts_conv_layer_t *l, const int8_t *x, c
                 }
                 const int32_t acc =
                     sum <= (uint32_t)INT32_MAX ? (int32_t)sum : -(int32_t)(~sum) - 1;
-                float *gw = &l->grad_w[((size_t)ky * (size_t)kw + (size_t)kx) * (size_t)c_n +
+                float *gw = &l->p.grad_w[((size_t)ky * (size_t)kw + (size_t)kx) * (size_t)c_n +
                                        (size_t)c];
                 *gw = *gw + (float)acc * coef;
             }

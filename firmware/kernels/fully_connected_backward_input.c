@@ -1,6 +1,6 @@
 /**
  * @file fully_connected_backward_input.c
- * @brief ts_fc_backward_input: int8 gradient of the layer input, one sample.
+ * @brief ts_fully_connected_backward_input: int8 gradient of the layer input, one sample.
  *
  * Layouts: g [C] int8 (masked output gradient, real = s_g * g), w [C][K] int8 row-major,
  * scratch [K] int32 (caller-owned), gx [K] int8 in [-127, 127] (real ≈ *s_gx * gx).
@@ -23,16 +23,16 @@ static int32_t asr_i32(int32_t x, int32_t n)
     return x < 0 ? ~(~x >> n) : x >> n;
 }
 
-void ts_fc_backward_input(const ts_fc_layer_t *l, const int8_t *g, float s_g, int32_t *scratch,
-                          int8_t *gx, float *s_gx)
+void ts_fully_connected_backward_input(const ts_fc_layer_t *l, const int8_t *g, float s_g,
+                                       int32_t *scratch, int8_t *gx, float *s_gx)
 {
     const size_t k_n = l->in_features;
     const size_t c_n = l->out_features;
 
     float s_wmax = 0.0f;
     for (size_t c = 0; c < c_n; ++c) {
-        if (l->w_scale[c] > s_wmax) {
-            s_wmax = l->w_scale[c];
+        if (l->p.w_scale[c] > s_wmax) {
+            s_wmax = l->p.w_scale[c];
         }
     }
 
@@ -42,12 +42,12 @@ void ts_fc_backward_input(const ts_fc_layer_t *l, const int8_t *g, float s_g, in
     /* Without a positive scale there is no gradient path (and the ratio below would be 0/0). */
     if (s_wmax > 0.0f) {
         for (size_t c = 0; c < c_n; ++c) {
-            const int32_t r = ts_round((l->w_scale[c] / s_wmax) * 32768.0f);
+            const int32_t r = ts_round((l->p.w_scale[c] / s_wmax) * 32768.0f);
             const int32_t t = asr_i32((int32_t)g[c] * r + 64, 7);
             if (t == 0) {
                 continue; /* masked channels (most of them after ReLU) cost nothing */
             }
-            const int8_t *w_row = &l->w[c * k_n];
+            const int8_t *w_row = &l->p.w[c * k_n];
             for (size_t k = 0; k < k_n; ++k) {
                 const uint32_t sum = (uint32_t)scratch[k] + (uint32_t)(t * (int32_t)w_row[k]);
                 scratch[k] = sum <= (uint32_t)INT32_MAX ? (int32_t)sum : -(int32_t)(~sum) - 1;

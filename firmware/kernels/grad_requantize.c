@@ -7,12 +7,12 @@
  * m = max |acc| (as uint32: |INT32_MIN| fits), gx = sign(acc) * ((|acc| * 127 + m / 2) / m)
  * in int64 with an exact integer division; gx = 0 when m = 0. The caller's gradient scale is
  * multiplied by (float)m / 127.0f (docs/int8-conv.md, "Gradient re-quantization"), as
- * ts_fc_backward_input does inline.
+ * ts_fully_connected_backward_input does inline.
  */
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ts_conv.h"
+#include "ts_kernels.h"
 
 uint32_t ts_grad_requantize(const int32_t *acc, size_t n, int8_t *gx)
 {

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ts_conv.h"
+#include "ts_kernels.h"
 
 ts_status_t ts_pool_check(const ts_pool_params_t *p)
 {

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "ts_quant.h"
+#include "ts_kernels.h"
 
 int32_t ts_round(float f)
 {

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ts_status.h"
+#include "ts_support.h"
 
 /** Worst-case encoded size of n bytes (no delimiter). */
 #define TS_COBS_MAX_ENCODED(n) ((n) + (n) / 254u + 1u)

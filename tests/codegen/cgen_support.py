@@ -38,26 +38,27 @@ static void put(const void *p, size_t size, size_t n) { fwrite(p, size, n, stdou
 int main(void)
 {
     put(ts_model_hash, 1, TS_MODEL_HASH_BYTES);
-    for (int i = 0; i < TS_MODEL_N_LAYERS; ++i) {
-        const ts_fc_layer_t *l = &ts_model_layers[i];
+    for (int i = 0; i < TS_MODEL_N_FC; ++i) {
+        const ts_fc_layer_t *l = &ts_model_fc[i];
+        const ts_params_t *p = &l->p;
         size_t c = l->out_features, k = l->in_features;
-        const int32_t head[4] = {l->in_features, l->out_features, l->relu, 0};
+        const int32_t head[4] = {l->in_features, l->out_features, l->act, 0};
         put(head, 4, 4);
-        put(&l->in_q.scale, 4, 1);
-        put(&l->in_q.zero_point, 4, 1);
-        put(&l->out_q.scale, 4, 1);
-        put(&l->out_q.zero_point, 4, 1);
-        put(&l->range_min, 4, 1);
-        put(&l->range_max, 4, 1);
-        put(l->w, 1, c * k);
-        put(l->bias, 4, c);
-        put(l->w_scale, 4, c);
-        put(l->out_mult, 4, c);
-        put(l->out_shift, 4, c);
-        put(l->master_w, 4, c * k);
-        put(l->master_b, 4, c);
-        put(l->grad_w, 4, c * k);
-        put(l->grad_b, 4, c);
+        put(&p->in_q.scale, 4, 1);
+        put(&p->in_q.zero_point, 4, 1);
+        put(&p->out_q.scale, 4, 1);
+        put(&p->out_q.zero_point, 4, 1);
+        put(&p->range_min, 4, 1);
+        put(&p->range_max, 4, 1);
+        put(p->w, 1, c * k);
+        put(p->bias, 4, c);
+        put(p->w_scale, 4, c);
+        put(p->out_mult, 4, c);
+        put(p->out_shift, 4, c);
+        put(p->master_w, 4, c * k);
+        put(p->master_b, 4, c);
+        put(p->grad_w, 4, c * k);
+        put(p->grad_b, 4, c);
     }
     put(ts_train_x, 1, sizeof ts_train_x);
     put(ts_train_y, 1, sizeof ts_train_y);

@@ -159,7 +159,7 @@ def _tflm(tflite: bytes, xs: np.ndarray) -> np.ndarray:
 
 def test_golden_forward_matches_tflm(conv_export: Path) -> None:
     state = load_client_state(conv_export)
-    assert state.layers == [] and state.ops
+    assert state.ops
     xs = np.concatenate([state.x_test[:20], state.x_train[:20]])
     want = _tflm((conv_export / "client.tflite").read_bytes(), xs)
     for i, x in enumerate(xs):
@@ -217,12 +217,13 @@ def test_batchnorm_and_relu_folded(tmp_path: Path) -> None:
         assert np.array_equal(forward(state.ops, state.x_train[i]), want[i])
 
 
-def test_fc_export_keeps_the_firmware_names(digits_export: Path) -> None:
-    """digits-mlp keeps today's layout and gets the op table pointing into it."""
+def test_fc_export_is_an_op_table_too(digits_export: Path) -> None:
+    """digits-mlp (FC only) gets the one export format: the op table and its buffers."""
     h = (digits_export / "model_data.h").read_text()
     c = (digits_export / "model_data.c").read_text()
-    for name in ("ts_model_layers[TS_MODEL_N_LAYERS]", "TS_MODEL_KEPT_ACT_BYTES", "ts_train_x",
-                 "ts_scratch[TS_MODEL_MAX_FEATURES]", "ts_grad_buf[2][TS_MODEL_MAX_FEATURES]",
+    for name in ("ts_model_fc[TS_MODEL_N_FC]", "TS_MODEL_KEPT_ACT_BYTES", "ts_train_x",
+                 "ts_scratch[TS_MODEL_SCRATCH_WORDS]", "ts_grad_buf[2][TS_MODEL_GRAD_BYTES]",
                  "ts_model_ops[TS_MODEL_N_OPS]"):  # fmt: skip
         assert name in h, name
-    assert "{.fc = &ts_model_layers[0]}" in c and "ts_act_buf" not in c
+    assert "{.fc = &ts_model_fc[0]}" in c and "ts_act_buf" not in c
+    assert ".layout = TS_CHANNEL_FIRST" in c and ".act = TS_ACT_RELU" in c

@@ -46,13 +46,15 @@ def test_header_contract(digits_export: Path, digits_manifest: dict[str, Any]) -
     h = (digits_export / "model_data.h").read_text()
     m = digits_manifest
     defines = {
-        "TS_MODEL_N_LAYERS": 1,
+        "TS_MODEL_N_OPS": 1,
+        "TS_MODEL_N_FC": 1,
         "TS_MODEL_INPUT_SIZE": 64,
         "TS_MODEL_CUT_SIZE": 32,
         "TS_MODEL_MAX_BATCH": 32,
         "TS_MODEL_N_TRAIN": 1347,
         "TS_MODEL_N_TEST": 450,
-        "TS_MODEL_MAX_FEATURES": 64,
+        "TS_MODEL_SCRATCH_WORDS": 32,  # the FC accumulators; no input gradient at op 0
+        "TS_MODEL_GRAD_BYTES": 32,
         "TS_MODEL_KEPT_ACT_BYTES": 32 * 32,
         "TS_MODEL_STACK_BYTES": 4096,
         "TS_MODEL_HASH_BYTES": 8,
@@ -60,15 +62,16 @@ def test_header_contract(digits_export: Path, digits_manifest: dict[str, Any]) -
     for name, value in defines.items():
         assert f"#define {name} {value}" in h, name
     for decl in (
-        "extern ts_fc_layer_t ts_model_layers[TS_MODEL_N_LAYERS];",
+        "extern ts_fc_layer_t ts_model_fc[TS_MODEL_N_FC];",
+        "extern const ts_model_op_t ts_model_ops[TS_MODEL_N_OPS];",
         "extern const uint8_t ts_model_hash[TS_MODEL_HASH_BYTES];",
         "extern const int8_t ts_train_x[TS_MODEL_N_TRAIN * TS_MODEL_INPUT_SIZE];",
         "extern const uint8_t ts_train_y[TS_MODEL_N_TRAIN];",
         "extern const int8_t ts_test_x[TS_MODEL_N_TEST * TS_MODEL_INPUT_SIZE];",
         "extern const uint8_t ts_test_y[TS_MODEL_N_TEST];",
         "extern int8_t ts_kept_acts[TS_MODEL_KEPT_ACT_BYTES];",
-        "extern int32_t ts_scratch[TS_MODEL_MAX_FEATURES];",
-        "extern int8_t ts_grad_buf[2][TS_MODEL_MAX_FEATURES];",
+        "extern int32_t ts_scratch[TS_MODEL_SCRATCH_WORDS];",
+        "extern int8_t ts_grad_buf[2][TS_MODEL_GRAD_BYTES];",
     ):
         assert decl in h, decl
     for name in ("model_data.h", "model_data.c"):

@@ -12,7 +12,8 @@ import pytest
 from e2e_support import run_steps
 
 from tinysplit.codegen.export import load_client_state
-from tinysplit.core.golden import client_forward, client_train_step
+from tinysplit.core.golden import FCLayer
+from tinysplit.core.golden.step import ops_forward, ops_train_step
 from tinysplit.host.board.build import build_firmware
 from tinysplit.host.board.launch import native_board
 
@@ -28,17 +29,18 @@ def test_firmware_training_matches_golden_model_bit_for_bit(
     with native_board(native_image) as url:
         run = run_steps(url, digits_export, STEPS, lr=LR)
     state = load_client_state(digits_export)
-    (layer,) = state.layers
+    (layer,) = state.ops
+    assert isinstance(layer, FCLayer)
     for i, rec in enumerate(run.steps, start=1):
         xs = state.x_train[rec.indices]
-        want = client_forward(layer, xs)
+        want = ops_forward([layer], xs)
         bad = np.argwhere(want != rec.smashed)
         assert bad.size == 0, (
             f"step {i}: board activation {tuple(bad[0])} = {rec.smashed[tuple(bad[0])]}, "
             f"golden {want[tuple(bad[0])]}"
         )
         assert np.float32(rec.scale) == layer.out_scale and rec.zero_point == layer.out_zp
-        client_train_step(layer, xs, rec.grads, rec.grad_scales, LR)
+        ops_train_step([layer], xs, rec.grads, rec.grad_scales, LR)
     got = run.layers[0]
     for name in ("master_w", "master_b", "w", "bias", "w_scale"):
         a, b = getattr(got, name), getattr(layer, name)
@@ -51,7 +53,7 @@ def test_firmware_training_matches_golden_model_bit_for_bit(
         )
     assert got.range_min == layer.range_min and got.range_max == layer.range_max
     # the weights moved: the test is not comparing two untouched initial states
-    assert not np.array_equal(got.master_w, load_client_state(digits_export).layers[0].master_w)
+    assert not np.array_equal(got.master_w, load_client_state(digits_export).ops[0].master_w)
 
 
 def test_sanitized_firmware_trains_cleanly(digits_export: Path, tmp_path: Path) -> None:

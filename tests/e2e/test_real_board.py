@@ -12,7 +12,8 @@ import pytest
 from e2e_support import run_steps
 
 from tinysplit.codegen.export import load_client_state
-from tinysplit.core.golden import client_train_step
+from tinysplit.core.golden import FCLayer
+from tinysplit.core.golden.step import ops_train_step
 
 STEPS = 5
 LR = 0.1
@@ -33,9 +34,10 @@ def test_real_board_trains_bit_exact_with_the_golden_model(request: pytest.Fixtu
 
         assert run.board == board_profile(board)["name"], f"the board on {port} is {run.board}"
     state = load_client_state(export)
-    (layer,) = state.layers
+    (layer,) = state.ops
+    assert isinstance(layer, FCLayer)
     for rec in run.steps:
-        client_train_step(layer, state.x_train[rec.indices], rec.grads, rec.grad_scales, LR)
+        ops_train_step([layer], state.x_train[rec.indices], rec.grads, rec.grad_scales, LR)
     got = run.layers[0]
     assert np.array_equal(got.w, layer.w)
     assert np.array_equal(got.master_w.view(np.uint32), layer.master_w.view(np.uint32))

@@ -1,8 +1,9 @@
 """ctypes binding to the C kernels in build/hostlib/libtinysplit.so (`make hostlib`).
 
-``CLayer`` mirrors ts_fc_layer_t (firmware/include/ts_layer.h) field for field and owns the
-numpy arrays its pointers point at, so a golden ``FCLayer`` can be copied in, run through the
-C kernels and read back for a field-by-field comparison.
+``CLayer`` and ``CConvLayer`` mirror ts_fc_layer_t and ts_conv_layer_t
+(firmware/include/ts_kernels.h) field for field and own the numpy arrays their pointers point
+at, so a golden layer can be copied in, run through the C kernels and read back for a
+field-by-field comparison.
 """
 
 from __future__ import annotations
@@ -31,13 +32,13 @@ class QuantT(ctypes.Structure):
     _fields_ = [("scale", c_float), ("zero_point", c_int32)]
 
 
-class FcLayerT(ctypes.Structure):
-    """ts_fc_layer_t, same field order (ctypes applies the C ABI's padding)."""
+class ParamsT(ctypes.Structure):
+    """ts_params_t, same field order (ctypes applies the C ABI's padding)."""
 
     _fields_ = [
-        ("in_features", c_uint16),
-        ("out_features", c_uint16),
-        ("relu", c_uint8),
+        ("channels", c_uint16),
+        ("layout", c_uint8),
+        ("per_channel", ctypes.c_uint32),
         ("in_q", QuantT),
         ("out_q", QuantT),
         ("w", POINTER(c_int8)),
@@ -54,51 +55,89 @@ class FcLayerT(ctypes.Structure):
     ]
 
 
+class FcLayerT(ctypes.Structure):
+    """ts_fc_layer_t."""
+
+    _fields_ = [
+        ("in_features", c_uint16),
+        ("out_features", c_uint16),
+        ("act", c_uint8),
+        ("p", ParamsT),
+    ]
+
+
 def _ptr(a: npt.NDArray[Any], ctype: Any) -> Any:
     assert a.flags.c_contiguous
     return a.ctypes.data_as(POINTER(ctype))
 
 
-class CLayer:
+_ARRAYS = (
+    ("w", np.int8, c_int8),
+    ("bias", np.int32, c_int32),
+    ("w_scale", np.float32, c_float),
+    ("out_mult", np.int32, c_int32),
+    ("out_shift", np.int32, c_int32),
+    ("master_w", np.float32, c_float),
+    ("master_b", np.float32, c_float),
+    ("grad_w", np.float32, c_float),
+    ("grad_b", np.float32, c_float),
+)
+
+
+class _Trainable:
+    """The ts_params_t of a golden layer (FCLayer or ConvLayer) and the arrays it points at."""
+
+    arrays: dict[str, npt.NDArray[Any]]
+
+    def _params(self, g: Any, layout: int) -> ParamsT:
+        self.arrays = {}
+        ptrs = {}
+        for name, dt, ct in _ARRAYS:
+            a = np.ascontiguousarray(getattr(g, name), dtype=dt).copy()
+            self.arrays[name] = a
+            ptrs[name] = _ptr(a, ct)
+        c = int(g.w_scale.size)
+        return ParamsT(
+            channels=c,
+            layout=layout,
+            per_channel=int(g.w.size) // c,
+            in_q=QuantT(float(g.in_scale), g.in_zp),
+            out_q=QuantT(float(g.out_scale), g.out_zp),
+            range_min=float(g.range_min),
+            range_max=float(g.range_max),
+            **ptrs,
+        )
+
+    def _golden_params(self, p: ParamsT) -> dict[str, Any]:
+        return {
+            "in_scale": np.float32(p.in_q.scale),
+            "in_zp": p.in_q.zero_point,
+            "out_scale": np.float32(p.out_q.scale),
+            "out_zp": p.out_q.zero_point,
+            "range_min": np.float32(p.range_min),
+            "range_max": np.float32(p.range_max),
+            **{k: v.copy() for k, v in self.arrays.items()},
+        }
+
+
+class CLayer(_Trainable):
     """A ts_fc_layer_t built from a golden FCLayer; the arrays are private copies."""
 
     def __init__(self, g: FCLayer) -> None:
-        self.w = np.ascontiguousarray(g.w, dtype=np.int8).copy()
-        self.bias = np.ascontiguousarray(g.bias, dtype=np.int32).copy()
-        self.w_scale = np.ascontiguousarray(g.w_scale, dtype=np.float32).copy()
-        self.out_mult = np.ascontiguousarray(g.out_mult, dtype=np.int32).copy()
-        self.out_shift = np.ascontiguousarray(g.out_shift, dtype=np.int32).copy()
-        self.master_w = np.ascontiguousarray(g.master_w, dtype=np.float32).copy()
-        self.master_b = np.ascontiguousarray(g.master_b, dtype=np.float32).copy()
-        self.grad_w = np.ascontiguousarray(g.grad_w, dtype=np.float32).copy()
-        self.grad_b = np.ascontiguousarray(g.grad_b, dtype=np.float32).copy()
         self.s = FcLayerT(
             in_features=g.in_features,
             out_features=g.out_features,
-            relu=1 if g.relu else 0,
-            in_q=QuantT(float(g.in_scale), g.in_zp),
-            out_q=QuantT(float(g.out_scale), g.out_zp),
-            w=_ptr(self.w, c_int8),
-            bias=_ptr(self.bias, c_int32),
-            w_scale=_ptr(self.w_scale, c_float),
-            out_mult=_ptr(self.out_mult, c_int32),
-            out_shift=_ptr(self.out_shift, c_int32),
-            master_w=_ptr(self.master_w, c_float),
-            master_b=_ptr(self.master_b, c_float),
-            grad_w=_ptr(self.grad_w, c_float),
-            grad_b=_ptr(self.grad_b, c_float),
-            range_min=float(g.range_min),
-            range_max=float(g.range_max),
+            act=1 if g.relu else 0,
+            p=self._params(g, 0),
         )
 
     @property
     def ref(self) -> Any:
         return ctypes.byref(self.s)
 
-    def act_min(self) -> int:
-        """ts_fc_act_min (a static inline in ts_layer.h, so not in the library)."""
-        zp = int(self.s.out_q.zero_point)
-        return zp if self.s.relu and zp > -128 else -128
+    @property
+    def params(self) -> Any:
+        return ctypes.byref(self.s.p)
 
     def to_golden(self) -> FCLayer:
         """The C layer's current state as an FCLayer (arrays copied)."""
@@ -106,22 +145,8 @@ class CLayer:
         return FCLayer(
             in_features=s.in_features,
             out_features=s.out_features,
-            relu=bool(s.relu),
-            in_scale=np.float32(s.in_q.scale),
-            in_zp=s.in_q.zero_point,
-            out_scale=np.float32(s.out_q.scale),
-            out_zp=s.out_q.zero_point,
-            w=self.w.copy(),
-            bias=self.bias.copy(),
-            w_scale=self.w_scale.copy(),
-            out_mult=self.out_mult.copy(),
-            out_shift=self.out_shift.copy(),
-            master_w=self.master_w.copy(),
-            master_b=self.master_b.copy(),
-            grad_w=self.grad_w.copy(),
-            grad_b=self.grad_b.copy(),
-            range_min=np.float32(s.range_min),
-            range_max=np.float32(s.range_max),
+            relu=bool(s.act),
+            **self._golden_params(s.p),
         )
 
 
@@ -129,8 +154,42 @@ def _i8(a: npt.ArrayLike) -> I8:
     return np.ascontiguousarray(a, dtype=np.int8)
 
 
-class CKernels:
-    """The kernels of ts_quant.h and ts_kernels.h, called with numpy arrays."""
+class _TrainingState:
+    """ts_params_check, ts_sgd_step, ts_range_update and ts_requantize: one function each for
+    every trainable op, so both kernel wrappers offer them."""
+
+    lib: Any
+
+    def _bind_params(self, lib: Any) -> None:
+        pp = POINTER(ParamsT)
+        for name, res, args in (
+            ("ts_params_check", ctypes.c_int, [pp]),
+            ("ts_range_update", None, [pp, c_float, c_float]),
+            ("ts_sgd_step", None, [pp, c_float]),
+            ("ts_requantize", None, [pp]),
+        ):
+            fn = getattr(lib, name)
+            fn.restype = res
+            fn.argtypes = args
+
+    def params_check(self, layer: CLayer | CConvLayer) -> int:
+        return int(self.lib.ts_params_check(layer.params))
+
+    def range_update(
+        self, layer: CLayer | CConvLayer, bmin: float | np.float32, bmax: float | np.float32
+    ) -> None:
+        self.lib.ts_range_update(layer.params, float(bmin), float(bmax))
+
+    def sgd_step(self, layer: CLayer | CConvLayer, lr: float | np.float32) -> None:
+        self.lib.ts_sgd_step(layer.params, float(np.float32(lr)))
+
+    def requantize(self, layer: CLayer | CConvLayer) -> None:
+        self.lib.ts_requantize(layer.params)
+
+
+class CKernels(_TrainingState):
+    """The scalar helpers of ts_support.h and the FC kernels and training-state functions of
+    ts_kernels.h, called with numpy arrays."""
 
     def __init__(self, path: Path = LIB_PATH) -> None:
         lib = ctypes.CDLL(str(path))
@@ -139,27 +198,34 @@ class CKernels:
             "ts_round": (c_int32, [c_float]),
             "ts_quantize_multiplier": (None, [c_double, POINTER(c_int32), POINTER(c_int32)]),
             "ts_multiply_by_quantized_multiplier": (c_int32, [c_int32, c_int32, c_int32]),
-            "ts_fc_forward": (None, [lp, POINTER(c_int8), POINTER(c_int8), POINTER(c_int32)]),
-            "ts_relu_forward": (None, [POINTER(c_int8), POINTER(c_int8), c_size_t, c_int8]),
-            "ts_relu_backward": (None, [POINTER(c_int8), POINTER(c_int8), c_size_t, c_int32]),
-            "ts_fc_backward_weights": (None, [lp, POINTER(c_int8), POINTER(c_int8), c_float]),
-            "ts_fc_backward_input": (
+            "ts_fully_connected_check": (ctypes.c_int, [lp]),
+            "ts_fully_connected_forward": (
+                None,
+                [lp, POINTER(c_int8), POINTER(c_int8), POINTER(c_int32)],
+            ),
+            "ts_act_backward": (
+                None,
+                [c_uint8, QuantT, POINTER(c_int8), POINTER(c_int8), c_size_t],
+            ),
+            "ts_fully_connected_backward_weights": (
+                None,
+                [lp, POINTER(c_int8), POINTER(c_int8), c_float],
+            ),
+            "ts_fully_connected_backward_input": (
                 None,
                 [lp, POINTER(c_int8), c_float, POINTER(c_int32), POINTER(c_int8), POINTER(c_float)],
             ),
-            "ts_fc_observe_range": (
+            "ts_fully_connected_observe_range": (
                 None,
                 [lp, POINTER(c_int32), POINTER(c_float), POINTER(c_float)],
             ),
-            "ts_range_update": (None, [lp, c_float, c_float]),
-            "ts_sgd_step_fc": (None, [lp, c_float]),
-            "ts_fc_requantize": (None, [lp]),
         }
         for name, (res, args) in sig.items():
             fn = getattr(lib, name)
             fn.restype = res
             fn.argtypes = args
         self.lib = lib
+        self._bind_params(lib)
 
     # ---- ts_quant.h --------------------------------------------------------------------------
 
@@ -174,40 +240,42 @@ class CKernels:
     def mbqm(self, x: int, mult: int, shift: int) -> int:
         return int(self.lib.ts_multiply_by_quantized_multiplier(x, mult, shift))
 
-    # ---- ts_kernels.h ------------------------------------------------------------------------
+    # ---- ts_kernels.h: fully connected and the training state ---------------------------------
 
     def fc_forward(self, layer: CLayer, x: npt.ArrayLike) -> tuple[I8, I32]:
         x8 = _i8(x)
         assert x8.shape == (layer.s.in_features,)
         y = np.zeros(layer.s.out_features, dtype=np.int8)
         acc = np.zeros(layer.s.out_features, dtype=np.int32)
-        self.lib.ts_fc_forward(layer.ref, _ptr(x8, c_int8), _ptr(y, c_int8), _ptr(acc, c_int32))
+        self.lib.ts_fully_connected_forward(
+            layer.ref, _ptr(x8, c_int8), _ptr(y, c_int8), _ptr(acc, c_int32)
+        )
         return y, acc
 
     def fc_forward_no_acc(self, layer: CLayer, x: npt.ArrayLike) -> I8:
         x8 = _i8(x)
         y = np.zeros(layer.s.out_features, dtype=np.int8)
-        self.lib.ts_fc_forward(layer.ref, _ptr(x8, c_int8), _ptr(y, c_int8), None)
+        self.lib.ts_fully_connected_forward(layer.ref, _ptr(x8, c_int8), _ptr(y, c_int8), None)
         return y
 
-    def relu_forward(self, x: npt.ArrayLike, zero_point: int) -> I8:
-        x8 = _i8(x)
-        y = np.zeros_like(x8)
-        self.lib.ts_relu_forward(_ptr(x8, c_int8), _ptr(y, c_int8), x8.size, zero_point)
-        return y
+    def fc_check(self, layer: CLayer) -> int:
+        return int(self.lib.ts_fully_connected_check(layer.ref))
 
-    def relu_backward(self, g: npt.ArrayLike, y: npt.ArrayLike, act_min: int) -> I8:
-        """Returns the masked copy of g (the kernel works in place on it)."""
+    def fc_act_backward(self, layer: CLayer, g: npt.ArrayLike, y: npt.ArrayLike) -> I8:
+        """ts_act_backward with the layer's activation and out_q; returns the masked copy of g
+        (the kernel works in place on it)."""
         g8 = _i8(g).copy()
         y8 = _i8(y)
-        self.lib.ts_relu_backward(_ptr(g8, c_int8), _ptr(y8, c_int8), g8.size, act_min)
+        self.lib.ts_act_backward(
+            layer.s.act, layer.s.p.out_q, _ptr(g8, c_int8), _ptr(y8, c_int8), g8.size
+        )
         return g8
 
     def fc_backward_weights(
         self, layer: CLayer, x: npt.ArrayLike, g: npt.ArrayLike, s_g: float | np.float32
     ) -> None:
         x8, g8 = _i8(x), _i8(g)
-        self.lib.ts_fc_backward_weights(
+        self.lib.ts_fully_connected_backward_weights(
             layer.ref, _ptr(x8, c_int8), _ptr(g8, c_int8), float(np.float32(s_g))
         )
 
@@ -219,7 +287,7 @@ class CKernels:
         scratch = np.zeros(k, dtype=np.int32)
         gx = np.zeros(k, dtype=np.int8)
         s_gx = c_float()
-        self.lib.ts_fc_backward_input(
+        self.lib.ts_fully_connected_backward_input(
             layer.ref,
             _ptr(g8, c_int8),
             float(np.float32(s_g)),
@@ -238,21 +306,10 @@ class CKernels:
     ) -> tuple[np.float32, np.float32]:
         a = np.ascontiguousarray(acc, dtype=np.int32)
         lo, hi = c_float(float(bmin)), c_float(float(bmax))
-        self.lib.ts_fc_observe_range(
+        self.lib.ts_fully_connected_observe_range(
             layer.ref, _ptr(a, c_int32), ctypes.byref(lo), ctypes.byref(hi)
         )
         return np.float32(lo.value), np.float32(hi.value)
-
-    def range_update(
-        self, layer: CLayer, bmin: float | np.float32, bmax: float | np.float32
-    ) -> None:
-        self.lib.ts_range_update(layer.ref, float(bmin), float(bmax))
-
-    def sgd_step_fc(self, layer: CLayer, lr: float | np.float32) -> None:
-        self.lib.ts_sgd_step_fc(layer.ref, float(np.float32(lr)))
-
-    def fc_requantize(self, layer: CLayer) -> None:
-        self.lib.ts_fc_requantize(layer.ref)
 
     def client_train_step(
         self,
@@ -272,15 +329,15 @@ class CKernels:
             ys[b], acc = self.fc_forward(layer, x8[b])
             bmin, bmax = self.fc_observe_range(layer, acc, bmin, bmax)
         for b in range(x8.shape[0]):
-            g = self.relu_backward(g8[b], ys[b], layer.act_min()) if layer.s.relu else g8[b]
+            g = self.fc_act_backward(layer, g8[b], ys[b])
             self.fc_backward_weights(layer, x8[b], g, sg[b])
-        self.sgd_step_fc(layer, lr)
+        self.sgd_step(layer, lr)
         self.range_update(layer, bmin, bmax)
-        self.fc_requantize(layer)
+        self.requantize(layer)
         return ys
 
 
-# ---- convolutional layers (firmware/include/ts_conv.h) ---------------------------------------
+# ---- convolutional layers and pools (firmware/include/ts_kernels.h) --------------------------
 
 from tinysplit.core.golden import ConvLayer, PoolParams  # noqa: E402
 
@@ -304,19 +361,7 @@ class ConvLayerT(ctypes.Structure):
         ("padding", c_uint8),
         ("act", c_uint8),
         ("depthwise", c_uint8),
-        ("in_q", QuantT),
-        ("out_q", QuantT),
-        ("w", POINTER(c_int8)),
-        ("bias", POINTER(c_int32)),
-        ("w_scale", POINTER(c_float)),
-        ("out_mult", POINTER(c_int32)),
-        ("out_shift", POINTER(c_int32)),
-        ("master_w", POINTER(c_float)),
-        ("master_b", POINTER(c_float)),
-        ("grad_w", POINTER(c_float)),
-        ("grad_b", POINTER(c_float)),
-        ("range_min", c_float),
-        ("range_max", c_float),
+        ("p", ParamsT),
     ]
 
 
@@ -334,29 +379,10 @@ class PoolParamsT(ctypes.Structure):
     ]
 
 
-_CONV_ARRAYS = (
-    ("w", np.int8, c_int8),
-    ("bias", np.int32, c_int32),
-    ("w_scale", np.float32, c_float),
-    ("out_mult", np.int32, c_int32),
-    ("out_shift", np.int32, c_int32),
-    ("master_w", np.float32, c_float),
-    ("master_b", np.float32, c_float),
-    ("grad_w", np.float32, c_float),
-    ("grad_b", np.float32, c_float),
-)
-
-
-class CConvLayer:
+class CConvLayer(_Trainable):
     """A ts_conv_layer_t built from a golden ConvLayer; the arrays are private copies."""
 
     def __init__(self, g: ConvLayer) -> None:
-        self.arrays: dict[str, npt.NDArray[Any]] = {}
-        ptrs = {}
-        for name, dt, ct in _CONV_ARRAYS:
-            a = np.ascontiguousarray(getattr(g, name), dtype=dt).copy()
-            self.arrays[name] = a
-            ptrs[name] = _ptr(a, ct)
         self.w_shape = g.w_shape
         self.s = ConvLayerT(
             in_=DimsT(*g.in_dims),
@@ -368,16 +394,16 @@ class CConvLayer:
             padding=g.padding,
             act=g.act,
             depthwise=1 if g.depthwise else 0,
-            in_q=QuantT(float(g.in_scale), g.in_zp),
-            out_q=QuantT(float(g.out_scale), g.out_zp),
-            range_min=float(g.range_min),
-            range_max=float(g.range_max),
-            **ptrs,
+            p=self._params(g, 1 if g.depthwise else 0),
         )
 
     @property
     def ref(self) -> Any:
         return ctypes.byref(self.s)
+
+    @property
+    def params(self) -> Any:
+        return ctypes.byref(self.s.p)
 
     def to_golden(self) -> ConvLayer:
         """The C layer's current state as a ConvLayer (arrays copied)."""
@@ -392,13 +418,7 @@ class CConvLayer:
             padding=s.padding,
             act=s.act,
             depthwise=bool(s.depthwise),
-            in_scale=np.float32(s.in_q.scale),
-            in_zp=s.in_q.zero_point,
-            out_scale=np.float32(s.out_q.scale),
-            out_zp=s.out_q.zero_point,
-            range_min=np.float32(s.range_min),
-            range_max=np.float32(s.range_max),
-            **{k: v.copy() for k, v in self.arrays.items()},
+            **self._golden_params(s.p),
         )
 
 
@@ -414,8 +434,9 @@ def pool_params(p: PoolParams) -> PoolParamsT:
     )
 
 
-class CConvKernels:
-    """The kernels of ts_conv.h, called with numpy arrays (shares CKernels' library)."""
+class CConvKernels(_TrainingState):
+    """The conv, depthwise and pool kernels of ts_kernels.h, called with numpy arrays (shares
+    CKernels' library)."""
 
     def __init__(self, lib: Any) -> None:
         lp, pp = POINTER(ConvLayerT), POINTER(PoolParamsT)
@@ -437,9 +458,6 @@ class CConvKernels:
             "ts_depthwise_conv2d_backward_weights": bw,
             "ts_depthwise_conv2d_backward_input_get_buffer_size": (c_size_t, [lp]),
             "ts_depthwise_conv2d_backward_input": bi,
-            "ts_conv_sgd_step": (None, [lp, c_float]),
-            "ts_conv_range_update": (None, [lp, c_float, c_float]),
-            "ts_conv_requantize": (None, [lp]),
             "ts_max_pool2d_forward": (None, [pp, i8p, i8p]),
             "ts_max_pool2d_backward_get_buffer_size": (c_size_t, [pp]),
             "ts_max_pool2d_backward": (None, [pp, i8p, i8p, c_float, i32p, i8p, f32p]),
@@ -452,6 +470,7 @@ class CConvKernels:
             fn.restype = res
             fn.argtypes = args
         self.lib = lib
+        self._bind_params(lib)
 
     def conv_check(self, layer: CConvLayer) -> int:
         return int(self.lib.ts_conv_check(layer.ref))
@@ -531,17 +550,6 @@ class CConvKernels:
             ctypes.byref(s_gx),
         )
         return gx, np.float32(s_gx.value)
-
-    def conv_sgd_step(self, layer: CConvLayer, lr: float | np.float32) -> None:
-        self.lib.ts_conv_sgd_step(layer.ref, float(np.float32(lr)))
-
-    def conv_range_update(
-        self, layer: CConvLayer, bmin: float | np.float32, bmax: float | np.float32
-    ) -> None:
-        self.lib.ts_conv_range_update(layer.ref, float(bmin), float(bmax))
-
-    def conv_requantize(self, layer: CConvLayer) -> None:
-        self.lib.ts_conv_requantize(layer.ref)
 
     def pool_forward(self, kind: str, p: PoolParams, x: npt.ArrayLike) -> I8:
         """kind: "max" or "avg"."""

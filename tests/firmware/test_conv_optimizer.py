@@ -1,6 +1,7 @@
-"""Training state of conv layers (both filter layouts): SGD, running range, re-quantization,
-C vs golden bit for bit; then several minibatch steps of a small conv client (conv -> maxpool ->
-depthwise -> avgpool -> conv1x1) run the way firmware will call the kernels, C vs golden."""
+"""Training state (ts_params_t) of conv layers, both channel layouts: SGD, running range,
+re-quantization, C vs golden bit for bit; then several minibatch steps of a small conv client
+(conv -> maxpool -> depthwise -> avgpool -> conv1x1) run the way firmware will call the kernels,
+C vs golden."""
 
 from __future__ import annotations
 
@@ -45,8 +46,8 @@ def test_sgd_range_and_requantize(cck: CConvKernels) -> None:
         lr = np.float32(log_uniform(rng, -4, 0))
         cl = CConvLayer(layer)
         ctx = f"(layer {i}: {describe(layer)} lr={lr!r})"
-        cck.conv_sgd_step(cl, lr)
-        golden.conv_sgd_step(layer, lr)
+        cck.sgd_step(cl, lr)
+        golden.sgd_step(layer, lr)
         assert_conv_layers_equal(cl.to_golden(), layer, "after sgd " + ctx)
         assert not np.any(layer.grad_w) and not np.any(layer.grad_b)
 
@@ -55,36 +56,18 @@ def test_sgd_range_and_requantize(cck: CConvKernels) -> None:
         bmax = bmin + np.float32(rng.uniform(0.0, 2.0)) * span
         if i % 10 == 0:
             bmin, bmax = np.float32(np.inf), np.float32(-np.inf)  # nothing observed: no-op
-        cck.conv_range_update(cl, bmin, bmax)
-        golden.conv_range_update(layer, bmin, bmax)
+        cck.range_update(cl, bmin, bmax)
+        golden.range_update(layer, bmin, bmax)
         assert_conv_layers_equal(cl.to_golden(), layer, "after range update " + ctx)
 
-        cck.conv_requantize(cl)
-        golden.conv_requantize(layer)
+        cck.requantize(cl)
+        golden.requantize(layer)
         assert_conv_layers_equal(cl.to_golden(), layer, "after requantize " + ctx)
         assert int(np.abs(layer.w.astype(np.int32)).max()) <= 127
         if c > 2:
             first = layer.w[..., 0] if dw else layer.w[0]
             assert layer.w_scale[0] == 1.0 and not np.any(first), ctx
             assert layer.bias[1] == 2147483520 and layer.bias[2] == -2147483520, ctx
-
-
-def test_conv_range_update_is_the_fc_one() -> None:
-    """Same arithmetic as ts_range_update / golden.range_update on the same numbers."""
-    rng = np.random.default_rng(121)
-    from kernel_utils import random_layer
-
-    for _ in range(100):
-        fc = random_layer(rng, 3, 4)
-        conv = random_conv_layer(rng, random_geometry(rng, 9), depthwise=False)
-        conv.range_min, conv.range_max = fc.range_min, fc.range_max
-        bmin = np.float32(rng.uniform(-3, 1))
-        bmax = bmin + np.float32(rng.uniform(0, 5))
-        golden.range_update(fc, bmin, bmax)
-        golden.conv_range_update(conv, bmin, bmax)
-        for f in ("range_min", "range_max", "out_scale"):
-            assert_bitexact(f, np.float32(getattr(conv, f)), np.float32(getattr(fc, f)))
-        assert conv.out_zp == fc.out_zp
 
 
 # ---- a small conv client, trained for a few minibatches, C vs golden -------------------------
@@ -139,12 +122,12 @@ def _step_golden(
         g = golden.act_backward(c1.act, c1.out_scale, c1.out_zp, g, h1)
         golden.conv2d_backward_weights(c1, x, g, s)
     for c in convs:
-        golden.conv_sgd_step(c, lr)
-        golden.conv_range_update(c, *ranges[id(c)])
+        golden.sgd_step(c, lr)
+        golden.range_update(c, *ranges[id(c)])
     dw.in_scale, dw.in_zp = c1.out_scale, c1.out_zp
     c2.in_scale, c2.in_zp = dw.out_scale, dw.out_zp
     for c in convs:
-        golden.conv_requantize(c)
+        golden.requantize(c)
     return [k[-1] for k in kept]
 
 
@@ -172,18 +155,18 @@ def _step_c(
         cck.conv_backward_weights(c2, h4, g, s)
         g, s = cck.conv_backward_input(c2, g, s)
         g, s = cck.avg_pool_backward(ap, g, s)
-        g = cck.act_backward(dw.s.act, dw.s.out_q.scale, dw.s.out_q.zero_point, g, h3)
+        g = cck.act_backward(dw.s.act, dw.s.p.out_q.scale, dw.s.p.out_q.zero_point, g, h3)
         cck.conv_backward_weights(dw, h2, g, s)
         g, s = cck.conv_backward_input(dw, g, s)
         g, s = cck.max_pool_backward(mp, h1, g, s)
-        g = cck.act_backward(c1.s.act, c1.s.out_q.scale, c1.s.out_q.zero_point, g, h1)
+        g = cck.act_backward(c1.s.act, c1.s.p.out_q.scale, c1.s.p.out_q.zero_point, g, h1)
         cck.conv_backward_weights(c1, x, g, s)
     for c in convs:
-        cck.conv_sgd_step(c, lr)
-        cck.conv_range_update(c, *ranges[id(c)])
-    dw.s.in_q, c2.s.in_q = c1.s.out_q, dw.s.out_q
+        cck.sgd_step(c, lr)
+        cck.range_update(c, *ranges[id(c)])
+    dw.s.p.in_q, c2.s.p.in_q = c1.s.p.out_q, dw.s.p.out_q
     for c in convs:
-        cck.conv_requantize(c)
+        cck.requantize(c)
     return [k[-1] for k in kept]
 
 

@@ -1,4 +1,5 @@
-"""ts_relu_backward, ts_fc_backward_weights, ts_fc_backward_input: C vs golden, bit for bit."""
+"""The FC layer's backward (activation mask, ts_fully_connected_backward_weights and
+_backward_input): C vs golden, bit for bit."""
 
 from __future__ import annotations
 
@@ -24,18 +25,27 @@ def random_grad(rng: np.random.Generator, c: int) -> tuple[np.ndarray, np.float3
     return golden.quantize_gradient(g)
 
 
-def test_relu_backward(ck: CKernels) -> None:
+def test_fc_activation_mask(ck: CKernels) -> None:
+    """ts_act_backward with an FC layer's activation (RELU or NONE) and out_q, as train.c
+    calls it, against the golden act_backward."""
     rng = np.random.default_rng(20)
     for i in range(250):
         n = int(rng.integers(1, 301))
-        am = int(rng.integers(-128, 128))
+        layer = random_layer(rng, 3, n, relu=bool(i % 2))
+        layer.out_zp = int(rng.integers(-128, 128))
+        cl = CLayer(layer)
+        am = golden.act_min(layer)
         g = rng.integers(-128, 128, n).astype(np.int8)
         y = rng.integers(-128, 128, n).astype(np.int8)
         y[: n // 4] = am  # many outputs exactly at the clamp
-        ctx = f"(n={n} act_min={am} #{i})"
-        c = ck.relu_backward(g, y, am)
-        assert_bitexact("relu_backward", c, golden.relu_backward(g, y, am), ctx)
-        assert np.all(c[y <= am] == 0) and np.all(c[y > am] == g[y > am])
+        ctx = f"(n={n} relu={layer.relu} zp={layer.out_zp} #{i})"
+        c = ck.fc_act_backward(cl, g, y)
+        want = golden.act_backward(int(layer.relu), layer.out_scale, layer.out_zp, g, y)
+        assert_bitexact("act_backward", c, want, ctx)
+        if layer.relu:
+            assert np.all(c[y <= am] == 0) and np.all(c[y > am] == g[y > am]), ctx
+        else:
+            assert np.array_equal(c, g), ctx
 
 
 def test_fc_backward_weights(ck: CKernels) -> None:
@@ -50,8 +60,8 @@ def test_fc_backward_weights(ck: CKernels) -> None:
             ck.fc_backward_weights(cl, x, g, s_g)
             golden.fc_backward_weights(layer, x, g, s_g)
             ctx = f"(layer {i}: K={k} C={c} zp_x={layer.in_zp} s_g={s_g!r} sample {b})"
-            assert_bitexact("grad_w", cl.grad_w, layer.grad_w, ctx)
-            assert_bitexact("grad_b", cl.grad_b, layer.grad_b, ctx)
+            assert_bitexact("grad_w", cl.arrays["grad_w"], layer.grad_w, ctx)
+            assert_bitexact("grad_b", cl.arrays["grad_b"], layer.grad_b, ctx)
 
 
 def test_fc_backward_input(ck: CKernels) -> None:

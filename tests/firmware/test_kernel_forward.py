@@ -1,4 +1,4 @@
-"""ts_fc_forward and ts_relu_forward: C vs golden, bit for bit, on random layers."""
+"""ts_fully_connected_forward: C vs golden, bit for bit, on random layers; the set-up checks."""
 
 from __future__ import annotations
 
@@ -48,15 +48,20 @@ def test_fc_forward_relu_act_min(ck: CKernels) -> None:
             assert int(y.min()) >= (5 if relu else -128)
 
 
-def test_relu_forward(ck: CKernels) -> None:
-    rng = np.random.default_rng(12)
-    for i in range(200):
-        n = int(rng.integers(1, 301))
-        zp = int(rng.integers(-128, 128))
-        x = rng.integers(-128, 128, n).astype(np.int8)
-        assert_bitexact(
-            "relu", ck.relu_forward(x, zp), golden.relu_forward(x, zp), f"(n={n} zp={zp} #{i})"
-        )
-    x = np.arange(-128, 128, dtype=np.int8)
-    assert_bitexact("relu", ck.relu_forward(x, -128), x)
-    assert_bitexact("relu", ck.relu_forward(x, 127), np.full(256, 127, np.int8))
+def test_set_up_checks_refuse_inconsistent_layers(ck: CKernels) -> None:
+    """ts_fully_connected_check / ts_params_check accept what codegen writes and refuse a
+    layer whose training state does not match its geometry (validate once, then trust)."""
+    rng = np.random.default_rng(13)
+    cl = CLayer(random_layer(rng, 17, 33, relu=True))
+    assert ck.fc_check(cl) == 0 and ck.params_check(cl) == 0
+    for field, value in (("in_features", 18), ("out_features", 0), ("act", 2)):
+        cl2 = CLayer(random_layer(rng, 17, 33, relu=True))
+        setattr(cl2.s, field, value)
+        assert ck.fc_check(cl2) == -1, field
+    for field, value in (("channels", 0), ("per_channel", 0), ("layout", 2)):
+        cl2 = CLayer(random_layer(rng, 17, 33, relu=True))
+        setattr(cl2.s.p, field, value)
+        assert ck.params_check(cl2) == -1 and ck.fc_check(cl2) == -1, field
+    cl2 = CLayer(random_layer(rng, 17, 33, relu=True))
+    cl2.s.p.grad_w = None
+    assert ck.params_check(cl2) == -1

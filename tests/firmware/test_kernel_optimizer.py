@@ -85,12 +85,12 @@ def test_sgd_and_requantize(ck: CKernels) -> None:
         lr = np.float32(log_uniform(rng, -4, 0))
         cl = CLayer(layer)
         ctx = f"(layer {i}: K={k} C={c} lr={lr!r})"
-        ck.sgd_step_fc(cl, lr)
-        golden.sgd_step_fc(layer, lr)
+        ck.sgd_step(cl, lr)
+        golden.sgd_step(layer, lr)
         assert_layers_equal(cl.to_golden(), layer, "after sgd " + ctx)
         assert not np.any(layer.grad_w) and not np.any(layer.grad_b)
-        ck.fc_requantize(cl)
-        golden.fc_requantize(layer)
+        ck.requantize(cl)
+        golden.requantize(layer)
         assert_layers_equal(cl.to_golden(), layer, "after requantize " + ctx)
         assert int(np.abs(layer.w.astype(np.int32)).max()) <= 127
         if c > 2:

@@ -1,4 +1,5 @@
-"""A whole client training step (several in a row): C kernels vs golden in every field."""
+"""A whole client training step of an FC layer (several in a row): the C kernels in
+train.c's order vs the golden step model (core/golden/step.py), in every field."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from kernel_utils import (
 )
 
 from tinysplit.core import golden
+from tinysplit.core.golden.step import ops_forward, ops_train_step
 
 
 def test_client_train_steps(ck: CKernels) -> None:
@@ -38,12 +40,12 @@ def test_client_train_steps(ck: CKernels) -> None:
                 q[b], s[b] = golden.quantize_gradient(gf[b])
             ctx = f"(layer {i}: K={k} C={c} relu={layer.relu} step {step} B={batch})"
             ys_c = ck.client_train_step(cl, xs, q, s, lr)
-            ys_g = golden.client_train_step(layer, xs, q, s, lr)
+            ys_g = ops_train_step([layer], xs, q, s, lr)
             assert_bitexact("forward outputs", ys_c, ys_g, ctx)
             assert_layers_equal(cl.to_golden(), layer, ctx)
             assert_bitexact(
-                "client_forward",
-                golden.client_forward(layer, xs),
+                "ops_forward",
+                ops_forward([layer], xs),
                 np.stack([ck.fc_forward(cl, x)[0] for x in xs]),
                 ctx,
             )
