@@ -235,20 +235,9 @@ def run_in_process(prep: Prepared) -> RunMeasure:
 def centralized_accuracy(prep: Prepared) -> float:
     """Test accuracy of the whole model trained in float Keras: same data, order, epochs,
     batch, lr and initial weights (the export's full.keras)."""
-    from tinysplit.codegen.data import load_npz
-    from tinysplit.host.training.centralized import train_centralized
+    from tinysplit.host.training.centralized import export_baseline
 
-    data = load_npz(prep.path / "data.npz")
     c = prep.cfg
-    res = train_centralized(
-        prep.path / "full.keras",
-        data.x_train.astype(np.float32),
-        data.y_train.astype(np.int64),
-        data.x_test.astype(np.float32),
-        data.y_test.astype(np.int64),
-        epochs=c.epochs,
-        batch=c.batch,
-        lr=c.lr,
-        seed=c.seed,
-    )
-    return res.test_accuracy
+    return export_baseline(
+        prep.path, epochs=c.epochs, batch=c.batch, lr=c.lr, seed=c.seed
+    ).test_accuracy

@@ -10,8 +10,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from tinysplit.core.errors import BadInput, TinysplitError
 from tinysplit.host.training.session import Export, connect, stats_dict
 
@@ -272,23 +270,13 @@ def new_run_dir(path: Path | None, export: Export) -> RunDir:
 
 
 def train_baseline(opts: RunOptions, export: Export, cfg: TrainConfig) -> BaselineResult:
-    from tinysplit.codegen.data import load_npz
-    from tinysplit.host.training.centralized import train_centralized
+    from tinysplit.host.training.centralized import export_baseline
 
-    data = load_npz(opts.data if opts.data else export.path / "data.npz")
     say(opts, "training the same model centralized in float Keras for comparison ...")
-    res = train_centralized(
-        export.path / "full.keras",
-        data.x_train.astype(np.float32),
-        data.y_train.astype(np.int64),
-        data.x_test.astype(np.float32),
-        data.y_test.astype(np.int64),
-        epochs=cfg.epochs,
-        batch=cfg.batch,
-        lr=cfg.lr,
-        seed=cfg.seed,
-    )
-    return res
+    return export_baseline(
+        export.path, epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr, seed=cfg.seed,
+        data=opts.data,
+    )  # fmt: skip
 
 
 def print_summary(s: dict[str, Any]) -> None:

@@ -65,3 +65,25 @@ def train_centralized(
         loss = float(step(tf.constant(x_train[s.indices]), tf.constant(y_train[s.indices])))
     per_epoch.append(test_accuracy())
     return BaselineResult(per_epoch[-1], loss, per_epoch)
+
+
+def export_baseline(
+    export_dir: Path, *, epochs: int, batch: int, lr: float, seed: int, data: Path | None = None
+) -> BaselineResult:
+    """The baseline of an export: its full.keras trained centralized on its data shard
+    (data.npz, or `data`) with the split run's epochs, batch, learning rate and seed. What
+    `train`/`demo`/`simulate` and `bench` print next to the split accuracy."""
+    from tinysplit.codegen.data import load_npz
+
+    d = load_npz(data if data is not None else Path(export_dir) / "data.npz")
+    return train_centralized(
+        Path(export_dir) / "full.keras",
+        d.x_train.astype(np.float32),
+        d.y_train.astype(np.int64),
+        d.x_test.astype(np.float32),
+        d.y_test.astype(np.int64),
+        epochs=epochs,
+        batch=batch,
+        lr=lr,
+        seed=seed,
+    )
