@@ -55,6 +55,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     seed = opts.seed if opts.seed is not None else 0
     res = export_client(model, args.cut, export_dir, data=opts.data, seed=seed)
     say(opts, res.plan.format_table())
+    # The board holds the export's shard (data.npz: --data cut to what fits its flash); the
+    # baseline trains on that very shard, not on the whole --data file.
+    opts.data = None
     export = Export.load(export_dir)
     if opts.plot is None:
         opts.plot = out / "training.png"

@@ -139,6 +139,7 @@ def make_summary(
     baseline = None if opts.no_baseline else train_baseline(opts, export, cfg)
     if baseline is not None:
         summary["centralized_accuracy"] = baseline.test_accuracy
+        summary["centralized_data"] = str(opts.data or export.path / "data.npz")
     if opts.plot and result.history:
         from tinysplit.host.training.plot import plot_training
 
@@ -275,7 +276,7 @@ def train_baseline(opts: RunOptions, export: Export, cfg: TrainConfig) -> Baseli
     say(opts, "training the same model centralized in float Keras for comparison ...")
     return export_baseline(
         export.path, epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr, seed=cfg.seed,
-        data=opts.data,
+        data=opts.data, max_steps=opts.max_steps,
     )  # fmt: skip
 
 
@@ -287,7 +288,7 @@ def print_summary(s: dict[str, Any]) -> None:
         diff = (s["split_accuracy"] - s["centralized_accuracy"]) * 100
         print(
             f"centralized accuracy  {s['centralized_accuracy']:.4f}  (float Keras, same data, "
-            f"epochs, batch, seed; split {diff:+.2f} points)"
+            f"minibatches and seed; split {diff:+.2f} points)"
         )
     print(
         f"steps                 {s['steps']} in {s['train_seconds']:.1f} s "

@@ -37,7 +37,10 @@ def train_centralized(
     batch: int,
     lr: float,
     seed: int,
+    max_steps: int | None = None,
 ) -> BaselineResult:
+    """max_steps: stop after that many minibatches of the schedule, as a split run given
+    --max-steps does, so that the two stay comparable."""
     from tinysplit.host.training.server import deterministic
 
     deterministic()  # the same maths as the split run's server segment
@@ -59,7 +62,9 @@ def train_centralized(
     step = tf.function(train_step, reduce_retracing=True)
     loss = float("nan")
     per_epoch: list[float] = []
-    for s in schedule(len(x_train), batch, epochs, seed):
+    for n, s in enumerate(schedule(len(x_train), batch, epochs, seed)):
+        if max_steps is not None and n >= max_steps:
+            break
         if s.epoch != len(per_epoch):
             per_epoch.append(test_accuracy())
         loss = float(step(tf.constant(x_train[s.indices]), tf.constant(y_train[s.indices])))
@@ -68,7 +73,14 @@ def train_centralized(
 
 
 def export_baseline(
-    export_dir: Path, *, epochs: int, batch: int, lr: float, seed: int, data: Path | None = None
+    export_dir: Path,
+    *,
+    epochs: int,
+    batch: int,
+    lr: float,
+    seed: int,
+    data: Path | None = None,
+    max_steps: int | None = None,
 ) -> BaselineResult:
     """The baseline of an export: its full.keras trained centralized on its data shard
     (data.npz, or `data`) with the split run's epochs, batch, learning rate and seed. What
@@ -86,4 +98,5 @@ def export_baseline(
         batch=batch,
         lr=lr,
         seed=seed,
+        max_steps=max_steps,
     )

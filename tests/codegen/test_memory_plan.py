@@ -99,9 +99,7 @@ def test_format_table_and_board_limits() -> None:
         OpShape("fc", (1, 1, 64), (1, 1, 32), 64 * 32, 32, True),
         OpShape("fc", (1, 1, 32), (1, 1, 16), 32 * 16, 16, True),
     ]
-    _, plan = choose_kept(
-        shapes, None, 8, input_size=64, n_train=100, n_test=10, stack_bytes=2048
-    )
+    _, plan = choose_kept(shapes, None, 8, input_size=64, n_train=100, n_test=10, stack_bytes=2048)
     table = plan.format_table(ram_limit=plan.ram_peak, flash_limit=plan.flash - 1)
     assert f"{plan.ram_peak:,}" in table and f"{plan.flash:,}" in table
     assert "op1.master" in table and "op1 fc" in table
