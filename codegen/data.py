@@ -196,6 +196,11 @@ def fit_flash(d: Dataset, budget_bytes: int, seed: int = 0) -> Dataset:
     return Dataset(x_train, y_train, x_test, y_test, d.n_classes, d.name)
 
 
+#: Largest |feature| a data file may hold: far beyond any sensibly scaled input, and small
+#: enough that the quantization arithmetic stays finite in float32.
+MAX_FEATURE = 1.0e6
+
+
 def load_npz(path: Path | str, n_classes: int | None = None) -> Dataset:
     """Reads `x_train, y_train, x_test, y_test` from a .npz file.
 
@@ -204,8 +209,12 @@ def load_npz(path: Path | str, n_classes: int | None = None) -> Dataset:
     max label + 1.
     """
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise BadInput(f"data file {path} is a folder: give a .npz file ({', '.join(NPZ_KEYS)})")
+    if not path.exists():
         raise BadInput(f"data file {path} does not exist")
+    if not path.is_file():
+        raise BadInput(f"data file {path} is not a regular file: give a .npz file")
     with path.open("rb") as f:
         magic = f.read(4)
     if magic != b"PK\x03\x04":  # an .npz is a zip archive
@@ -261,6 +270,14 @@ def _features(path: Path, key: str, a: npt.NDArray[np.generic]) -> npt.NDArray[n
     if not np.isfinite(x).all():
         bad = int(np.argwhere(~np.isfinite(x))[0][0])
         raise BadInput(f"{path}: {key} has NaN or infinite values (first in sample {bad})")
+    big = np.abs(x) > MAX_FEATURE
+    if big.any():
+        i, j = (int(v) for v in np.argwhere(big)[0])
+        raise BadInput(
+            f"{path}: {key}[{i}] has a feature of {float(x[i, j]):g}, beyond +-{MAX_FEATURE:g}: "
+            "scale the features (e.g. to unit variance) before export; int8 quantization of "
+            "such a range keeps no detail"
+        )
     return x
 
 

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import io
 import json
+import shutil
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -122,6 +123,31 @@ def export_client(
     against; the data shard is cut to a fixed subset that fits its flash (None: no limits).
     Raises BadInput / UnsupportedLayer with a one-line message the CLI prints as is.
     """
+    out_dir = Path(out_dir)
+    check_out_dir(out_dir, [Path(model)] + ([Path(data)] if data is not None else []))
+    staged = _staging_dir(out_dir)
+    try:
+        res = _export_into(model, cut, staged, data, seed, max_batch, stack_bytes, board,
+                           calibration_samples)  # fmt: skip
+        _replace_dir(staged, out_dir)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return ExportResult(out_dir, res.manifest, res.plan)
+
+
+def _export_into(
+    model: str | Path,
+    cut: int | None,
+    out_dir: Path,
+    data: Path | None = None,
+    seed: int = 0,
+    max_batch: int | None = None,
+    stack_bytes: int = 4096,
+    board: str | None = DEFAULT_BOARD,
+    calibration_samples: int = CALIBRATION_SAMPLES,
+) -> ExportResult:
+    """export_client's work, written into out_dir (a fresh staging folder)."""
     load_tensorflow()  # TensorFlow's start-up log lines off stderr, on every CPU
     c = _prepare(model, cut, data, seed, max_batch, stack_bytes, board, calibration_samples)
     check_cut_size(c.cut_size, c.cut)
@@ -156,7 +182,6 @@ def export_client(
     layout, plan = _final_plan(c, ops, dataset, data_note)
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "client.tflite").write_bytes(tflite)
     version = tool_version()
     write_c(
@@ -212,6 +237,72 @@ def export_client(
         manifest["n_test_full"] = len(full_data.y_test)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return ExportResult(out_dir, manifest, plan)
+
+
+#: Every file an export folder holds.
+EXPORT_FILES = frozenset({
+    "client.tflite", "model_data.c", "model_data.h", "server.keras", "full.keras", "data.npz",
+    "data_full.npz", "plan.json", "manifest.json",
+})  # fmt: skip
+
+
+def check_out_dir(out_dir: Path, inputs: Sequence[Path]) -> None:
+    """Refuses, before any work, an --out that cannot take an export or would overwrite
+    something that is not an earlier export: a file, a folder under a file or one that cannot
+    be written, a folder of other files, or the folder holding the model or data read."""
+    out = Path(out_dir).resolve()
+    for parent in [out, *out.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                what = "is a file" if parent == out else f"is under {parent}, a file"
+                raise BadInput(f"--out {out_dir} {what}: give a folder for the export")
+            if not os.access(parent, os.W_OK | os.X_OK) or not os.access(
+                parent.parent if parent == out else parent, os.W_OK | os.X_OK
+            ):
+                raise BadInput(
+                    f"--out {out_dir}: cannot write in {parent} (permission denied): "
+                    "choose a folder you can write to"
+                )
+            break
+    for path in inputs:
+        p = path.resolve() if path.exists() else None
+        if p is not None and (p == out or out in p.parents):
+            raise BadInput(
+                f"--out {out_dir} holds the input {path}: the export would write over it; "
+                "choose another --out folder"
+            )
+    if out.is_dir() and any(out.iterdir()):
+        others = sorted(f.name for f in out.iterdir() if f.name not in EXPORT_FILES)
+        if others or not (out / "manifest.json").is_file():
+            raise BadInput(
+                f"--out {out_dir} holds files that are not a tinysplit export "
+                f"({', '.join(others[:3]) or 'no manifest.json'}): choose a new or empty folder "
+                "(an earlier export there is replaced whole)"
+            )
+
+
+def _staging_dir(out_dir: Path) -> Path:
+    """A fresh folder beside out_dir: the export is written there whole, then renamed."""
+    import tempfile
+
+    parent = Path(out_dir).resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{Path(out_dir).name}.", dir=parent))
+    mask = os.umask(0)
+    os.umask(mask)
+    staged.chmod(0o777 & ~mask)  # the folder a plain mkdir would make, not mkdtemp's 0700
+    return staged
+
+
+def _replace_dir(staged: Path, final: Path) -> None:
+    """Puts the staged export in place of final (an earlier export, or nothing)."""
+    old = None
+    if final.exists():
+        old = staged.with_name(staged.name + ".old")
+        final.rename(old)
+    staged.rename(final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 @dataclass

@@ -158,13 +158,22 @@ def load_model(name_or_path: str | Path, seed: int = 0) -> keras.Model:
         )
     if not path.is_file():
         raise BadInput(f"model file {path} does not exist")
+    import zipfile
+
     import keras
 
+    if not zipfile.is_zipfile(path):
+        raise BadInput(
+            f"{path} is not a Keras model file (a .keras file is a zip archive; this one is "
+            "damaged or something else): save the model with model.save('model.keras')"
+        )
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as e:  # Keras raises many kinds for a bad archive
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise BadInput(f"cannot load Keras model {path}: {first}") from None
+        raise BadInput(
+            f"cannot load Keras model {path}: {first} (save it again with model.save)"
+        ) from None
     if not isinstance(model, keras.Model):
         raise BadInput(f"{path} does not hold a Keras model")
     return model

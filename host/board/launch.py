@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import os
 import shutil
 import signal
 import socket
@@ -339,6 +340,19 @@ def open_port(url: str, timeout: float, baudrate: int = DEFAULT_BAUDRATE) -> ser
     the way QEMU's waits for the connection. Raises PortError (one line).
     """
     options = {} if "://" in url else {"exclusive": True}
+    if "://" not in url:
+        import stat
+
+        try:
+            mode = os.stat(url).st_mode
+        except OSError:
+            mode = 0
+        if mode and not stat.S_ISCHR(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a regular file"
+            raise PortError(
+                f"{url} is {kind}, not a serial port: give the board's port (/dev/ttyACM0, "
+                "/dev/ttyUSB0, COM3) or a pyserial URL such as socket://HOST:PORT"
+            )
     try:
         port = serial.serial_for_url(
             url, baudrate=baudrate, timeout=timeout, do_not_open=True, **options

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tinysplit.core.errors import BadInput
+from tinysplit.host.commands.runs import check_plot
 from tinysplit.host.planner.plan import format_table, plan_model
 
 
@@ -26,6 +27,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any] | None:
     if args.plot is not None and args.plot.suffix.lower() != ".png":
         raise BadInput(f"--plot {args.plot}: give a .png file")
+    check_plot(args.plot)
     out = sys.stderr if args.json else sys.stdout
     report = plan_model(
         args.model, args.board, args.baud, args.data, say=lambda t: print(t, file=sys.stderr)

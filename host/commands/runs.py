@@ -5,6 +5,8 @@ board, the centralized baseline, the summary)."""
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -95,7 +97,24 @@ def say(opts: RunOptions, text: str) -> None:
     print(text, file=sys.stderr if opts.json else sys.stdout, flush=True)
 
 
+#: Largest learning rate a run takes: far above any useful SGD step, low enough that the board's
+#: weight guard is not the first to say the run diverged.
+MAX_LR = 100.0
+
+
+def check_lr(lr: float) -> None:
+    if not (math.isfinite(lr) and 0.0 < lr <= MAX_LR):
+        raise BadInput(f"--lr {lr:g} is not a learning rate: give a number in (0, {MAX_LR:g}]")
+
+
+def check_max_steps(max_steps: int | None) -> None:
+    if max_steps is not None and max_steps < 1:
+        raise BadInput(f"--max-steps {max_steps}: give at least 1 (or leave it out for all)")
+
+
 def hyper(opts: RunOptions, export: Export) -> TrainConfig:
+    """The run's epochs, batch, lr and seed: the options given, else the export's; each
+    checked here, before anything starts."""
     from tinysplit.host.training.trainer import TrainConfig
 
     hp = export.hyper
@@ -103,12 +122,50 @@ def hyper(opts: RunOptions, export: Export) -> TrainConfig:
     batch = opts.batch if opts.batch is not None else int(hp.get("batch", 32))
     lr = opts.lr if opts.lr is not None else float(hp.get("lr", 0.05))
     seed = opts.seed if opts.seed is not None else int(hp.get("seed", 0))
-    if epochs < 1 or not 1 <= batch <= int(export.manifest["max_batch"]) or not lr > 0:
+    max_batch = int(export.manifest["max_batch"])
+    if epochs < 1:
+        raise BadInput(f"--epochs {epochs}: give at least 1")
+    if not 1 <= batch <= max_batch:
         raise BadInput(
-            f"need epochs >= 1, 1 <= batch <= {export.manifest['max_batch']} (the firmware's "
-            "planned maximum) and lr > 0"
+            f"--batch {batch}: give 1..{max_batch} (the export's planned maximum; export with "
+            "a larger max batch for more)"
         )
+    check_lr(lr)
+    check_max_steps(opts.max_steps)
+    check_outputs(opts, export)
     return TrainConfig(epochs=epochs, batch=batch, lr=lr, seed=seed)
+
+
+def check_plot(plot: Path | None) -> None:
+    """--plot must name a file that can be written: checked before the work, not after."""
+    if plot is None:
+        return
+    plot = Path(plot)
+    if plot.is_dir():
+        raise BadInput(f"--plot {plot} is a folder: give a file name such as {plot / 'run.png'}")
+    parent = plot.resolve().parent
+    if not parent.is_dir():
+        raise BadInput(
+            f"--plot {plot}: folder {parent} does not exist; create it or choose another"
+        )
+    if not os.access(parent, os.W_OK):
+        raise BadInput(f"--plot {plot}: cannot write in {parent}; choose another folder")
+
+
+def check_outputs(opts: RunOptions, export: Export) -> None:
+    """What a run writes or reads besides the board, checked before it starts: --plot, and
+    --data for the baseline (a data set the export's model can take)."""
+    check_plot(opts.plot)
+    if opts.data is not None:
+        from tinysplit.codegen.data import load_npz
+
+        d = load_npz(opts.data)
+        if d.x_train.shape[1] != int(export.manifest["input_size"]):
+            raise BadInput(
+                f"--data {opts.data} has {d.x_train.shape[1]} features a sample, the export's "
+                f"model takes {export.manifest['input_size']}: give the data set it was "
+                "exported with (or leave --data out: the export's own data.npz)"
+            )
 
 
 def train_in_process(
@@ -261,6 +318,8 @@ def new_run_dir(path: Path | None, export: Export) -> RunDir:
     if path is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = Path("runs") / f"{export.manifest.get('model', 'run')}-{stamp}"
+    if path.exists() and not path.is_dir():
+        raise BadInput(f"--run-dir {path} is a file: give a folder for the run's checkpoints")
     run = RunDir(path)
     if run.exists():
         raise BadInput(

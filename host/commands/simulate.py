@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     opts = RunOptions.from_args(args)
     export = Export.load(args.model_dir)
-    client = GoldenClient(load_client_state(export.path), frozen_ranges=args.frozen_ranges)
     cfg = hyper(opts, export)
+    client = GoldenClient(load_client_state(export.path), frozen_ranges=args.frozen_ranges)
     result = train_in_process(opts, export, client, cfg)
     summary = make_summary(opts, export, "golden model (in-process)", cfg, result)
     summary["frozen_ranges"] = args.frozen_ranges

@@ -41,6 +41,9 @@ def run(args: argparse.Namespace) -> None:
 
     if not args.seconds > 0:
         raise BadInput("--seconds must be > 0")
+    for name, rate in (("--fault-rate", args.fault_rate), ("--reset-rate", args.reset_rate)):
+        if not 0.0 <= rate <= 1.0:
+            raise BadInput(f"{name} {rate:g} is not a probability: give a number in 0..1")
     opts = RunOptions(json=args.json)
     report = soak(
         args.seconds,

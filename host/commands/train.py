@@ -87,4 +87,45 @@ def _resume(args: argparse.Namespace) -> tuple[Export, RunConfig, RunDir, Checkp
         )
     if args.port is None and args.board is None and config.port is None and not config.board:
         raise BadInput(f"{args.resume} does not say where the board is: give --port or --board")
-    return export, config, run_dir, ck
+    return export, _resumed_config(args, config, ck.step, export), run_dir, ck
+
+
+def _resumed_config(
+    args: argparse.Namespace, config: RunConfig, step: int, export: Export
+) -> RunConfig:
+    """The run's config with the settings a resume may change (--lr, --epochs, --max-steps,
+    --checkpoint-every); one line for the ones it may not (--batch, --seed: the steps so far
+    followed them)."""
+    import dataclasses
+
+    from tinysplit.host.commands.runs import check_lr, check_max_steps, check_outputs
+
+    for name, given, kept in (("--batch", args.batch, config.batch),
+                              ("--seed", args.seed, config.seed)):  # fmt: skip
+        if given is not None and given != kept:
+            raise BadInput(
+                f"{name} {given} on --resume: the run's {step} steps so far used {name} {kept}, "
+                f"and its minibatch order follows from it; resume without {name}, or start a "
+                "new run"
+            )
+    changes: dict[str, Any] = {}
+    if args.lr is not None:
+        check_lr(args.lr)
+        changes["lr"] = float(args.lr)
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise BadInput(f"--epochs {args.epochs}: give at least 1")
+        changes["epochs"] = int(args.epochs)
+    if args.max_steps is not None:
+        check_max_steps(args.max_steps)
+        if args.max_steps <= step:
+            raise BadInput(
+                f"--max-steps {args.max_steps}: the run is at step {step} already; give more"
+            )
+        changes["max_steps"] = int(args.max_steps)
+    if args.checkpoint_every is not None:
+        if args.checkpoint_every < 1:
+            raise BadInput("--checkpoint-every must be >= 1")
+        changes["checkpoint_every"] = int(args.checkpoint_every)
+    check_outputs(RunOptions.from_args(args), export)
+    return dataclasses.replace(config, **changes)

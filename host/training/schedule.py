@@ -24,12 +24,44 @@ def steps_per_epoch(n_train: int, batch: int) -> int:
     return -(-n_train // batch)
 
 
+class Schedule:
+    """The run's steps without holding them: step k (from 0) is computed when asked for, from
+    its epoch's permutation (the last one drawn is kept), so memory does not grow with the
+    number of epochs. The same steps as `schedule`, in the same order."""
+
+    def __init__(self, n_train: int, batch: int, epochs: int, seed: int) -> None:
+        self.n_train, self.batch, self.epochs, self.seed = n_train, batch, epochs, seed
+        self.per_epoch = steps_per_epoch(n_train, batch)
+        self._rng = np.random.default_rng(seed)
+        self._epoch = -1
+        self._order = np.zeros(0, np.int64)
+
+    def __len__(self) -> int:
+        return self.epochs * self.per_epoch
+
+    def order(self, epoch: int) -> npt.NDArray[np.int64]:
+        """Epoch `epoch`'s permutation of the training samples."""
+        if epoch < self._epoch:  # going back (a resume, a recovery): draw again from the seed
+            self._rng, self._epoch = np.random.default_rng(self.seed), -1
+        while self._epoch < epoch:
+            self._order = self._rng.permutation(self.n_train).astype(np.int64)
+            self._epoch += 1
+        return self._order
+
+    def __getitem__(self, k: int) -> Step:
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        epoch, i = divmod(k, self.per_epoch)
+        first = i * self.batch
+        return Step(epoch, k + 1, self.order(epoch)[first : first + self.batch])
+
+    def steps(self, start: int, stop: int) -> Iterator[Step]:
+        """Steps start..stop-1 (positions from 0), in order."""
+        for k in range(start, min(stop, len(self))):
+            yield self[k]
+
+
 def schedule(n_train: int, batch: int, epochs: int, seed: int) -> Iterator[Step]:
     """Each epoch a fresh permutation; the last minibatch of an epoch may be smaller."""
-    rng = np.random.default_rng(seed)
-    step = 0
-    for epoch in range(epochs):
-        order = rng.permutation(n_train)
-        for first in range(0, n_train, batch):
-            step += 1
-            yield Step(epoch, step, order[first : first + batch])
+    sched = Schedule(n_train, batch, epochs, seed)
+    return sched.steps(0, len(sched))

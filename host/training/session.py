@@ -18,6 +18,39 @@ from tinysplit.host.transport.link import ClientLink, LinkStats, Timeouts
 PORT_BAUD = 921_600
 
 
+#: Files of an export folder that training, checking and evaluation read.
+EXPORT_NEEDS = ("client.tflite", "server.keras", "full.keras", "data.npz", "plan.json")
+
+#: manifest.json fields the host reads, and their JSON types.
+_MANIFEST_FIELDS: dict[str, type] = {
+    "model_hash": str, "cut": int, "input_size": int, "cut_size": int, "n_classes": int,
+    "n_train": int, "n_test": int, "max_batch": int, "hyperparameters": dict,
+}  # fmt: skip
+
+
+def _check_manifest(path: Path, manifest: Any) -> None:
+    def bad(why: str) -> BadInput:
+        return BadInput(f"{path}: {why}: export again with `tinysplit export`")
+
+    if not isinstance(manifest, dict):
+        raise bad("not a JSON object")
+    for key, kind in _MANIFEST_FIELDS.items():
+        if key not in manifest:
+            raise bad(f"{key} is missing")
+        value = manifest[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise bad(f"{key} is {value!r}, not {'an integer' if kind is int else kind.__name__}")
+        if kind is int and value < 0:
+            raise bad(f"{key} is {value}, below 0")
+    try:
+        if len(bytes.fromhex(manifest["model_hash"])) != 8:
+            raise ValueError
+    except ValueError:
+        raise bad(f"model_hash {manifest['model_hash']!r} is not 16 hex digits") from None
+    if manifest["max_batch"] < 1:
+        raise bad("max_batch is below 1")
+
+
 @dataclass(frozen=True)
 class Export:
     """An export directory written by `tinysplit export`."""
@@ -28,6 +61,11 @@ class Export:
     @classmethod
     def load(cls, path: Path) -> Export:
         manifest_path = path / "manifest.json"
+        if path.exists() and not path.is_dir():
+            raise BadInput(
+                f"{path} is a file, not an export folder: give the folder "
+                "`tinysplit export --out` wrote"
+            )
         if not manifest_path.is_file():
             raise BadInput(
                 f"{path} is not a tinysplit export (no manifest.json): "
@@ -35,8 +73,17 @@ class Export:
             )
         try:
             manifest = json.loads(manifest_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise BadInput(f"cannot read {manifest_path}: {exc}") from exc
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BadInput(
+                f"cannot read {manifest_path} ({exc}): export again with `tinysplit export`"
+            ) from None
+        _check_manifest(manifest_path, manifest)
+        missing = [f for f in EXPORT_NEEDS if not (path / f).is_file()]
+        if missing:
+            raise BadInput(
+                f"export {path} is incomplete ({', '.join(missing)} missing): export again "
+                "with `tinysplit export MODEL --out DIR`"
+            )
         return cls(path, manifest)
 
     @property

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from tinysplit.core.errors import NonFiniteGradient, ProtocolError, TinysplitError
 from tinysplit.core.golden import quantize_gradient
 from tinysplit.core.protocol import StepDone
-from tinysplit.host.training.schedule import Step, schedule
+from tinysplit.host.training.schedule import Schedule, Step
 from tinysplit.host.transport.link import BoardReset, SmashedBatch, StepLost
 
 if TYPE_CHECKING:
@@ -188,12 +188,6 @@ class _CtrlC:
             signal.signal(signal.SIGINT, previous)
 
 
-def epoch_order(steps: list[Step], epoch: int) -> npt.NDArray[np.int64]:
-    """The data order of one epoch: its steps' indices, in order."""
-    parts = [s.indices for s in steps if s.epoch == epoch]
-    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
-
-
 class _Run:
     """One split_train call: the loop, and what it needs to start over from a checkpoint."""
 
@@ -202,7 +196,7 @@ class _Run:
         link: SplitClient,
         server: ServerSegment,
         cfg: TrainConfig,
-        steps: list[Step],
+        steps: Schedule,
         total: int,
         keeper: Keeper | None,
         bar: tqdm[Any],
@@ -237,14 +231,14 @@ class _Run:
             s.step,
             s.to_json(),
             s.last_weights_crc,
-            epoch_order(self.steps, s.epoch),
+            self.steps.order(s.epoch),
             finished=finished,
         )
 
     def go_back(self, ck: Checkpoint) -> None:
         """The loop continues from checkpoint ck (already restored on both sides)."""
         self.state = TrainState.from_json(ck.progress)
-        if not np.array_equal(ck.order, epoch_order(self.steps, self.state.epoch)):
+        if not np.array_equal(ck.order, self.steps.order(self.state.epoch)):
             raise TinysplitError(
                 f"the checkpoint's data order (epoch {self.state.epoch + 1}) is not this run's: "
                 "same --seed and --batch? (numpy's generator may have changed)"
@@ -308,7 +302,7 @@ class _Run:
         st = self.state
         if st.finished:
             return
-        for s in self.steps[st.step : self.total]:
+        for s in self.steps.steps(st.step, self.total):
             if s.epoch != st.epoch:
                 self.end_epoch(last=False)
                 st.epoch = s.epoch
@@ -385,7 +379,7 @@ def split_train(
     board reboots; with `resume` (a checkpoint of this run), it goes on from there. `stop` is
     asked after each step whether to end the run early (the soak's clock)."""
     n_train = link.n_train
-    steps = list(schedule(n_train, cfg.batch, cfg.epochs, cfg.seed))
+    steps = Schedule(n_train, cfg.batch, cfg.epochs, cfg.seed)
     total = len(steps) if max_steps is None else min(len(steps), max_steps)
     bar = tqdm(
         total=total,

@@ -58,6 +58,7 @@ from tinysplit.core.protocol import (
     encode_frame,
     grad_per_frame,
 )
+from tinysplit.core.protocol.spec import LAYOUTS
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,15 @@ DONE, PROGRESS, RESEND, IGNORE = _Verdict
 
 def _nonce() -> int:
     return secrets.randbelow(0x7FFF_FFFE) + 1
+
+
+def _sent_by_a_host(frame: Frame) -> bool:
+    """A request: only a host sends these, so one arriving here is our own, echoed."""
+    layout = LAYOUTS.get(MsgType(frame.header.type)) if frame.header.type in _TYPES else None
+    return layout is not None and layout.direction == "host->device"
+
+
+_TYPES = {int(t) for t in MsgType}
 
 
 class ClientLink:
@@ -306,6 +316,12 @@ class ClientLink:
                 sent = send(True)
                 deadline = time.monotonic() + t.reply(reply_bytes + sent, misses)
                 continue
+            if _sent_by_a_host(frame):
+                raise PortError(
+                    f"the port echoes what it is sent ({what} came back): a loopback adapter, "
+                    "TX wired to RX, or a program that echoes? Connect the board's UART to "
+                    "this port"
+                )
             if not self._check_session(frame):
                 self.stats.stale += 1
                 continue

@@ -159,3 +159,21 @@ def test_disk_full_while_checkpointing(digits_export: Path, tmp_path: Path) -> N
 def test_bad_run_options(digits_export: Path, tmp_path: Path, bad: str) -> None:
     out = tinysplit(*train(digits_export, tmp_path / "run", "--board", "native", bad))
     assert_one_line_error(out, bad.split("=")[0])
+
+
+def test_a_port_that_echoes_is_named_not_waited_on(digits_export: Path, tmp_path: Path) -> None:
+    """A loopback adapter (TX wired to RX) sends the host its own HELLO_REQ back: one line
+    that says so, at once, instead of waiting on it (issue "Careless and hostile input" #2)."""
+    from tinysplit.core.protocol import encode_frame
+
+    def echo(frame: Frame) -> bytes:
+        h = frame.header
+        return encode_frame(h.type, h.session, h.step, h.seq, frame.payload)
+
+    with fake_board(echo) as url:
+        out = tinysplit(
+            *train(digits_export, tmp_path / "run", "--port", url, "--silence-timeout", "3"),
+            timeout=60,
+        )
+    assert_one_line_error(out, "echoes what it is sent", "HELLO_REQ")
+    assert not (tmp_path / "run").exists()
