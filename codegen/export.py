@@ -14,7 +14,6 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import contextlib
-import hashlib
 import io
 import json
 import shutil
@@ -44,6 +43,7 @@ from tinysplit.codegen.memory_plan import (
     choose_kept,
 )
 from tinysplit.codegen.models import REGISTRY, Hyperparameters, ModelSpec, load_model
+from tinysplit.codegen.seal import PLACEHOLDER, seal
 from tinysplit.core.errors import BadInput, UnsupportedLayer
 from tinysplit.core.golden import ConvLayer, FCLayer
 from tinysplit.core.golden.ops import ClientOp, PoolOp, ReshapeOp, op_dims, op_kind, out_quant
@@ -61,11 +61,9 @@ if TYPE_CHECKING:
 
 #: Training samples the converter calibrates activation ranges on.
 CALIBRATION_SAMPLES = 300
-#: Bytes of SHA-256 kept as the model hash (HELLO carries 8).
-HASH_BYTES = 8
 #: Sample counts and the batch travel as u16 on the wire (HELLO, TRAIN_STEP indices).
 MAX_SAMPLES = 0xFFFF
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2  # 2: sealed (codegen/seal.py): files' digests, the hash over all
 #: The board an export is planned for unless told otherwise (its profile gives the RAM and
 #: flash budgets).
 DEFAULT_BOARD = "mps2_an386"
@@ -168,14 +166,6 @@ def _export_into(
         dataset.y_test.astype(np.uint8),
     )
     layer_config = [_op_config(op) for op in ops]
-    config = {
-        "cut": cut,
-        "input_size": input_size,
-        "cut_size": cut_size,
-        "n_classes": dataset.n_classes,
-        "layers": layer_config,
-    }
-    model_hash = compute_model_hash(config, tflite, ops, shard)
     hyper = spec.hyperparameters if spec is not None else Hyperparameters()
     hyper = Hyperparameters(hyper.batch, hyper.lr, hyper.epochs, seed)
 
@@ -186,7 +176,7 @@ def _export_into(
     version = tool_version()
     write_c(
         CModel(
-            model_hash=model_hash,
+            model_hash=PLACEHOLDER,
             train_x=shard[0],
             train_y=shard[1],
             test_x=shard[2],
@@ -213,7 +203,7 @@ def _export_into(
         "format": MANIFEST_FORMAT,
         "tool_version": version,
         "model": name,
-        "model_hash": model_hash.hex(),
+        "model_hash": PLACEHOLDER.hex(),  # seal() writes the real one
         "cut": cut,
         "input_size": input_size,
         "cut_size": cut_size,
@@ -235,6 +225,7 @@ def _export_into(
     if dataset is not full_data:
         manifest["n_train_full"] = len(full_data.y_train)
         manifest["n_test_full"] = len(full_data.y_test)
+    seal(out_dir, manifest)  # the model hash: everything above, as written
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return ExportResult(out_dir, manifest, plan)
 
@@ -739,28 +730,6 @@ def _op_config(op: ClientOp) -> dict[str, Any]:
         assert isinstance(op, ReshapeOp)
         cfg |= {"scale": float(op.scale), "zp": op.zp}
     return cfg
-
-
-def compute_model_hash(
-    config: dict[str, Any],
-    tflite: bytes,
-    layers: Sequence[ClientOp],
-    shard: Sequence[npt.NDArray[Any]],
-) -> bytes:
-    """First HASH_BYTES of SHA-256 over length-prefixed parts: the layer config (canonical
-    JSON), the client tflite, the float master weights and the data shard."""
-    canonical = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
-    parts: list[bytes] = [b"tinysplit-model-v1", canonical, tflite]
-    for layer in layers:
-        if isinstance(layer, FCLayer | ConvLayer):
-            w, b = layer.master_w, layer.master_b
-            parts += [w.astype("<f4").tobytes(), b.astype("<f4").tobytes()]
-    parts += [np.ascontiguousarray(a).tobytes() for a in shard]
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(len(part).to_bytes(8, "little"))
-        h.update(part)
-    return h.digest()[:HASH_BYTES]
 
 
 # ---- reading an export back ----------------------------------------------------------------

@@ -196,7 +196,11 @@ def make_summary(
     baseline = None if opts.no_baseline else train_baseline(opts, export, cfg)
     if baseline is not None:
         summary["centralized_accuracy"] = baseline.test_accuracy
-        summary["centralized_data"] = str(opts.data or export.path / "data.npz")
+        shard = export.path / "data.npz"
+        summary["centralized_data"] = str(opts.data or shard)
+        summary["centralized_on_board_shard"] = opts.data is None or (
+            Path(opts.data).resolve() == shard.resolve()
+        )
     if opts.plot and result.history:
         from tinysplit.host.training.plot import plot_training
 
@@ -346,8 +350,13 @@ def print_summary(s: dict[str, Any]) -> None:
     if "centralized_accuracy" in s:
         diff = (s["split_accuracy"] - s["centralized_accuracy"]) * 100
         print(
-            f"centralized accuracy  {s['centralized_accuracy']:.4f}  (float Keras, same data, "
-            f"minibatches and seed; split {diff:+.2f} points)"
+            f"centralized accuracy  {s['centralized_accuracy']:.4f}  (float Keras, "
+            + (
+                "same data, minibatches and seed"
+                if s.get("centralized_on_board_shard", True)
+                else f"on {s['centralized_data']}, NOT the board's data"
+            )
+            + f"; split {diff:+.2f} points)"
         )
     print(
         f"steps                 {s['steps']} in {s['train_seconds']:.1f} s "

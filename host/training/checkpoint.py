@@ -393,6 +393,9 @@ class Keeper:
         else:
             raise ProtocolError(f"could not restore the board to step {ck.step}: it kept rebooting")
         restore_server(server, ck.server_weights, ck.optimizer)
+        # The optimizer's state holds its learning rate; a run resumed with another --lr
+        # trains on with that one (the same float32 when it did not change).
+        server.optimizer.learning_rate.assign(self.config.lr)
 
     def recover(
         self, link: RecoverableClient, server: ServerSegment, error: TinysplitError

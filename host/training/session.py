@@ -84,6 +84,9 @@ class Export:
                 f"export {path} is incomplete ({', '.join(missing)} missing): export again "
                 "with `tinysplit export MODEL --out DIR`"
             )
+        from tinysplit.codegen.seal import check_seal
+
+        check_seal(path, manifest)
         return cls(path, manifest)
 
     @property

@@ -118,6 +118,29 @@ def _export_with_manifest(w: World, key: str, value: object) -> str:
     return str(d)
 
 
+def _edited(w: World, name: str, edit: Callable[[str], str]) -> str:
+    """A copy of the export with one file edited by hand after export."""
+    d = w.tmp / f"export-edited-{name}"
+    if not d.exists():
+        shutil.copytree(w.export, d)
+        (d / name).write_text(edit((d / name).read_text()))
+    return str(d)
+
+
+def _bump_weight(c: str) -> str:
+    i = c.index("ts_l0_master_w[") if "ts_l0_master_w[" in c else c.index("master_w[")
+    j = c.index("= {", i) + len("= {\n    ")
+    return c[:j] + "9.5f, " + c[j:].split(",", 1)[1].lstrip()
+
+
+def _smaller_stack(plan: str) -> str:
+    return plan.replace('"stack_bytes": 4096', '"stack_bytes": 2048')
+
+
+def _fewer_tests(manifest: str) -> str:
+    return manifest.replace('"n_test": 450', '"n_test": 400')
+
+
 def _folder_with(w: World, name: str, *files: str) -> Path:
     d = w.tmp / name
     d.mkdir(exist_ok=True)
@@ -205,6 +228,15 @@ CASES = [
     Case("train-manifest-wrong-type", lambda w: ["train", "--board", "native", "--model-dir",
                                                  _export_with_manifest(w, "max_batch", "lots")],
          ("max_batch", "export again")),
+    Case("train-edited-weights", lambda w: ["train", "--board", "native", "--model-dir",
+                                            _edited(w, "model_data.c", _bump_weight)],
+         ("model_data.c", "export again")),
+    Case("train-edited-plan", lambda w: ["train", "--board", "native", "--model-dir",
+                                         _edited(w, "plan.json", _smaller_stack)],
+         ("plan.json", "export again")),
+    Case("train-edited-manifest", lambda w: ["train", "--board", "native", "--model-dir",
+                                             _edited(w, "manifest.json", _fewer_tests)],
+         ("manifest.json", "export again")),
     Case("train-lr-huge", lambda w: _train(w, "--lr", "1e9"), ("--lr",)),
     Case("train-lr-inf", lambda w: _train(w, "--lr", "inf"), ("--lr",)),
     Case("train-lr-negative", lambda w: _train(w, "--lr", "-0.1"), ("--lr",)),

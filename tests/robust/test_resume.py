@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from robust_support import assert_one_line_error, interrupt_at, tinysplit
 
@@ -167,3 +168,24 @@ def test_conv_client_killed_then_resumed_is_bit_identical(
     out = tinysplit("train", "--resume", str(run), "--no-baseline", "--json")
     assert out.returncode == 0, out.stderr[-3000:]
     assert_identical(final(run), final(ref_run))
+
+
+def test_resume_takes_a_new_lr_and_max_steps(digits_export: Path, tmp_path: Path) -> None:
+    """A run may go on with another --lr and --max-steps (issue "Careless and hostile input"
+    #5: resume used to ignore them, so a run stopped by a bad lr could never continue): the
+    board and the server's optimizer train with the new lr, and the run stops at the new
+    --max-steps."""
+    run = tmp_path / "run"
+    code, _ = start_and_stop(
+        train_args(digits_export, run, "--board", "native"), run, signal.SIGINT, 8
+    )
+    assert code == 130
+    at = RunDir(run).load()[0].step
+    out = tinysplit("train", "--resume", str(run), "--lr", "0.02", "--max-steps", str(at + 6),
+                    "--no-baseline", "--json")  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    ck, config = RunDir(run).load()
+    assert ck.finished and ck.step == at + 6
+    assert config.lr == 0.02 and config.max_steps == at + 6
+    lr_slot = [a for a in ck.optimizer if a.shape == ()][-1]  # SGD: iteration, learning_rate
+    assert np.float32(lr_slot) == np.float32(0.02)
