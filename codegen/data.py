@@ -168,6 +168,13 @@ def fit_flash(d: Dataset, budget_bytes: int, seed: int = 0) -> Dataset:
 
     per_sample = d.input_size + 1
     n_train, n_test = len(d.y_train), len(d.y_test)
+    if budget_bytes < 2 * d.n_classes * per_sample:
+        short = 2 * d.n_classes * per_sample - budget_bytes
+        raise BadInput(
+            f"the model and its code leave {max(0, budget_bytes):,} bytes of the board's flash "
+            f"for data, {short:,} bytes short of the {2 * d.n_classes} samples the board needs "
+            "at least: cut the model earlier or pick a board with more flash"
+        )
     fits = budget_bytes // per_sample
     if n_train + n_test <= fits:
         return d

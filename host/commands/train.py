@@ -35,6 +35,11 @@ def add_parser(sub: Any) -> None:
         metavar="RUN_DIR",
         help="continue the run checkpointed in RUN_DIR exactly where it stopped",
     )
+    p.add_argument(
+        "--previous",
+        action="store_true",
+        help="with --resume: go on from the checkpoint before the last (when the last is damaged)",
+    )
     p.add_argument("--data", type=Path, help="FILE.npz for the centralized baseline")
     add_hyper_options(p)
     add_run_options(p)
@@ -43,6 +48,8 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     opts = RunOptions.from_args(args)
     resume = None
+    if args.previous and args.resume is None:
+        raise BadInput("--previous goes with --resume RUN_DIR")
     if args.resume is not None:
         export, config, run_dir, resume = _resume(args)
     else:
@@ -71,7 +78,7 @@ def _resume(args: argparse.Namespace) -> tuple[Export, RunConfig, RunDir, Checkp
     from tinysplit.host.training.checkpoint import RunDir
 
     run_dir = RunDir(args.resume)
-    ck, config = run_dir.load()
+    ck, config = run_dir.load(previous=args.previous)
     model_dir = args.model_dir if args.model_dir is not None else Path(config.model_dir)
     export = Export.load(model_dir)
     if export.model_hash.hex() != config.model_hash:

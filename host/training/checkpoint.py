@@ -174,8 +174,10 @@ class RunDir:
 
     def save(self, ck: Checkpoint, config: RunConfig) -> None:
         """Writes ck as the current checkpoint. CheckpointError (one line) if it cannot; the
-        previous checkpoint stays current and loadable."""
+        previous checkpoint stays current and loadable. The new one records the one before it
+        (its state file is kept), for `train --resume --previous` if the new one is damaged."""
         previous = self._current_arrays()
+        previous_meta = self._current_meta()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             arrays: dict[str, npt.NDArray[Any]] = {"order": np.asarray(ck.order, np.int64)}
@@ -203,6 +205,8 @@ class RunDir:
                 "config": config.to_json(),
                 "progress": ck.progress,
             }
+            if previous_meta is not None:
+                meta["previous"] = previous_meta
             self._write_file(self.path / META_FILE, json.dumps(meta, indent=1).encode())
             self._fsync_dir()
         except OSError as exc:
@@ -213,6 +217,16 @@ class RunDir:
                 f"`tinysplit train --resume {self.path}`"
             ) from exc
         self._prune(keep={name, previous[0] if previous else name})
+
+    def _current_meta(self) -> dict[str, Any] | None:
+        try:
+            meta = json.loads((self.path / META_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(meta, dict):
+            return None
+        meta.pop("previous", None)
+        return meta
 
     def _current_arrays(self) -> tuple[str, int] | None:
         try:
@@ -229,8 +243,9 @@ class RunDir:
                     p.unlink()
 
     # -- reading ----------------------------------------------------------------------------
-    def load(self) -> tuple[Checkpoint, RunConfig]:
-        """The current checkpoint; BadInput (one line) if RUN_DIR holds none or it is damaged."""
+    def load(self, previous: bool = False) -> tuple[Checkpoint, RunConfig]:
+        """The current checkpoint (previous: the one before it); BadInput (one line) if RUN_DIR
+        holds none or it is damaged, naming the one before it when that one is intact."""
         meta_path = self.path / META_FILE
         if not meta_path.is_file():
             raise BadInput(
@@ -239,6 +254,32 @@ class RunDir:
             )
         try:
             meta = json.loads(meta_path.read_text())
+            if not isinstance(meta, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as exc:
+            raise BadInput(f"cannot read the checkpoint in {self.path}: {exc}") from exc
+        if previous:
+            if not isinstance(meta.get("previous"), dict):
+                raise BadInput(f"{self.path} records no checkpoint before step {meta.get('step')}")
+            return self._load_meta(meta["previous"])
+        try:
+            return self._load_meta(meta)
+        except BadInput as damaged:
+            older = meta.get("previous")
+            if isinstance(older, dict):
+                try:
+                    self._load_meta(older)
+                except BadInput:
+                    raise damaged from None
+                raise BadInput(
+                    f"{damaged}; the checkpoint before it (step {older.get('step')}) is intact: "
+                    f"`tinysplit train --resume {self.path} --previous` goes on from there"
+                ) from None
+            raise
+
+    def _load_meta(self, meta: dict[str, Any]) -> tuple[Checkpoint, RunConfig]:
+        meta_path = self.path / META_FILE
+        try:
             if meta.get("format") != FORMAT:
                 raise BadInput(
                     f"{meta_path} is a checkpoint of format {meta.get('format')!r}, this "

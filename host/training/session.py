@@ -40,7 +40,7 @@ def _check_manifest(path: Path, manifest: Any) -> None:
         value = manifest[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise bad(f"{key} is {value!r}, not {'an integer' if kind is int else kind.__name__}")
-        if kind is int and value < 0:
+        if isinstance(value, int) and value < 0:
             raise bad(f"{key} is {value}, below 0")
     try:
         if len(bytes.fromhex(manifest["model_hash"])) != 8:

@@ -177,3 +177,32 @@ def test_a_port_that_echoes_is_named_not_waited_on(digits_export: Path, tmp_path
         )
     assert_one_line_error(out, "echoes what it is sent", "HELLO_REQ")
     assert not (tmp_path / "run").exists()
+
+
+def test_damaged_checkpoint_names_the_intact_one_before_it(
+    digits_export: Path, tmp_path: Path
+) -> None:
+    """The last checkpoint's state file damaged: one line that names the checkpoint before it
+    (kept beside it), and `--resume --previous` goes on from that one (issue "Careless and
+    hostile input" #8)."""
+    run = tmp_path / "run"
+    watcher = interrupt_at(run, 6)
+    assert (
+        cli.main(train(digits_export, run, "--board", "native", "--checkpoint-every", "2")) == 130
+    )
+    watcher.join()
+    meta = json.loads((run / "checkpoint.json").read_text())
+    state = run / meta["arrays"]
+    data = bytearray(state.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    state.write_bytes(bytes(data))
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    out = tinysplit("train", "--resume", str(run), "--no-baseline")
+    line = assert_one_line_error(out, "damaged", f"step {meta['previous']['step']}", "--previous")
+    assert f"tinysplit train --resume {run} --previous" in line
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    out = tinysplit("train", "--resume", str(run), "--previous", "--max-steps",
+                    str(meta["step"] + 4), "--no-baseline", "--json")  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    ck, _ = RunDir(run).load()
+    assert ck.finished and ck.step == meta["step"] + 4
