@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,23 +42,23 @@ def test_port_that_does_not_exist(digits_export: Path) -> None:
 
 
 def test_model_hash_mismatch_names_both_hashes(digits_export: Path, tmp_path: Path) -> None:
-    """The board runs the digits export; the host is pointed at an export that claims another
-    model: the host refuses before training and names both hashes."""
+    """The board runs the digits export; the host is pointed at another export (another
+    model): the host refuses before training and names both hashes."""
+    from tinysplit.codegen.export import export_client
+
     other = tmp_path / "other"
-    shutil.copytree(digits_export, other)
-    manifest = json.loads((other / "manifest.json").read_text())
-    board_hash = manifest["model_hash"]
-    manifest["model_hash"] = "00112233445566ff"
-    (other / "manifest.json").write_text(json.dumps(manifest))
+    export_client("digits-mlp", None, other, seed=1)
+    board_hash = json.loads((digits_export / "manifest.json").read_text())["model_hash"]
+    other_hash = json.loads((other / "manifest.json").read_text())["model_hash"]
+    assert board_hash != other_hash
     before = {p.name: p.read_bytes() for p in other.iterdir() if p.is_file()}
-    # the firmware is built from the original export, so the board says the original hash
     from tinysplit.host.board.build import build_firmware
     from tinysplit.host.board.launch import native_board
 
     image = build_firmware("native", digits_export, tmp_path / "build")
     with native_board(image) as url:
         out = tinysplit("train", "--port", url, "--model-dir", str(other), "--no-baseline")
-    assert_one_line_error(out, board_hash, "00112233445566ff")
+    assert_one_line_error(out, board_hash, other_hash)
     assert {p.name: p.read_bytes() for p in other.iterdir() if p.is_file()} == before
 
 

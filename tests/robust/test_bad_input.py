@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import resource
-import shutil
 import struct
 import subprocess
 import sys
@@ -79,18 +78,10 @@ def test_oversize_frames_only(digits_export: Path, tmp_path: Path) -> None:
     assert_one_line_error(out, "no valid frame", "oversize", "baud rate")
 
 
-def test_nan_gradient_is_refused_before_the_board(digits_export: Path, tmp_path: Path) -> None:
+def test_nan_gradient_is_refused_before_the_board(nan_server_export: Path, tmp_path: Path) -> None:
     """A server segment that makes the loss NaN: refused before anything is sent; the run's
     checkpoint (step 0) is intact."""
-    import keras
-
-    export = tmp_path / "export"
-    shutil.copytree(digits_export, export)
-    server = keras.models.load_model(export / "server.keras", compile=False)
-    kernel = server.weights[0].numpy()
-    kernel[0, 0] = np.nan
-    server.weights[0].assign(kernel)
-    server.save(export / "server.keras")  # the model hash covers the client side only
+    export = nan_server_export
     run = tmp_path / "run"
     out = tinysplit(*train(export, run, "--board", "native"))
     assert_one_line_error(
