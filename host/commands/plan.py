@@ -29,9 +29,9 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         raise BadInput(f"--plot {args.plot}: give a .png file")
     check_plot(args.plot)
     out = sys.stderr if args.json else sys.stdout
-    report = plan_model(
-        args.model, args.board, args.baud, args.data, say=lambda t: print(t, file=sys.stderr)
-    )
+    # Progress on a terminal only (as the training bar): a log or a pipe gets the result.
+    progress = (lambda t: print(t, file=sys.stderr)) if sys.stderr.isatty() else None
+    report = plan_model(args.model, args.board, args.baud, args.data, say=progress)
     print(format_table(report), file=out)
     if args.plot is not None:
         from tinysplit.host.planner.plot import plot_plan

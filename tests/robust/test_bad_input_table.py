@@ -82,6 +82,8 @@ def world(digits_export: Path, tmp_path_factory: pytest.TempPathFactory) -> Worl
     np.savez(tmp / "user.npz", x_train=x[:60], y_train=y[:60], x_test=x[60:], y_test=y[60:])
     lstm = keras.Sequential([keras.Input((10, 4)), keras.layers.LSTM(8), keras.layers.Dense(3)])
     lstm.save(tmp / "lstm.keras")
+    huge = keras.Sequential([keras.Input((16,)), keras.layers.Dense(30000), keras.layers.Dense(3)])
+    huge.save(tmp / "huge.keras")  # 1.9 MB of float32 master weights: no board's flash
     return World(tmp, export, run, tmp / "user.keras", tmp / "user.npz", tmp / "lstm.keras")
 
 
@@ -272,6 +274,9 @@ CASES = [
     # ---- plan, soak, simulate, build, check, size ----
     Case("plan-unknown-model", lambda w: ["plan", "no-such-model", "--board", "mps2_an386"],
          ("no-such-model",)),
+    Case("plan-model-fits-no-board", lambda w: ["plan", str(w.tmp / "huge.keras"), "--board",
+                                                "mps2_an386", "--data", str(w.npz)],
+         ("short", "cut the model earlier")),
     Case("plan-unknown-board", lambda w: ["plan", "digits-mlp", "--board", "nope"],
          ("nope",)),
     Case("plan-plot-is-a-folder", lambda w: ["plan", "digits-mlp", "--board", "mps2_an386",
