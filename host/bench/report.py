@@ -69,7 +69,9 @@ def _attempt(say: Callable[[str], None], what: str, fn: Callable[..., Any], *arg
         return md.not_run(md.first_line(e))
 
 
-def run_bench(*, quick: bool, workloads: list[str], say: Callable[[str], None]) -> dict[str, Any]:
+def run_bench(
+    *, quick: bool, workloads: list[str], say: Callable[[str], None], soak_seconds: float = 0.0
+) -> dict[str, Any]:
     from tinysplit.host.bench import kernels
 
     started, t0 = time.strftime("%Y-%m-%d %H:%M:%S %Z"), time.monotonic()
@@ -105,11 +107,17 @@ def run_bench(*, quick: bool, workloads: list[str], say: Callable[[str], None]) 
         memory = _memory(preps, work, quick, say)
         seconds["memory"] = time.monotonic() - t
 
+        t = time.monotonic()
+        soak = _soak(soak_seconds, say)
+        seconds["soak"] = time.monotonic() - t
+
     seconds["total"] = time.monotonic() - t0
     return {
         "bench": {
             "mode": "quick" if quick else "full",
-            "command": "tinysplit bench" + (" --quick" if quick else ""),
+            "command": "tinysplit bench"
+            + (" --quick" if quick else "")
+            + (f" --soak {soak_seconds:g}" if soak_seconds else ""),
             "started": started,
             "seconds": seconds["total"],
             "section_seconds": seconds,
@@ -122,7 +130,42 @@ def run_bench(*, quick: bool, workloads: list[str], say: Callable[[str], None]) 
         "host_overhead": overhead,
         "accuracy": accuracy,
         "memory": memory,
+        "soak": soak,
     }
+
+
+def _soak(seconds: float, say: Callable[[str], None]) -> dict[str, Any]:
+    """The soak's report (tinysplit soak on the native build), or `not run`."""
+    if not seconds:
+        return md.not_run("give `tinysplit bench --soak SECONDS` (the reference run: 600)")
+    from tinysplit.host.training.soak import soak
+
+    say(f"soak: {seconds:g} s of training through the fault proxy on the native build ...")
+    report: dict[str, Any] = _attempt(say, "soak", lambda: soak(seconds, "native", None, say=say))
+    return report
+
+
+def soak_markdown(r: dict[str, Any]) -> str:
+    kinds = ", ".join(f"{k} {v:,}" for k, v in r["faults_by_kind"].items())
+    verdict = "yes" if r["weights_identical"] and not r["lost"] else "NO"
+    return "\n".join([
+        "## 6. Robustness: the soak",
+        "",
+        "`tinysplit soak` on the native build: digits-mlp trained through a proxy that injects "
+        "frame faults (drop, duplicate, reorder, truncate, bit flip, garbage) and board resets, "
+        "then compared, client state and server weights, with a clean run of the same steps.",
+        "",
+        md.table(
+            ["seconds", "steps", "faults injected", "board resets recovered", "lost",
+             "weights identical to the clean run"],
+            [[f"{r['seconds']:g}", f"{r['steps']:,}", f"{r['faults_injected']:,}",
+              f"{r['recoveries']:,}", f"{r['lost']:,}", verdict]],
+            right=(0, 1, 2, 3, 4),
+        ),
+        "",
+        f"Faults by kind: {kinds}.",
+        "",
+    ])  # fmt: skip
 
 
 def _prepare(workload: str, seeds: tuple[int, ...], work: Path, quick: bool) -> list[Prepared]:
@@ -336,6 +379,11 @@ def markdown(report: dict[str, Any]) -> str:
             _section_or(report["host_overhead"], "## 3. Host overhead", sections.overhead_markdown),
             _section_or(report["accuracy"], "## 4. Accuracy", sections.accuracy_markdown),
             _section_or(report["memory"], "## 5. Memory", memory.markdown),
+            _section_or(
+                report.get("soak", md.not_run("not measured")),
+                "## 6. Robustness: the soak",
+                soak_markdown,
+            ),
         ]
     )
 

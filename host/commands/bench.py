@@ -27,6 +27,13 @@ def add_parser(sub: Any) -> None:
         "--out", type=Path, help="where BENCHMARKS.md and .json go (default: the repository root)"
     )
     p.add_argument(
+        "--soak",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="also run `tinysplit soak` this long on the native build (reference: 600)",
+    )
+    p.add_argument(
         "--workload",
         action="append",
         metavar="NAME",
@@ -49,6 +56,10 @@ def run(args: argparse.Namespace) -> None:
     if not out_dir.is_dir():
         raise BadInput(f"--out {out_dir} is not a directory")
 
-    report = run_bench(quick=args.quick, workloads=workloads, say=Progress())
+    if args.soak < 0:
+        raise BadInput(f"--soak {args.soak:g}: give seconds >= 0")
+    report = run_bench(
+        quick=args.quick, workloads=workloads, say=Progress(), soak_seconds=args.soak
+    )
     md_path, json_path = write_report(report, out_dir)
     print(f"wrote {md_path} and {json_path} ({report['bench']['seconds']:.0f} s)")

@@ -24,7 +24,7 @@ def add_parser(sub: Any) -> None:
         type=float,
         default=0.01,
         help="probability of each frame fault (drop, duplicate, reorder, truncate, bit flip, "
-        "garbage) per frame (default 0.01)",
+        "garbage) per frame (default 0.02)",
     )
     p.add_argument(
         "--reset-rate",

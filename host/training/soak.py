@@ -32,7 +32,7 @@ from tinysplit.host.transport.faults import FaultRates, FaultyPort
 from tinysplit.host.transport.link import ClientLink, Timeouts
 
 #: Per-frame fault probability of each kind, and board resets per host frame, of a soak.
-SOAK_FAULT_RATE = 0.01
+SOAK_FAULT_RATE = 0.02
 SOAK_RESET_RATE = 0.002
 #: Fast timeouts for local boards: a lost frame costs this long, not seconds.
 LOCAL_TIMEOUTS = Timeouts(reply_s=0.05, bytes_per_s=50_000.0, silence_s=10.0, gap_s=0.05)
