@@ -170,7 +170,7 @@ def _model_header(m: CModel) -> str:
 
 /** The trainable layers and pools the ops point to (layers in RAM: training moves them). */
 {nl.join(decls)}
-/** First bytes of SHA-256 over the layer config, the client tflite and the data shard. */
+/** The export's seal: first bytes of SHA-256 over every file of the export (codegen/seal.py). */
 extern const uint8_t ts_model_hash[TS_MODEL_HASH_BYTES];
 
 /** Data shard (flash): int8 samples [N][INPUT_SIZE] (NHWC) quantized with op 0's input q. */

@@ -79,13 +79,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def _memory(board: str, export: Export) -> dict[str, Any]:
     """Client RAM planned by the export and, on an emulated board, linked in its image."""
-    from tinysplit.core.paths import build_root
+    from tinysplit.host.board.build import build_firmware
     from tinysplit.host.board.linkmap import ram_flash_from_map
 
     plan = json.loads((export.path / "plan.json").read_text())
     out: dict[str, Any] = {"ram_planned": int(plan["ram_peak"]), "ram_linked": None}
     if board in emulated_boards():
-        m = ram_flash_from_map(build_root() / board / "tinysplit.map")
+        image = build_firmware(board, export.path)  # the image the run used (cached: no make)
+        m = ram_flash_from_map(image.with_suffix(".map"))
         out["ram_linked"] = int(m["ram_used"])
         out["flash_linked"] = int(m["flash_used"])
         out["ram_limit"] = int(board_profile(board)["ram_bytes"])
