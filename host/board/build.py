@@ -218,7 +218,9 @@ def build_firmware(
     variables.update(make_vars or {})
 
     make = _require_tool("make")
-    settings = _make_vars(board, make, variables)
+    # CC and TARGET do not depend on the model. Asked without MODEL_DIR: evaluating the
+    # Makefile with it rewrites BUILD_DIR/model.id, which must happen only under the lock.
+    settings = _make_vars(board, make, {k: v for k, v in variables.items() if k != "MODEL_DIR"})
     _require_tool(settings["CC"])
     images = build_dir / "images" / build_key(board, model_dir, variables)
     if (images / settings["TARGET"]).is_file():
