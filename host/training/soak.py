@@ -34,8 +34,12 @@ from tinysplit.host.transport.link import ClientLink, Timeouts
 #: Per-frame fault probability of each kind, and board resets per host frame, of a soak.
 SOAK_FAULT_RATE = 0.02
 SOAK_RESET_RATE = 0.002
-#: Fast timeouts for local boards: a lost frame costs this long, not seconds.
-LOCAL_TIMEOUTS = Timeouts(reply_s=0.05, bytes_per_s=50_000.0, silence_s=10.0, gap_s=0.05)
+#: Fast timeouts for local boards: a lost frame costs this long, not seconds. A native board
+#: answers over a socket in well under a millisecond; the backoff reaches 0.64 s so that a
+#: host busy with other work is waited for (16 attempts span ~8 s) rather than given up on.
+LOCAL_TIMEOUTS = Timeouts(
+    reply_s=0.02, bytes_per_s=1_000_000.0, silence_s=10.0, gap_s=0.05, backoff_max=32.0
+)
 QEMU_TIMEOUTS = Timeouts(reply_s=0.3, bytes_per_s=10_000.0, silence_s=10.0, gap_s=0.1)
 
 

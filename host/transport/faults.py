@@ -98,7 +98,7 @@ class FaultyPort:
         rates: FaultRates,
         seed: int,
         *,
-        timeout: float = 0.05,
+        timeout: float = 0.005,
         reset_at: tuple[int, ...] = (),
     ) -> None:
         """reset_at: also reset the board before these host frames (1 = the first), so a
