@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from tinysplit.codegen.memory_plan import BUF_ACT, BUF_INPUT, BUF_KEPT, OpLayout
 from tinysplit.core.golden import ConvLayer, FCLayer
-from tinysplit.core.golden.ops import OPS, ClientOp, PoolOp, op_dims, op_kind, size
+from tinysplit.core.golden.ops import OPS, ClientOp, PoolOp, in_quant, op_dims, op_kind, size
 
 LINE_WIDTH = 100
 INDENT = "    "
@@ -159,7 +159,11 @@ def _model_header(m: CModel) -> str:
         else ""
     )
     nl = "\n"
+    in_scale, in_zp = in_quant(m.ops[0])
     return f"""#define TS_MODEL_INPUT_SIZE {m.input_size}
+/* Input quantization: int8 x = clamp(round(value / SCALE) + ZERO_POINT) (ts_board_read_sample). */
+#define TS_MODEL_INPUT_SCALE {c_float(in_scale)}
+#define TS_MODEL_INPUT_ZERO_POINT {int(in_zp)}
 #define TS_MODEL_CUT_SIZE {m.cut_size} /* bytes of the last client op's output */
 #define TS_MODEL_MAX_BATCH {m.max_batch}
 #define TS_MODEL_N_TRAIN {n_train}

@@ -41,6 +41,14 @@ def board_profile(board: str) -> dict[str, Any]:
     return dict(_profile(board))
 
 
+def profile_named(name: str) -> dict[str, Any] | None:
+    """The profile of the board that reports `name` in HELLO (profile.json "name"), if any."""
+    for b in boards():
+        if _profile(b).get("name") == name:
+            return dict(_profile(b))
+    return None
+
+
 def boards_run_by(launcher: str) -> list[str]:
     """The boards whose profile.json says launcher (native, qemu, hardware)."""
     return [b for b in boards() if _profile(b).get("launcher") == launcher]

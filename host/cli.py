@@ -5,6 +5,8 @@
     tinysplit train (--port URL | --board BOARD) --model-dir DIR [--epochs N ...] [--json]
     tinysplit train --resume RUN_DIR            continue a run where it stopped
     tinysplit demo [--board mps2_an386] [--json]
+    tinysplit infer (--board B | --port URL) --model-dir DIR --run RUN_DIR [--json]
+    tinysplit export-model RUN_DIR --out DIR    one Keras model and one int8 .tflite
     tinysplit soak --seconds N [--board B] [--json]
     tinysplit check DIR [--board native|mps2_an386] [--json]
     tinysplit size (--all-boards | --board B ...) [--model-dir DIR] [--json]
@@ -48,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command(name: str) -> Any:
-    return importlib.import_module(f"tinysplit.host.commands.{name}")
+    return importlib.import_module(f"tinysplit.host.commands.{name.replace('-', '_')}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

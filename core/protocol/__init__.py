@@ -1,4 +1,4 @@
-"""Wire protocol v2 (docs/protocol.md): constants, frame codec and message dataclasses."""
+"""Wire protocol v3 (docs/protocol.md): constants, frame codec and message dataclasses."""
 
 from tinysplit.core.protocol.cobs import CobsError, CobsOverflow, cobs_decode, cobs_encode
 from tinysplit.core.protocol.frame import Frame, FrameDecoder, Header, encode_frame
@@ -7,6 +7,7 @@ from tinysplit.core.protocol.messages import (
     Commit,
     ErrorMsg,
     Eval,
+    EvalDone,
     GetWeights,
     Grad,
     Hello,
@@ -38,6 +39,7 @@ from tinysplit.core.protocol.spec import (
     WEIGHTS_MAX_DATA,
     BoardState,
     ErrorCode,
+    EvalFlag,
     MsgType,
     Split,
     grad_per_frame,
@@ -64,6 +66,8 @@ __all__ = [
     "ErrorCode",
     "ErrorMsg",
     "Eval",
+    "EvalDone",
+    "EvalFlag",
     "Frame",
     "FrameDecoder",
     "GetWeights",

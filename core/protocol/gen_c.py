@@ -61,6 +61,8 @@ def render() -> str:
     out += [_define(f"TS_ERR_CODE_{c.name}", f"{c.value}u") for c in spec.ErrorCode]
     out += ["", "/* EVAL splits */"]
     out += [_define(f"TS_SPLIT_{s.name}", f"{s.value}u") for s in spec.Split]
+    out += ["", "/* EVAL flags (bits) */"]
+    out += [_define(f"TS_EVAL_FLAG_{f.name}", f"{f.value}u") for f in spec.EvalFlag]
     out += ["", "/* STATUS states */"]
     out += [_define(f"TS_BOARD_STATE_{s.name}", f"{s.value}u") for s in spec.BoardState]
     out += ["", "/* Payloads: a fixed part at these offsets, then the variable tail named. */"]

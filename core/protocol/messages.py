@@ -390,15 +390,34 @@ class Eval:
     split: int  # spec.Split
     start: int
     count: int
+    flags: int = 0  # spec.EvalFlag bits
 
     def pack(self) -> bytes:
-        return _pack(self.TYPE, self.split, 0, self.start, self.count)
+        return _pack(self.TYPE, self.split, self.flags, self.start, self.count)
 
     @classmethod
     def unpack(cls, payload: bytes) -> Self:
-        split, pad, start, count = _fixed(cls.TYPE, payload, exact=True)
+        split, flags, start, count = _fixed(cls.TYPE, payload, exact=True)
+        return cls(split, start, count, flags)
+
+
+@dataclass(frozen=True)
+class EvalDone:
+    """Ends an EVAL with the TIMING flag: `count` forward passes took `cycles` device cycles
+    (the board's ts_board_cycles; its profile's clock_hz turns them into seconds)."""
+
+    TYPE: ClassVar[MsgType] = MsgType.EVAL_DONE
+    count: int
+    cycles: int
+
+    def pack(self) -> bytes:
+        return _pack(self.TYPE, self.count, 0, self.cycles)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        count, pad, cycles = _fixed(cls.TYPE, payload, exact=True)
         _check_pad(cls.TYPE, pad)
-        return cls(split, start, count)
+        return cls(count, cycles)
 
 
 @dataclass(frozen=True)
@@ -533,6 +552,7 @@ Message = (
     | StepDone
     | Commit
     | Eval
+    | EvalDone
     | GetWeights
     | Weights
     | PutWeights
@@ -554,6 +574,7 @@ MESSAGE_CLASSES: dict[int, type[Message]] = {
         StepDone,
         Commit,
         Eval,
+        EvalDone,
         GetWeights,
         Weights,
         PutWeights,

@@ -1,4 +1,4 @@
-"""Wire protocol v2: the one definition of every constant and payload layout (docs/protocol.md).
+"""Wire protocol v3: the one definition of every constant and payload layout (docs/protocol.md).
 
 `python -m tinysplit.core.protocol.gen_c` turns this module into firmware/protocol/ts_wire.h;
 a test fails when the committed header is stale. Change the protocol here, nowhere else.
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 MAGIC = 0x5354  # bytes "TS" on the wire (little-endian u16)
-VERSION = 2
+VERSION = 3
 HEADER_SIZE = 16
 HEADER_FORMAT = "<HBBIIHH"  # magic, version, type, session, step, seq, length
 CRC_SIZE = 4
@@ -38,6 +38,7 @@ class MsgType(IntEnum):
     STEP_DONE = 0x13
     COMMIT = 0x14
     EVAL = 0x20
+    EVAL_DONE = 0x21
     GET_WEIGHTS = 0x30
     WEIGHTS = 0x31
     PUT_WEIGHTS = 0x32
@@ -101,6 +102,13 @@ class Split(IntEnum):
 
     TRAIN = 0
     TEST = 1
+    LIVE = 2  # samples from the board's ts_board_read_sample hook (inference on new data)
+
+
+class EvalFlag(IntEnum):
+    """EVAL's flags field (bits)."""
+
+    TIMING = 1  # end the SMASHED stream with EVAL_DONE: the device time the forward passes took
 
 
 @dataclass(frozen=True)
@@ -181,8 +189,9 @@ LAYOUTS: dict[MsgType, Layout] = {
     ),
     MsgType.COMMIT: Layout("host->device", (("grad_crc", "I"), ("count", "H"), ("pad", "H"))),
     MsgType.EVAL: Layout(
-        "host->device", (("split", "B"), ("pad", "B"), ("start", "H"), ("count", "H"))
+        "host->device", (("split", "B"), ("flags", "B"), ("start", "H"), ("count", "H"))
     ),
+    MsgType.EVAL_DONE: Layout("device->host", (("count", "H"), ("pad", "H"), ("cycles", "I"))),
     MsgType.GET_WEIGHTS: Layout("host->device", (("offset", "I"), ("length", "H"))),
     MsgType.WEIGHTS: Layout(
         "device->host", (("offset", "I"), ("total", "I"), ("weights_size", "I")), "u8 data[]"
@@ -209,6 +218,7 @@ GRAD_FIXED_SIZE = FIXED_SIZE[MsgType.GRAD]
 STEP_DONE_FIXED_SIZE = FIXED_SIZE[MsgType.STEP_DONE]
 COMMIT_FIXED_SIZE = FIXED_SIZE[MsgType.COMMIT]
 EVAL_FIXED_SIZE = FIXED_SIZE[MsgType.EVAL]
+EVAL_DONE_FIXED_SIZE = FIXED_SIZE[MsgType.EVAL_DONE]
 GET_WEIGHTS_FIXED_SIZE = FIXED_SIZE[MsgType.GET_WEIGHTS]
 WEIGHTS_FIXED_SIZE = FIXED_SIZE[MsgType.WEIGHTS]
 PUT_WEIGHTS_FIXED_SIZE = FIXED_SIZE[MsgType.PUT_WEIGHTS]

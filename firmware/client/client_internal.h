@@ -91,9 +91,15 @@ void ts_msg_stats(const ts_header_t *h, const uint8_t *payload);
 
 /** Streams the forward passes of n samples as SMASHED frames (seq = position of the frame's
  *  first sample). Rows are index[i] when index is given, else start + i. keep = 1 keeps outputs
- *  for backward and observes ranges (TRAIN_STEP); keep = 0 does neither (EVAL). */
-void ts_stream_forward(uint32_t step, const int8_t *xs, const uint8_t *ys, const uint16_t *index,
-                       uint16_t start, uint16_t n, int keep);
+ *  for backward and observes ranges (TRAIN_STEP); keep = 0 does neither (EVAL). Returns the
+ *  device cycles the forward passes took (framing and sending not counted). */
+uint32_t ts_stream_forward(uint32_t step, const int8_t *xs, const uint8_t *ys,
+                           const uint16_t *index, uint16_t start, uint16_t n, int keep);
+
+/** One sample of such a stream: sample i of n, input x (TS_MODEL_INPUT_SIZE int8). Returns the
+ *  device cycles its forward pass took. */
+uint32_t ts_forward_sample(uint32_t step, uint16_t i, uint16_t n, const int8_t *x, uint8_t label,
+                           int keep);
 
 /** Sends the in-flight step's SMASHED frames again, from the kept cut-layer outputs. */
 void ts_resend_smashed(void);

@@ -53,16 +53,25 @@ static void put_sample(uint32_t step, uint16_t i, uint16_t n, uint8_t label, con
     }
 }
 
-void ts_stream_forward(uint32_t step, const int8_t *xs, const uint8_t *ys, const uint16_t *index,
-                       uint16_t start, uint16_t n, int keep)
+uint32_t ts_forward_sample(uint32_t step, uint16_t i, uint16_t n, const int8_t *x, uint8_t label,
+                           int keep)
 {
+    uint32_t t0 = ts_board_cycles();
+    const int8_t *out = ts_train_forward(x, keep ? (int)i : -1);
+    uint32_t cycles = ts_board_cycles() - t0;
+    put_sample(step, i, n, label, out);
+    return cycles;
+}
+
+uint32_t ts_stream_forward(uint32_t step, const int8_t *xs, const uint8_t *ys,
+                           const uint16_t *index, uint16_t start, uint16_t n, int keep)
+{
+    uint32_t cycles = 0;
     for (uint16_t i = 0; i < n; ++i) {
         uint32_t row = index ? index[i] : (uint32_t)start + i;
-        uint32_t t0 = ts_board_cycles();
-        const int8_t *out = ts_train_forward(xs + row * TS_MODEL_INPUT_SIZE, keep ? (int)i : -1);
-        ts_client.step_cycles += ts_board_cycles() - t0;
-        put_sample(step, i, n, ys[row], out);
+        cycles += ts_forward_sample(step, i, n, xs + row * TS_MODEL_INPUT_SIZE, ys[row], keep);
     }
+    return cycles;
 }
 
 void ts_resend_smashed(void)
@@ -122,8 +131,8 @@ static void take(const ts_header_t *h, const uint8_t *payload, uint16_t count)
         ts_client.step_cycles = 0;
         ts_train_begin_batch();
         ts_client.state = TS_STATE_AWAIT_GRAD;
-        ts_stream_forward(ts_client.step, ts_train_x, ts_train_y, ts_client.index, 0,
-                          ts_client.count, 1);
+        ts_client.step_cycles += ts_stream_forward(ts_client.step, ts_train_x, ts_train_y,
+                                                   ts_client.index, 0, ts_client.count, 1);
     }
 }
 

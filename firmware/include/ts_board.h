@@ -33,4 +33,19 @@ const char *ts_board_name(void);
 /** Why the board last reset (0 power-on/unknown), reported in HELLO. */
 uint8_t ts_board_reset_cause(void);
 
+/**
+ * The sample to predict on (EVAL of split LIVE, `tinysplit infer --live`): input number `index`
+ * as TS_MODEL_INPUT_SIZE int8 values in the model's input quantization (model_data.h:
+ * TS_MODEL_INPUT_SCALE, TS_MODEL_INPUT_ZERO_POINT), or NULL when there is none. *label is its
+ * class if known, else TS_LABEL_UNKNOWN. The pointer must stay valid until the next call.
+ *
+ * Optional: the firmware's default (a weak symbol, firmware/client/sample.c) serves the test
+ * shard in flash. A deployment defines its own in its board folder or application, reading
+ * its sensor and quantizing into a static buffer; that definition replaces the default at link
+ * time, nothing else changes.
+ */
+const int8_t *ts_board_read_sample(uint32_t index, uint8_t *label);
+
+#define TS_LABEL_UNKNOWN 0xFFu
+
 #endif

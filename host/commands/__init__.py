@@ -7,6 +7,8 @@ COMMANDS = (
     "build",
     "train",
     "simulate",
+    "infer",
+    "export-model",
     "demo",
     "soak",
     "check",

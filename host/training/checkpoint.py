@@ -311,6 +311,27 @@ class RunDir:
             raise BadInput(f"cannot read the checkpoint in {self.path}: {exc}") from exc
 
 
+def put_client_state(
+    link: RecoverableClient, ck: Checkpoint, say: Callable[[str], None] = lambda text: None
+) -> bool:
+    """Makes the board's state the checkpoint's: SYNC, and if its weights differ, push the
+    checkpoint's image (not in --private runs: there the board must still hold them). True if
+    it pushed."""
+    status = link.sync(ck.step)
+    if status.state != BoardState.LOADING and status.weights_crc == ck.client_crc:
+        return False
+    if ck.client_state is None:
+        raise PrivateRecoveryImpossible(
+            f"the board's weights (CRC {status.weights_crc:08x}) are not the ones of step "
+            f"{ck.step} ({ck.client_crc:08x}) — it rebooted or trained on — and with "
+            "--private this host keeps no copy of them to restore: start a new run, or "
+            "run without --private so the host can restore the board"
+        )
+    say(f"restoring the client's weights of step {ck.step} on the board")
+    link.push_state(ck.client_state, ck.step, ck.client_crc)
+    return True
+
+
 @dataclass
 class KeeperEvents:
     recoveries: int = 0
@@ -405,21 +426,9 @@ class Keeper:
 
     # -- restoring --------------------------------------------------------------------------
     def restore_client(self, link: RecoverableClient, ck: Checkpoint) -> None:
-        """Makes the board's state the checkpoint's: SYNC, and if its weights differ, push the
-        checkpoint's image (not in --private runs: there the board must still hold them)."""
-        status = link.sync(ck.step)
-        if status.state != BoardState.LOADING and status.weights_crc == ck.client_crc:
-            return
-        if ck.client_state is None:
-            raise PrivateRecoveryImpossible(
-                f"the board's weights (CRC {status.weights_crc:08x}) are not the ones of step "
-                f"{ck.step} ({ck.client_crc:08x}) — it rebooted or trained on — and with "
-                "--private this host keeps no copy of them to restore: start a new run, or "
-                "run without --private so the host can restore the board"
-            )
-        self.say(f"restoring the client's weights of step {ck.step} on the board")
-        link.push_state(ck.client_state, ck.step, ck.client_crc)
-        self.events.pushes += 1
+        """Makes the board's state the checkpoint's (put_client_state)."""
+        if put_client_state(link, ck, self.say):
+            self.events.pushes += 1
 
     def restore(self, link: RecoverableClient, server: ServerSegment, ck: Checkpoint) -> None:
         """Both sides to checkpoint ck: a fresh HELLO (the board may have rebooted), the

@@ -95,3 +95,72 @@ def first_blob_difference(blob: bytes, ops: Sequence[Any]) -> str | None:
     if pos != len(blob):
         return f"the board's blob has {len(blob)} bytes, the golden ops' {pos}"
     return None
+
+
+#: The state image's quantization tail, per trainable op after the blob
+#: (firmware/client/weights_blob.c): name, dtype, length in channels (0: one value).
+_TAIL = (
+    ("in_scale", np.float32, 0),
+    ("in_zp", np.int32, 0),
+    ("out_scale", np.float32, 0),
+    ("out_zp", np.int32, 0),
+    ("out_mult", np.int32, 1),
+    ("out_shift", np.int32, 1),
+)
+
+
+def state_image(ops: Sequence[Any]) -> bytes:
+    """The state image (GET_WEIGHTS' bytes: blob, then quantization tail) of a board holding
+    exactly these golden ops' state; load_state_image's inverse."""
+    tail = []
+    for op in ops:
+        if not hasattr(op, "master_w"):
+            continue
+        for name, dtype, per_channel in _TAIL:
+            a = np.asarray(getattr(op, name), dtype=dtype).reshape(-1 if per_channel else 1)
+            tail.append(a.astype(np.dtype(dtype).newbyteorder("<")).tobytes())
+    return ops_blob(ops) + b"".join(tail)
+
+
+def load_state_image(ops: Sequence[Any], image: bytes) -> None:
+    """Sets golden client ops (as the export boots them) to a board's state image: the weight
+    blob (ops_blob's order) then the quantization tail, so that the golden forward computes
+    what the board computes. ProtocolError if the image is not this model's."""
+    layers = [op for op in ops if hasattr(op, "master_w")]
+    pos = 0
+
+    def take(dtype: Any, n: int) -> npt.NDArray[Any]:
+        nonlocal pos
+        le = np.dtype(dtype).newbyteorder("<")
+        if pos + n * le.itemsize > len(image):
+            raise ProtocolError(
+                f"the client state image has {len(image)} bytes, too few for this export's "
+                "client: it is another model's"
+            )
+        arr = np.frombuffer(image, dtype=le, count=n, offset=pos).astype(dtype)
+        pos += n * le.itemsize
+        return arr
+
+    for op in layers:
+        for name, a in blob_parts([op]):
+            value = take(a.dtype.type, a.size)
+            old = getattr(op, name.split(".", 1)[1])
+            if np.ndim(old) == 0:
+                setattr(op, name.split(".", 1)[1], np.float32(value[0]))
+            else:
+                setattr(op, name.split(".", 1)[1], value.reshape(np.shape(old)))
+    for op in layers:
+        c = int(op.w_scale.size)
+        for name, dtype, per_channel in _TAIL:
+            value = take(dtype, c if per_channel else 1)
+            if per_channel:
+                setattr(op, name, value.reshape(np.shape(getattr(op, name))))
+            elif dtype is np.float32:
+                setattr(op, name, np.float32(value[0]))
+            else:
+                setattr(op, name, int(value[0]))
+    if pos != len(image):
+        raise ProtocolError(
+            f"the client state image has {len(image)} bytes, this export's client {pos}: it "
+            "is another model's"
+        )

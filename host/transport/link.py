@@ -36,6 +36,8 @@ from tinysplit.core.protocol import (
     ErrorCode,
     ErrorMsg,
     Eval,
+    EvalDone,
+    EvalFlag,
     Frame,
     FrameDecoder,
     GetWeights,
@@ -435,20 +437,32 @@ class ClientLink:
         count: int,
         send: Callable[[bool], int],
         on_error: Callable[[ErrorMsg], _Verdict],
+        cycles: list[int] | None = None,
     ) -> SmashedBatch:
         """Sends a request answered by SMASHED frames for positions 0..count; fills them in as
-        they come, in any order, repeats included."""
+        they come, in any order, repeats included. cycles: also wait for the EVAL_DONE that
+        ends a timed EVAL and put its cycles there."""
         cut = self.cut_size
         acts = np.zeros((count, cut), dtype=np.int8)
         labels = np.zeros(count, dtype=np.int64)
         have = np.zeros(count, dtype=bool)
         quant: list[tuple[float, int]] = []
 
+        def complete() -> _Verdict:
+            return DONE if have.all() and (cycles is None or cycles) else PROGRESS
+
         def handle(frame: Frame, msg: Message) -> _Verdict:
             if frame.header.step != step:
                 return IGNORE
             if isinstance(msg, ErrorMsg):
                 return on_error(msg)
+            if isinstance(msg, EvalDone) and cycles is not None:
+                if msg.count != count:
+                    raise ProtocolError(f"{what}: EVAL_DONE for {msg.count} samples, not {count}")
+                if cycles:
+                    return IGNORE
+                cycles.append(msg.cycles)
+                return complete()
             if isinstance(msg, StepDone):
                 raise StepLost(
                     f"the board has already applied step {step}: it is ahead of this host"
@@ -481,7 +495,7 @@ class ClientLink:
             acts[part] = msg.acts
             labels[part] = new_labels
             have[part] = True
-            return DONE if have.all() else PROGRESS
+            return complete()
 
         self._converse(what, send, handle, count * (cut + 1) + 64)
         scale, zp = quant[0]
@@ -566,6 +580,23 @@ class ClientLink:
             lambda again: self.send(msg, step=request_id, again=again),
             self._step_error("EVAL", request_id),
         )
+
+    def timed_evaluate(
+        self, split: int, start: int, count: int, request_id: int
+    ) -> tuple[SmashedBatch, int]:
+        """evaluate() with the TIMING flag: also the device cycles the forward passes took
+        (split 2, LIVE: samples from the board's ts_board_read_sample)."""
+        msg = Eval(split, start, count, int(EvalFlag.TIMING))
+        cycles: list[int] = []
+        batch = self._collect(
+            f"EVAL {request_id}",
+            request_id,
+            count,
+            lambda again: self.send(msg, step=request_id, again=again),
+            self._step_error("EVAL", request_id),
+            cycles,
+        )
+        return batch, cycles[0]
 
     def _read_image(self, stop_at: Callable[[Weights], int]) -> bytes:
         """Reads the state image chunk by chunk, up to stop_at(first reply) bytes."""

@@ -194,3 +194,27 @@ def _symbol_sizes(elf: Path) -> dict[str, int]:
         ["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True, check=True
     ).stdout
     return {p[3]: int(p[1], 16) for p in (line.split() for line in out.splitlines()) if len(p) == 4}
+
+
+def test_export_model_joins_every_client_kind_back_into_the_keras_layout(
+    conv_case: tuple[str, Path, Run, int],
+) -> None:
+    """export-model's join with the export's own initial state image is the exported model's
+    function again: every master copy went back into its Keras kernel layout (dense, conv,
+    Conv1D, depthwise, BatchNormalization folded, natural input shapes, GAP)."""
+    import keras
+
+    from tinysplit.codegen.data import load_npz
+    from tinysplit.host.serving.full_model import join
+    from tinysplit.host.training.weights import state_image
+
+    _, export_dir, _, _ = conv_case
+    image = state_image(load_client_state(export_dir).ops)
+    server = keras.models.load_model(export_dir / "server.keras", compile=False)
+    joined = join(export_dir, image, [np.asarray(w.numpy()) for w in server.weights])
+    full = keras.models.load_model(export_dir / "full.keras", compile=False)
+    x = np.asarray(load_npz(export_dir / "data.npz").x_test[:32], np.float32)
+    want = np.asarray(full(x.reshape((len(x), *full.inputs[0].shape[1:])), training=False))
+    got = np.asarray(joined(x.reshape(len(x), -1), training=False))
+    worst = float(np.max(np.abs(got - want)))
+    assert worst <= 1e-4 * max(1.0, float(np.max(np.abs(want)))), f"max |joined - full| {worst}"
