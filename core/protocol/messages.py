@@ -22,6 +22,7 @@ from tinysplit.core.protocol.spec import (
     MODEL_HASH_SIZE,
     STATS_COUNTERS,
     ErrorCode,
+    EvalFlag,
     MsgType,
 )
 
@@ -398,6 +399,8 @@ class Eval:
     @classmethod
     def unpack(cls, payload: bytes) -> Self:
         split, flags, start, count = _fixed(cls.TYPE, payload, exact=True)
+        if flags & ~int(EvalFlag.TIMING):
+            raise ProtocolError(f"EVAL flags 0x{flags:02x} has bits this protocol does not define")
         return cls(split, start, count, flags)
 
 

@@ -18,9 +18,13 @@ void ts_msg_eval(const ts_header_t *h, const uint8_t *payload)
         ts_client_error(h->step, TS_ERR_CODE_UNEXPECTED, "EVAL while a step is in flight");
         return;
     }
+    if (h->length != TS_EVAL_FIXED_SIZE) {
+        ts_client_error(h->step, TS_ERR_CODE_BAD_REQUEST, "EVAL length mismatch");
+        return;
+    }
     const uint8_t flags = payload[TS_EVAL_OFF_FLAGS];
-    if (h->length != TS_EVAL_FIXED_SIZE || (flags & ~TS_EVAL_FLAG_TIMING) != 0u) {
-        ts_client_error(h->step, TS_ERR_CODE_BAD_REQUEST, "EVAL length or flags mismatch");
+    if ((flags & ~TS_EVAL_FLAG_TIMING) != 0u) {
+        ts_client_error(h->step, TS_ERR_CODE_BAD_REQUEST, "EVAL flags unknown");
         return;
     }
     uint8_t split = payload[TS_EVAL_OFF_SPLIT];

@@ -75,6 +75,9 @@ def client_seeds() -> dict[str, bytes]:
         "step-chunked": chunked + half + record(grads(BATCH), IN_FLIGHT) + commit,
         "sync-abort": step + record(Sync(5), 7) + step,
         "eval": record(Eval(1, 0, 40), 4),
+        "eval-timed-live": record(Eval(1, 0, 3, 1), 4)
+        + record(Eval(2, 0, 3, 1), 4)
+        + record(Eval(2, 60000, 1, 1), 4),
         "weights": record(GetWeights(0, 1012), 4) + record(GetWeights(10000, 1012), 4),
         "put": record(PutWeights(0, 10904, 0, 3, bytes(100)), 5),
         "push-then-train": push + step + grad + commit,
@@ -92,6 +95,7 @@ def frame_seeds() -> dict[str, bytes]:
         ("commit", Commit(0xDEADBEEF, BATCH)),
         ("put", PutWeights(0, 10904, 1, 2, bytes(range(256)) * 3)),
         ("stats", StatsReq()),
+        ("eval-live", Eval(2, 5, 2, 1)),
     ]
     out = {name: encode_message(m, 0x11223344, 9, 1) for name, m in msgs}
     out["stream"] = b"\x00".join(out.values()) + b"\x01" * 40 + b"\x00"

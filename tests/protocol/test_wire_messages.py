@@ -116,7 +116,7 @@ def smashed_payload(count: int, cut: int, pad: int = 0) -> bytes:
         (Grad, struct.pack("<HH", 1, 1) + bytes(5), "padding"),
         (StepDone, bytes(17), "expected 16"),
         (Eval, bytes(5), "expected 6"),
-        (Eval, b"\x00\x01" + bytes(4), "padding"),
+        (Eval, b"\x00\x02" + bytes(4), "flags"),
         (ErrorMsg, b"\x01", "at least 2"),
     ],
 )
