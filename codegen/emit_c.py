@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from tinysplit.codegen.memory_plan import BUF_ACT, BUF_INPUT, BUF_KEPT, OpLayout
 from tinysplit.core.golden import ConvLayer, FCLayer
+from tinysplit.core.golden.noise import NOISE_TABLE_BITS
 from tinysplit.core.golden.ops import OPS, ClientOp, PoolOp, in_quant, op_dims, op_kind, size
 
 LINE_WIDTH = 100
@@ -42,6 +43,8 @@ class CModel:
     tool_version: str
     ops: Sequence[ClientOp] = ()  # every client op, input to cut
     layout: OpLayout | None = None
+    noise_table: npt.NDArray[np.int16] | None = None  # core/golden/noise.py; None: no noise
+    noise_key: int = 0
 
     @property
     def input_size(self) -> int:
@@ -171,6 +174,7 @@ def _model_header(m: CModel) -> str:
 #define TS_MODEL_KEPT_ACT_BYTES {m.layout.kept_bytes} /* ts_kept_acts; absent when 0 */
 #define TS_MODEL_STACK_BYTES {m.stack_bytes}
 #define TS_MODEL_HASH_BYTES {len(m.model_hash)}
+{_noise_decl(m)}
 
 /** The trainable layers and pools the ops point to (layers in RAM: training moves them). */
 {nl.join(decls)}
@@ -268,6 +272,29 @@ def _shard_block(m: CModel) -> str:
     return "/* ---- data shard (flash) ---- */\n" + "".join(
         _array(f"_Alignas(16) {ctype} ts_{name}[{size}]", _ints(a))
         for name, ctype, size, a in shard
+    )
+
+
+def _noise_decl(m: CModel) -> str:
+    if m.noise_table is None:
+        return "#define TS_MODEL_NOISE 0 /* no noise on the smashed data */"
+    return (
+        "/* Noise on the smashed data (firmware/client/noise.c, core/golden/noise.py). */\n"
+        "#define TS_MODEL_NOISE 1\n"
+        f"#define TS_MODEL_NOISE_TABLE_BITS {NOISE_TABLE_BITS}\n"
+        "extern const int16_t ts_noise_table[1u << TS_MODEL_NOISE_TABLE_BITS];\n"
+        "extern const uint32_t ts_noise_key;"
+    )
+
+
+def _noise_block(m: CModel) -> str:
+    if m.noise_table is None:
+        return ""
+    return (
+        _array(
+            "const int16_t ts_noise_table[1u << TS_MODEL_NOISE_TABLE_BITS]", _ints(m.noise_table)
+        )
+        + f"const uint32_t ts_noise_key = 0x{m.noise_key & 0xFFFFFFFF:08x}u;\n"
     )
 
 
@@ -369,7 +396,7 @@ def _model_source(m: CModel) -> list[str]:
             + "".join(_pool_init(op) for op in pool)
             + "};\n"
         )
-    blocks += [_hash_block(m), _shard_block(m)]
+    blocks += [_hash_block(m), _noise_block(m), _shard_block(m)]
     bufs = ["/* ---- working buffers (.bss) ---- */\n"]
     if m.layout.kept_bytes:
         bufs.append("_Alignas(16) int8_t ts_kept_acts[TS_MODEL_KEPT_ACT_BYTES];\n")

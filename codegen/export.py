@@ -16,6 +16,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import contextlib
 import io
 import json
+import math
+import re
+import secrets
 import shutil
 import warnings
 from collections.abc import Iterator, Sequence
@@ -111,6 +114,7 @@ def export_client(
     stack_bytes: int = 4096,
     board: str | None = DEFAULT_BOARD,
     calibration_samples: int = CALIBRATION_SAMPLES,
+    noise: Noise | None = None,
 ) -> ExportResult:
     """Exports the client segment (layers 0..cut-1) of `model` into out_dir.
 
@@ -119,19 +123,61 @@ def export_client(
     model, else the bundled model's data set. max_batch: None takes the bundled model's batch
     (32 for a .keras model). board: the profile whose RAM and flash the plan is checked
     against; the data shard is cut to a fixed subset that fits its flash (None: no limits).
+    noise: the board adds this noise to its smashed data (core/golden/noise.py); its key is
+    drawn here and written into model_data.c only.
     Raises BadInput / UnsupportedLayer with a one-line message the CLI prints as is.
     """
     out_dir = Path(out_dir)
+    if noise is not None:
+        noise.check()
     check_out_dir(out_dir, [Path(model)] + ([Path(data)] if data is not None else []))
     staged = _staging_dir(out_dir)
     try:
         res = _export_into(model, cut, staged, data, seed, max_batch, stack_bytes, board,
-                           calibration_samples)  # fmt: skip
+                           calibration_samples, noise)  # fmt: skip
         _replace_dir(staged, out_dir)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
     return ExportResult(out_dir, res.manifest, res.plan)
+
+
+@dataclass(frozen=True)
+class Noise:
+    """Noise on the board's smashed data (core/golden/noise.py): kind and scale."""
+
+    kind: str = "laplace"
+    scale: float = 0.0
+
+    def check(self) -> None:
+        from tinysplit.core.golden.noise import MAX_NOISE_SCALE, NOISE_KINDS
+
+        if self.kind not in NOISE_KINDS:
+            raise BadInput(f"--noise {self.kind}: choose one of {', '.join(NOISE_KINDS)}")
+        if not (math.isfinite(self.scale) and 0.0 <= self.scale <= MAX_NOISE_SCALE):
+            raise BadInput(
+                f"--noise-scale {self.scale}: give 0..{MAX_NOISE_SCALE:g} (the noise's scale as a "
+                "fraction of the cut's int8 range; 0.05 is a light defence)"
+            )
+
+    def table(self) -> npt.NDArray[np.int16]:
+        from tinysplit.core.golden.noise import noise_table
+
+        return noise_table(self.scale, self.kind)
+
+
+def board_noise(out_dir: Path) -> tuple[npt.NDArray[np.int16], int] | None:
+    """(table, key) of an export's on-board noise, read from model_data.c (the key is in no
+    other file); None for an export without noise. For the golden model and tests."""
+    manifest = json.loads((Path(out_dir) / "manifest.json").read_text())
+    noise = manifest.get("noise")
+    if not noise:
+        return None
+    text = (Path(out_dir) / "model_data.c").read_text()
+    found = re.search(r"const uint32_t ts_noise_key = (0x[0-9a-f]+)u;", text)
+    if found is None:
+        raise BadInput(f"{out_dir}/model_data.c holds no ts_noise_key but the manifest has noise")
+    return Noise(noise["kind"], float(noise["scale"])).table(), int(found.group(1), 16)
 
 
 def _export_into(
@@ -144,6 +190,7 @@ def _export_into(
     stack_bytes: int = 4096,
     board: str | None = DEFAULT_BOARD,
     calibration_samples: int = CALIBRATION_SAMPLES,
+    noise: Noise | None = None,
 ) -> ExportResult:
     """export_client's work, written into out_dir (a fresh staging folder)."""
     load_tensorflow()  # TensorFlow's start-up log lines off stderr, on every CPU
@@ -188,6 +235,8 @@ def _export_into(
             tool_version=version,
             ops=ops,
             layout=layout,
+            noise_table=noise.table() if noise is not None and noise.scale > 0 else None,
+            noise_key=secrets.randbits(32) if noise is not None and noise.scale > 0 else 0,
         ),
         out_dir,
     )
@@ -222,6 +271,8 @@ def _export_into(
             for op, mode in zip(ops, layout.modes, strict=True)
         ],
     }
+    if noise is not None and noise.scale > 0:
+        manifest["noise"] = {"kind": noise.kind, "scale": noise.scale}
     if dataset is not full_data:
         manifest["n_train_full"] = len(full_data.y_train)
         manifest["n_test_full"] = len(full_data.y_test)
@@ -744,6 +795,7 @@ class ClientState:
     y_train: npt.NDArray[np.uint8]
     x_test: npt.NDArray[np.int8]
     y_test: npt.NDArray[np.uint8]
+    noise: tuple[npt.NDArray[np.int16], int] | None = None  # board_noise(): (table, key)
 
 
 def load_client_state(out_dir: Path) -> ClientState:
@@ -764,6 +816,7 @@ def load_client_state(out_dir: Path) -> ClientState:
         data.y_train.astype(np.uint8),
         quantize_input(data.x_test, scale, zp),
         data.y_test.astype(np.uint8),
+        board_noise(Path(out_dir)),
     )
 
 

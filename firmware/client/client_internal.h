@@ -96,6 +96,12 @@ void ts_msg_stats(const ts_header_t *h, const uint8_t *payload);
 uint32_t ts_stream_forward(uint32_t step, const int8_t *xs, const uint8_t *ys,
                            const uint16_t *index, uint16_t start, uint16_t n, int keep);
 
+#if TS_MODEL_NOISE
+/** dst[k] = src[k] plus the board's noise for element k of the sample at `position` of the
+ *  request `step`, saturated (noise.c). */
+void ts_noise_apply(int8_t *dst, const int8_t *src, uint32_t n, uint32_t step, uint32_t position);
+#endif
+
 /** One sample of such a stream: sample i of n, input x (TS_MODEL_INPUT_SIZE int8). Returns the
  *  device cycles its forward pass took. */
 uint32_t ts_forward_sample(uint32_t step, uint16_t i, uint16_t n, const int8_t *x, uint8_t label,

@@ -44,9 +44,14 @@ static void put_sample(uint32_t step, uint16_t i, uint16_t n, uint8_t label, con
 {
     const uint16_t per_frame = TS_SMASHED_PER_FRAME(TS_MODEL_CUT_SIZE);
     const uint16_t in_frame = (uint16_t)(i % per_frame);
+#if TS_MODEL_NOISE
+    ts_noise_apply(frame_acts + (uint32_t)in_frame * TS_MODEL_CUT_SIZE, out, TS_MODEL_CUT_SIZE,
+                   step, i);
+#else
     for (uint32_t k = 0; k < TS_MODEL_CUT_SIZE; ++k) {
         frame_acts[(uint32_t)in_frame * TS_MODEL_CUT_SIZE + k] = out[k];
     }
+#endif
     frame_labels[in_frame] = label;
     if (in_frame + 1u == per_frame || i + 1u == n) {
         send_smashed(step, (uint16_t)(i - in_frame), (uint16_t)(in_frame + 1u));

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from tinysplit.core.errors import BadInput
 from tinysplit.host.commands.runs import RunOptions, say
 
 
@@ -18,14 +19,31 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--data", type=Path, help="FILE.npz with x_train, y_train, x_test, y_test")
     p.add_argument("--seed", type=int, default=0, help="seed for the initial weights")
+    add_noise_options(p)
     p.add_argument("--json", action="store_true", help="print the memory plan as JSON")
 
 
+def add_noise_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--noise-scale",
+        type=float,
+        default=0.0,
+        help="the board adds noise of this scale (a fraction of the cut's int8 range, e.g. "
+        "0.05) to its smashed data before it leaves; 0 (default): none",
+    )
+    p.add_argument(
+        "--noise", default="laplace", help="noise distribution: laplace (default) or gaussian"
+    )
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from tinysplit.codegen.export import export_client
+    from tinysplit.codegen.export import Noise, export_client
 
     opts = RunOptions(json=args.json)
-    res = export_client(args.model, args.cut, args.out, data=args.data, seed=args.seed)
+    noise = Noise(args.noise, args.noise_scale) if args.noise_scale else None
+    if noise is None and args.noise != "laplace":
+        raise BadInput("--noise goes with --noise-scale S (> 0)")
+    res = export_client(args.model, args.cut, args.out, data=args.data, seed=args.seed, noise=noise)
     say(
         opts,
         f"exported {res.manifest['model']} (cut {res.manifest['cut']}) to {args.out}, "

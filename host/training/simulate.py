@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from tinysplit.codegen.export import ClientState
 from tinysplit.core.errors import BadInput
+from tinysplit.core.golden.noise import with_noise
 from tinysplit.core.golden.step import cut_quant, ops_forward, ops_train_step
 from tinysplit.core.protocol import StepDone
 from tinysplit.host.transport.link import SmashedBatch
@@ -45,14 +46,18 @@ class GoldenClient:
     def n_test(self) -> int:
         return len(self.state.x_test)
 
-    def _smashed(self, xs: npt.NDArray[np.int8], ys: npt.NDArray[np.uint8]) -> SmashedBatch:
+    def _smashed(
+        self, xs: npt.NDArray[np.int8], ys: npt.NDArray[np.uint8], step: int
+    ) -> SmashedBatch:
         acts = ops_forward(self.ops, xs)
+        if self.state.noise is not None:  # what the board adds before the bytes leave
+            acts = with_noise(acts, *self.state.noise, step=step)
         scale, zp, _, _ = cut_quant(self.ops)
         return SmashedBatch(acts, ys.astype(np.int64), float(scale), zp)
 
     def forward(self, step: int, lr: float, indices: npt.NDArray[np.int64]) -> SmashedBatch:
         self._pending = _Pending(np.asarray(indices), lr)
-        return self._smashed(self.state.x_train[indices], self.state.y_train[indices])
+        return self._smashed(self.state.x_train[indices], self.state.y_train[indices], step)
 
     def backward(
         self, step: int, grads: npt.NDArray[np.int8], scales: npt.NDArray[np.float32]
@@ -76,4 +81,4 @@ class GoldenClient:
             if split == 0
             else (self.state.x_test, self.state.y_test)
         )
-        return self._smashed(x[start : start + count], y[start : start + count])
+        return self._smashed(x[start : start + count], y[start : start + count], request_id)

@@ -1,0 +1,1 @@
+"""What the smashed data gives away: the audit (audit.py) and its report (report.py)."""
