@@ -15,4 +15,5 @@ COMMANDS = (
     "size",
     "bench",
     "plan",
+    "audit",
 )

@@ -10,6 +10,7 @@ from typing import Any
 
 from tinysplit.core.boards import board_profile, emulated_boards
 from tinysplit.core.errors import BadInput
+from tinysplit.host.commands.export import add_noise_options
 from tinysplit.host.commands.runs import (
     RunOptions,
     add_hyper_options,
@@ -37,12 +38,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--board", default="mps2_an386", help="mps2_an386 (QEMU, default) or native")
     p.add_argument("--data", type=Path, help="FILE.npz instead of the bundled data")
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="work directory")
+    add_noise_options(p)
     add_hyper_options(p)
     add_run_options(p)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from tinysplit.codegen.export import export_client
+    from tinysplit.codegen.export import Noise, export_client
 
     opts = RunOptions.from_args(args)
     out: Path = args.out
@@ -53,7 +55,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     say(opts, f"[1/4] exporting the client segment of {model} ...")
     # --seed seeds the initial weights as well as the data order (a run per seed is a new model)
     seed = opts.seed if opts.seed is not None else 0
-    res = export_client(model, args.cut, export_dir, data=opts.data, seed=seed)
+    noise = Noise(args.noise, args.noise_scale) if args.noise_scale else None
+    res = export_client(model, args.cut, export_dir, data=opts.data, seed=seed, noise=noise)
     say(opts, res.plan.format_table())
     # The board holds the export's shard (data.npz: --data cut to what fits its flash); the
     # baseline trains on that very shard, not on the whole --data file.

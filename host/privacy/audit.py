@@ -140,9 +140,16 @@ def train_decoder(
         ]
     )
     decoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    import tensorflow as tf
+
     batch = min(64, len(smashed))
-    epochs = max(1, DECODER_STEPS * batch // len(smashed))
-    decoder.fit(smashed, target, batch_size=batch, epochs=epochs, verbose=0, shuffle=True)
+    ds = (
+        tf.data.Dataset.from_tensor_slices((smashed, target))
+        .shuffle(len(smashed), seed=seed)
+        .repeat()
+        .batch(batch)
+    )
+    decoder.fit(ds, epochs=1, steps_per_epoch=DECODER_STEPS, verbose=0)
     return decoder
 
 
@@ -278,7 +285,8 @@ def audit(
     say: Callable[[str], None] = lambda text: None,
 ) -> Audit:
     """cuts None: every candidate cut (the planner's). epochs None: the bundled workload's
-    epochs for a bundled name (built untrained), 0 for a user's .keras (taken as trained)."""
+    epochs for a bundled name (built untrained), 0 for a user's .keras (taken as trained).
+    Noise scales other than 0 are audited at the first of the cuts only."""
     from tinysplit.codegen.data import load_npz
     from tinysplit.codegen.export import plan_client, quiet
     from tinysplit.codegen.models import REGISTRY, load_model
@@ -328,7 +336,7 @@ def audit(
         for c in chosen:
             say(f"cut {c} (after {candidates[c]}): int8 client ...")
             ops = plan_client(str(trained), c, data=npz, seed=seed, board=None).ops
-            for scale in noise_scales:
+            for scale in noise_scales if c == chosen[0] else (0.0,):
                 say(f"cut {c}: noise {scale:g}: attackers' decoders ...")
                 results.append(audit_cut(ops, c, candidates[c], audit_data, classify,
                                          leaked=leaked, noise_scale=scale, seed=seed))  # fmt: skip
