@@ -41,10 +41,10 @@ def format_table(a: Audit, noise_rows: list[dict[str, Any]] | None = None) -> st
             f"{'PSNR':>6} {'MSE':>7}",
         ]
         for r in noise_rows:
-            acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.4f}"
+            acc_text = "-" if r["accuracy"] is None else f"{r['accuracy']:.4f}"
             cost = "-" if r["accuracy_cost"] is None else f"{100 * r['accuracy_cost']:+.2f}pt"
             lines.append(
-                f"{r['cut']:>4} {r['noise_scale']:>6g} {acc:>9} {cost:>7} {r['dcor']:>6.3f} "
+                f"{r['cut']:>4} {r['noise_scale']:>6g} {acc_text:>9} {cost:>7} {r['dcor']:>6.3f} "
                 f"{r['ssim']:>6.3f} {r['psnr']:>6.1f} {r['mse']:>7.4f}"
             )
     return "\n".join(lines)
