@@ -35,6 +35,7 @@ MAX_HELD_OUT = 1000
 MAX_AUX = 4000
 DEFAULT_LEAKED = 256
 DECODER_STEPS = 3000  # minibatches of 64 each decoder trains for
+MAX_PSNR = 100.0  # dB reported for an exact reconstruction (its PSNR is infinite)
 
 
 @dataclass
@@ -160,7 +161,11 @@ def score(
 
     truth = data.unit(data.x_test)
     mse = float(np.mean((truth - recon01) ** 2))
-    psnr = float(peak_signal_noise_ratio(truth, recon01, data_range=1.0))  # type: ignore[no-untyped-call]
+    psnr = (
+        MAX_PSNR
+        if mse == 0.0
+        else min(MAX_PSNR, float(peak_signal_noise_ratio(truth, recon01, data_range=1.0)))  # type: ignore[no-untyped-call]
+    )
     ssims = []
     for t, r in zip(truth, recon01, strict=True):
         a, b = t.reshape(data.shape), r.reshape(data.shape)
