@@ -4,6 +4,7 @@ board's noise buys (host/privacy/audit.py)."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -103,6 +104,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out["png"] = str(png)
     if rows:
         out["noise"] = rows
+    saved = args.out / f"audit-{name}.json"
+    saved.write_text(json.dumps(out, indent=2) + "\n")
+    if not args.json:
+        print(f"the audit as JSON: {saved} (`tinysplit plan {args.model} --audit {saved}`)")
     return out
 
 

@@ -21,6 +21,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--baud", help="UART bits per second (default: the board's)")
     p.add_argument("--data", type=Path, help="FILE.npz for a .keras model (as for export)")
     p.add_argument("--plot", type=Path, help="write the plot (time vs RAM, bubble = bytes) here")
+    p.add_argument(
+        "--audit",
+        type=Path,
+        help="add dCor and inversion SSIM per cut from this `tinysplit audit --all-cuts --json` "
+        "output (audit writes it to its --out as audit-MODEL.json)",
+    )
     p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
 
 
@@ -28,10 +34,24 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     if args.plot is not None and args.plot.suffix.lower() != ".png":
         raise BadInput(f"--plot {args.plot}: give a .png file")
     check_plot(args.plot)
+    privacy = None
+    if args.audit is not None:
+        import json
+
+        from tinysplit.host.planner.plan import privacy_columns
+
+        try:
+            privacy = privacy_columns(json.loads(args.audit.read_text()), args.model)
+        except (OSError, ValueError) as exc:
+            raise BadInput(f"--audit {args.audit}: cannot read it ({exc})") from exc
     out = sys.stderr if args.json else sys.stdout
     # Progress on a terminal only (as the training bar): a log or a pipe gets the result.
     progress = (lambda t: print(t, file=sys.stderr)) if sys.stderr.isatty() else None
     report = plan_model(args.model, args.board, args.baud, args.data, say=progress)
+    if privacy:
+        from dataclasses import replace
+
+        report = replace(report, privacy=privacy)
     print(format_table(report), file=out)
     if args.plot is not None:
         from tinysplit.host.planner.plot import plot_plan

@@ -182,6 +182,8 @@ class PlanReport:
     batch: int
     cuts: tuple[CutPlan, ...]
     skipped: tuple[Skipped, ...]
+    #: cut -> {"dcor", "ssim"} from a `tinysplit audit` of the model (plan --audit FILE)
+    privacy: dict[int, dict[str, float]] = field(default_factory=dict)
 
     @property
     def recommended(self) -> CutPlan | None:
@@ -195,17 +197,42 @@ class PlanReport:
             "baud": self.baud,
             "batch": self.batch,
             "cycles_per_insn": _cpi(self.board.core),
-            "cuts": [c.to_json() for c in self.cuts],
+            "cuts": [self._cut_json(c) for c in self.cuts],
             "skipped": [asdict(s) for s in self.skipped],
             "recommended": None if rec is None else rec.cut,
             "rule": RECOMMENDATION_RULE,
         }
+
+    def _cut_json(self, c: CutPlan) -> dict[str, Any]:
+        out = c.to_json()
+        if c.cut in self.privacy:
+            out["privacy"] = self.privacy[c.cut]
+        return out
 
 
 def _cpi(core: str) -> float:
     from tinysplit.host.costmodel.model import CYCLES_PER_INSN
 
     return CYCLES_PER_INSN[core]
+
+
+def privacy_columns(audit_json: dict[str, Any], model: str) -> dict[int, dict[str, float]]:
+    """cut -> dCor and the known-weights attacker's SSIM, from `tinysplit audit --json` of the
+    same model (its noise-free rows)."""
+    if not isinstance(audit_json, dict) or not isinstance(audit_json.get("cuts"), list):
+        raise BadInput("--audit: not the JSON `tinysplit audit --json` prints")
+    if Path(str(audit_json.get("model", ""))).stem != Path(model).stem:
+        raise BadInput(
+            f"--audit is an audit of {audit_json.get('model')}, not of {model}: audit this model"
+        )
+    out: dict[int, dict[str, float]] = {}
+    for c in audit_json["cuts"]:
+        if c.get("noise_scale", 0) == 0:
+            out[int(c["cut"])] = {
+                "dcor": float(c["dcor"]),
+                "ssim": float(c["known_weights"]["ssim"]),
+            }
+    return out
 
 
 def parse_baud(text: str | int | None, board: Board) -> int:
@@ -398,18 +425,24 @@ def _ms(s: float) -> str:
 def format_table(r: PlanReport) -> str:
     """The plan as a table, its legend, the skipped boundaries and the recommendation."""
     b = r.board
-    head = (
+    head: tuple[str, ...] = (
         "cut", "after", "cut B", "flash", "RAM", "MACs", "insns", "device ms", "up B", "down B",
         "wire ms", "total ms", "fits", "pareto",
     )  # fmt: skip
-    rows = [head]
+    if r.privacy:
+        head = (*head, "dCor", "SSIM")
+    rows: list[tuple[str, ...]] = [head]
     for c in r.cuts:
-        rows.append((
+        row: tuple[str, ...] = (
             f"{c.cut}{'*' if c.recommended else ''}", c.after, f"{c.cut_size:,}", f"{c.flash:,}",
             f"{c.ram:,}", _si(c.macs), _si(c.insns_total), _ms(c.device_s),
             f"{c.up_bytes:,.0f}", f"{c.down_bytes:,.0f}", _ms(c.wire_s), _ms(c.time_s),
             c.why_not(), "yes" if c.pareto else "",
-        ))  # fmt: skip
+        )  # fmt: skip
+        if r.privacy:
+            p = r.privacy.get(c.cut)
+            row = (*row, f"{p['dcor']:.3f}" if p else "-", f"{p['ssim']:.3f}" if p else "-")
+        rows.append(row)
     left = {1, 12, 13}
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = [
@@ -432,7 +465,13 @@ def format_table(r: PlanReport) -> str:
         "each way (SMASHED + GRAD, with shares of TRAIN_STEP, COMMIT, STEP_DONE); wire ms at "
         f"{r.baud:,} baud; flash includes the data shard fitted to the board; fits: no when "
         "the plan exceeds the board's RAM or flash, or one sample's cut output exceeds a frame "
-        f"({MAX_PAYLOAD:,} B payload)",
+        f"({MAX_PAYLOAD:,} B payload)"
+        + (
+            "; dCor, SSIM: from the audit (distance correlation raw <-> smashed; SSIM of what a "
+            "server that knows the client weights reconstructs): lower leaks less"
+            if r.privacy
+            else ""
+        ),
     ]
     for c in r.cuts:
         extra = [f"{c.n_train:,} training samples on the board"]

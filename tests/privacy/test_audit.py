@@ -98,3 +98,30 @@ def test_audit_bad_input_is_one_line(argv: list[str], words: str, tmp_path: Path
         code = main(["audit", "digits-mlp", "--epochs", "0", "--out", str(tmp_path), *argv])
     lines = err.getvalue().strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error:") and words in lines[0]
+
+
+def test_plan_takes_the_audit_as_a_privacy_column(tmp_path: Path) -> None:
+    audit_json = {
+        "model": "digits-mlp",
+        "cuts": [
+            {"cut": 1, "noise_scale": 0.0, "dcor": 0.93, "known_weights": {"ssim": 0.96}},
+            {"cut": 1, "noise_scale": 0.1, "dcor": 0.5, "known_weights": {"ssim": 0.2}},
+            {"cut": 2, "noise_scale": 0.0, "dcor": 0.89, "known_weights": {"ssim": 0.94}},
+        ],
+    }
+    f = tmp_path / "audit.json"
+    f.write_text(json.dumps(audit_json))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert main(["plan", "digits-mlp", "--board", "mps2_an386", "--audit", str(f),
+                     "--json"]) == 0  # fmt: skip
+    plan = json.loads(out.getvalue())
+    privacy = {c["cut"]: c.get("privacy") for c in plan["cuts"]}
+    assert privacy[1] == {"dcor": 0.93, "ssim": 0.96} and privacy[2] == {"dcor": 0.89, "ssim": 0.94}
+    assert "dCor" in err.getvalue() and "0.930" in err.getvalue()
+    audit_json["model"] = "mnist-cnn"
+    f.write_text(json.dumps(audit_json))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        assert main(["plan", "digits-mlp", "--board", "mps2_an386", "--audit", str(f)]) == 2
+    assert "audit of mnist-cnn" in err.getvalue()
