@@ -302,6 +302,31 @@ CASES = [
     Case("size-unknown-board", lambda w: ["size", "--board", "nope", "--model-dir",
                                           str(w.export)],
          ("nope",)),
+    # ---- export --noise, infer, export-model, audit ----
+    Case("export-noise-scale-negative", lambda w: [E, "digits-mlp", "--noise-scale", "-1",
+                                                   "--out", str(w.tmp / "o9")],
+         ("--noise-scale -1", "0.05")),
+    Case("export-noise-kind-unknown", lambda w: [E, "digits-mlp", "--noise-scale", "0.1",
+                                                 "--noise", "cauchy", "--out", str(w.tmp / "o10")],
+         ("--noise cauchy", "laplace")),
+    Case("infer-not-a-run", lambda w: ["infer", "--board", "native", "--model-dir", str(w.export),
+                                       "--run", str(_folder_with(w, "norun"))],
+         ("no tinysplit checkpoint", "--run-dir")),
+    Case("infer-samples-zero", lambda w: ["infer", "--board", "native", "--model-dir",
+                                          str(w.export), "--run", str(w.run), "--samples", "0"],
+         ("--samples", "1..")),
+    Case("exportmodel-out-is-a-file", lambda w: ["export-model", str(w.run), "--out",
+                                                 str(_file(w, "model.txt"))],
+         ("is a file", "folder")),
+    Case("exportmodel-out-inside-the-run", lambda w: ["export-model", str(w.run), "--out",
+                                                      str(w.run / "model")],
+         ("inside", "another folder")),
+    Case("audit-cut-not-a-candidate", lambda w: ["audit", "digits-mlp", "--cut", "7", "--epochs",
+                                                 "0", "--out", str(w.tmp / "a1")],
+         ("not a candidate cut", "1, 2")),
+    Case("audit-too-many-noise-levels", lambda w: ["audit", "digits-mlp", "--noise-levels", "9",
+                                                   "--out", str(w.tmp / "a2")],
+         ("--noise-levels", "0..")),
 ]  # fmt: skip
 
 
@@ -310,7 +335,7 @@ def test_the_table_is_wide() -> None:
     assert len({c.name for c in CASES}) == len(CASES)
     commands = {c.name.split("-")[0] for c in CASES}
     assert {"export", "train", "resume", "plan", "soak", "simulate", "build", "check",
-            "size"} <= commands  # fmt: skip
+            "size", "infer", "exportmodel", "audit"} <= commands  # fmt: skip
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
