@@ -150,7 +150,7 @@ def train_decoder(
         .repeat()
         .batch(batch)
     )
-    decoder.fit(ds, epochs=1, steps_per_epoch=DECODER_STEPS, verbose=0)
+    decoder.fit(ds, epochs=1, steps_per_epoch=DECODER_STEPS, verbose=0, shuffle=False)
     return decoder
 
 
