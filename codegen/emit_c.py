@@ -45,6 +45,7 @@ class CModel:
     layout: OpLayout | None = None
     noise_table: npt.NDArray[np.int16] | None = None  # core/golden/noise.py; None: no noise
     noise_key: int = 0
+    seal_key: bytes | None = None  # firmware/client/seal.c; None: the state crosses in clear
 
     @property
     def input_size(self) -> int:
@@ -175,6 +176,7 @@ def _model_header(m: CModel) -> str:
 #define TS_MODEL_STACK_BYTES {m.stack_bytes}
 #define TS_MODEL_HASH_BYTES {len(m.model_hash)}
 {_noise_decl(m)}
+{_seal_decl(m)}
 
 /** The trainable layers and pools the ops point to (layers in RAM: training moves them). */
 {nl.join(decls)}
@@ -287,6 +289,22 @@ def _noise_decl(m: CModel) -> str:
     )
 
 
+def _seal_decl(m: CModel) -> str:
+    if m.seal_key is None:
+        return "#define TS_MODEL_SEALED 0 /* the state image crosses the wire in clear */"
+    return (
+        "/* The state image crosses the wire sealed with this key (firmware/client/seal.c). */\n"
+        "#define TS_MODEL_SEALED 1\n"
+        "extern const uint8_t ts_seal_key[32];"
+    )
+
+
+def _seal_block(m: CModel) -> str:
+    if m.seal_key is None:
+        return ""
+    return _array("const uint8_t ts_seal_key[32]", [f"0x{b:02x}" for b in m.seal_key])
+
+
 def _noise_block(m: CModel) -> str:
     if m.noise_table is None:
         return ""
@@ -396,7 +414,7 @@ def _model_source(m: CModel) -> list[str]:
             + "".join(_pool_init(op) for op in pool)
             + "};\n"
         )
-    blocks += [_hash_block(m), _noise_block(m), _shard_block(m)]
+    blocks += [_hash_block(m), _noise_block(m), _seal_block(m), _shard_block(m)]
     bufs = ["/* ---- working buffers (.bss) ---- */\n"]
     if m.layout.kept_bytes:
         bufs.append("_Alignas(16) int8_t ts_kept_acts[TS_MODEL_KEPT_ACT_BYTES];\n")

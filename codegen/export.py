@@ -115,6 +115,7 @@ def export_client(
     board: str | None = DEFAULT_BOARD,
     calibration_samples: int = CALIBRATION_SAMPLES,
     noise: Noise | None = None,
+    private: bool = False,
 ) -> ExportResult:
     """Exports the client segment (layers 0..cut-1) of `model` into out_dir.
 
@@ -124,7 +125,8 @@ def export_client(
     (32 for a .keras model). board: the profile whose RAM and flash the plan is checked
     against; the data shard is cut to a fixed subset that fits its flash (None: no limits).
     noise: the board adds this noise to its smashed data (core/golden/noise.py); its key is
-    drawn here and written into model_data.c only.
+    drawn here and written into model_data.c only. private: the board seals its state image
+    with a key drawn here and written into model_data.c only (firmware/client/seal.c).
     Raises BadInput / UnsupportedLayer with a one-line message the CLI prints as is.
     """
     out_dir = Path(out_dir)
@@ -134,7 +136,7 @@ def export_client(
     staged = _staging_dir(out_dir)
     try:
         res = _export_into(model, cut, staged, data, seed, max_batch, stack_bytes, board,
-                           calibration_samples, noise)  # fmt: skip
+                           calibration_samples, noise, private)  # fmt: skip
         _replace_dir(staged, out_dir)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
@@ -180,6 +182,17 @@ def board_noise(out_dir: Path) -> tuple[npt.NDArray[np.int16], int] | None:
     return Noise(noise["kind"], float(noise["scale"])).table(), int(found.group(1), 16)
 
 
+def board_seal_key(out_dir: Path) -> bytes | None:
+    """The 32-byte key an export's board seals its state with, read from model_data.c (no other
+    file holds it: it is the data holder's, for tests and for opening a checkpoint by hand);
+    None for an export without --private."""
+    text = (Path(out_dir) / "model_data.c").read_text()
+    found = re.search(r"const uint8_t ts_seal_key\[32\] = \{([^}]*)\}", text)
+    if found is None:
+        return None
+    return bytes(int(v, 16) for v in found.group(1).replace(",", " ").split())
+
+
 def _export_into(
     model: str | Path,
     cut: int | None,
@@ -191,6 +204,7 @@ def _export_into(
     board: str | None = DEFAULT_BOARD,
     calibration_samples: int = CALIBRATION_SAMPLES,
     noise: Noise | None = None,
+    private: bool = False,
 ) -> ExportResult:
     """export_client's work, written into out_dir (a fresh staging folder)."""
     load_tensorflow()  # TensorFlow's start-up log lines off stderr, on every CPU
@@ -237,6 +251,7 @@ def _export_into(
             layout=layout,
             noise_table=noise.table() if noise is not None and noise.scale > 0 else None,
             noise_key=secrets.randbits(32) if noise is not None and noise.scale > 0 else 0,
+            seal_key=secrets.token_bytes(32) if private else None,
         ),
         out_dir,
     )
@@ -273,6 +288,8 @@ def _export_into(
     }
     if noise is not None and noise.scale > 0:
         manifest["noise"] = {"kind": noise.kind, "scale": noise.scale}
+    if private:
+        manifest["sealed"] = True
     if dataset is not full_data:
         manifest["n_train_full"] = len(full_data.y_train)
         manifest["n_test_full"] = len(full_data.y_test)

@@ -60,6 +60,7 @@ class ErrorCode(IntEnum):
     WEIGHTS_INCOMPLETE = 10  # a PUT_WEIGHTS is unfinished (or was refused): push them again
     PUT_CRC = 11  # the pushed image's CRC is not PUT_WEIGHTS': push it again
     BASE_MISMATCH = 12  # TRAIN_STEP's base_crc is not the board's weights: restore, run again
+    SEAL_INVALID = 13  # a pushed sealed state image failed its tag: tampered, or not this export's
 
 
 class BoardState(IntEnum):

@@ -213,6 +213,17 @@ uint32_t ts_state_image_read(uint32_t offset, uint8_t *out, uint32_t len);
 uint32_t ts_state_image_write(uint32_t offset, const uint8_t *in, uint32_t len);
 /** 1 if every value of the image is one training can run on (finite, in range). */
 int ts_state_image_valid(void);
+
+/* The state image as it crosses the wire (seal.c): sealed with the export's key for a
+ * --private export (TS_MODEL_SEALED), else the state image itself. */
+uint32_t ts_wire_image_size(void);
+/** WEIGHTS' weights_size: the clear weight blob's size, 0 when the image is sealed. */
+uint32_t ts_wire_weights_size(void);
+uint32_t ts_wire_image_read(uint32_t offset, uint8_t *out, uint32_t len);
+/** Takes pushed wire-image bytes at offset (in order from 0) into the live state. */
+void ts_wire_push_write(uint32_t offset, const uint8_t *in, uint32_t n, uint32_t step);
+/** After the last pushed byte: 1 if the image may be used (a sealed one's tag verified). */
+int ts_wire_push_end(void);
 /** CRC-32 of the weight blob (STEP_DONE's weights_crc). */
 uint32_t ts_weights_blob_crc(void);
 

@@ -1,5 +1,6 @@
 /* GET_WEIGHTS: u32 offset, u16 length -> WEIGHTS: u32 offset, u32 total, u32 weights_size,
- * u8 bytes[] of the state image (docs/protocol.md, "Weights"). Reads only. */
+ * u8 bytes[] of the state image as it crosses the wire (seal.c: sealed for a --private export;
+ * docs/protocol.md, "Weights"). Reads only. */
 #include "client_internal.h"
 #include "ts_le.h"
 
@@ -11,7 +12,7 @@ void ts_msg_get_weights(const ts_header_t *h, const uint8_t *payload)
     }
     uint32_t offset = ts_get_u32(payload + TS_GET_WEIGHTS_OFF_OFFSET);
     uint32_t len = ts_get_u16(payload + TS_GET_WEIGHTS_OFF_LENGTH);
-    uint32_t total = ts_state_image_size();
+    uint32_t total = ts_wire_image_size();
     if (len > TS_WEIGHTS_MAX_DATA) {
         len = TS_WEIGHTS_MAX_DATA;
     }
@@ -22,7 +23,7 @@ void ts_msg_get_weights(const ts_header_t *h, const uint8_t *payload)
     uint8_t *p = ts_tx_payload;
     ts_put_u32(p + TS_WEIGHTS_OFF_OFFSET, offset);
     ts_put_u32(p + TS_WEIGHTS_OFF_TOTAL, total);
-    ts_put_u32(p + TS_WEIGHTS_OFF_WEIGHTS_SIZE, ts_weights_blob_size());
-    uint32_t n = ts_state_image_read(offset, p + TS_WEIGHTS_FIXED_SIZE, len);
+    ts_put_u32(p + TS_WEIGHTS_OFF_WEIGHTS_SIZE, ts_wire_weights_size());
+    uint32_t n = ts_wire_image_read(offset, p + TS_WEIGHTS_FIXED_SIZE, len);
     ts_client_send(TS_MSG_WEIGHTS, h->step, 0, p, (uint16_t)(TS_WEIGHTS_FIXED_SIZE + n));
 }

@@ -6,7 +6,8 @@
  * or evaluation until the last chunk arrived, the image's CRC is image_crc and every value is
  * one training can run on; then `step` becomes the last committed step. Every chunk is
  * answered with STATUS (loaded = bytes taken in order), repeats included, so the host resumes
- * after a lost chunk where the board stopped.
+ * after a lost chunk where the board stopped. A --private export's image is sealed (seal.c):
+ * it is opened chunk by chunk as it arrives, and refused whole when its tag does not verify.
  */
 #include "client_internal.h"
 #include "ts_crc32.h"
@@ -21,7 +22,7 @@ void ts_msg_put_weights(const ts_header_t *h, const uint8_t *payload)
     const uint32_t offset = ts_get_u32(payload + TS_PUT_WEIGHTS_OFF_OFFSET);
     const uint32_t total = ts_get_u32(payload + TS_PUT_WEIGHTS_OFF_TOTAL);
     const uint32_t n = (uint32_t)h->length - TS_PUT_WEIGHTS_FIXED_SIZE;
-    if (total != ts_state_image_size()) {
+    if (total != ts_wire_image_size()) {
         ts_client_error(h->step, TS_ERR_CODE_BAD_REQUEST,
                         "PUT_WEIGHTS total is not this board's state size (another model?)");
         return;
@@ -58,7 +59,7 @@ void ts_msg_put_weights(const ts_header_t *h, const uint8_t *payload)
         return;
     }
     const uint8_t *data = payload + TS_PUT_WEIGHTS_FIXED_SIZE;
-    ts_state_image_write(offset, data, n);
+    ts_wire_push_write(offset, data, n, ts_get_u32(payload + TS_PUT_WEIGHTS_OFF_STEP));
     ts_client.push_crc = ts_crc32_update(ts_client.push_crc, data, n);
     ts_client.push_next += n;
     if (ts_client.push_next == total) {
@@ -67,6 +68,12 @@ void ts_msg_put_weights(const ts_header_t *h, const uint8_t *payload)
             ts_get_u32(payload + TS_PUT_WEIGHTS_OFF_IMAGE_CRC)) {
             ts_client_error(h->step, TS_ERR_CODE_PUT_CRC,
                             "pushed image does not match its CRC: push it again");
+            return;
+        }
+        if (!ts_wire_push_end()) {
+            ts_client_error(h->step, TS_ERR_CODE_SEAL_INVALID,
+                            "sealed state image refused: its tag does not verify (tampered, or "
+                            "sealed by another export's board)");
             return;
         }
         if (!ts_state_image_valid()) {

@@ -14,7 +14,7 @@ void ts_send_status(uint32_t step)
     uint8_t *p = ts_tx_payload;
     ts_put_u32(p + TS_STATUS_OFF_COMMITTED, ts_client.committed);
     ts_put_u32(p + TS_STATUS_OFF_WEIGHTS_CRC, ts_weights_blob_crc());
-    ts_put_u32(p + TS_STATUS_OFF_STATE_SIZE, ts_state_image_size());
+    ts_put_u32(p + TS_STATUS_OFF_STATE_SIZE, ts_wire_image_size());
     ts_put_u32(p + TS_STATUS_OFF_LOADED, ts_client.push_next);
     p[TS_STATUS_OFF_STATE] = (uint8_t)ts_client.state;
     p[TS_STATUS_OFF_PAD] = 0u;

@@ -79,7 +79,12 @@ def client_seeds() -> dict[str, bytes]:
         + record(Eval(2, 0, 3, 1), 4)
         + record(Eval(2, 60000, 1, 1), 4),
         "weights": record(GetWeights(0, 1012), 4) + record(GetWeights(10000, 1012), 4),
-        "put": record(PutWeights(0, 10904, 0, 3, bytes(100)), 5),
+        # the fuzz model (scripts/fuzz.sh) seals its state: its wire image is 10,904 + 28 bytes
+        "put": record(PutWeights(0, 10932, 0, 3, bytes(100)), 5),
+        "put-sealed-whole": b"".join(
+            record(PutWeights(o, 10932, 0, 3, bytes(min(2048, 10932 - o))), 5)
+            for o in range(0, 10932, 2048)
+        ),
         "push-then-train": push + step + grad + commit,
         "stats": record(StatsReq(), 4) + record(HelloReq(), 4),
         "wire": struct.pack("<BBHH", 0xFF, 0, 0, len(wire)) + wire,
@@ -93,7 +98,7 @@ def frame_seeds() -> dict[str, bytes]:
         ("train-step", TrainStep(0.1, 0x1234, BATCH, tuple(range(BATCH)))),
         ("grad", grads(BATCH)),
         ("commit", Commit(0xDEADBEEF, BATCH)),
-        ("put", PutWeights(0, 10904, 1, 2, bytes(range(256)) * 3)),
+        ("put", PutWeights(0, 10932, 1, 2, bytes(range(256)) * 3)),
         ("stats", StatsReq()),
         ("eval-live", Eval(2, 5, 2, 1)),
     ]

@@ -56,7 +56,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # --seed seeds the initial weights as well as the data order (a run per seed is a new model)
     seed = opts.seed if opts.seed is not None else 0
     noise = Noise(args.noise, args.noise_scale) if args.noise_scale else None
-    res = export_client(model, args.cut, export_dir, data=opts.data, seed=seed, noise=noise)
+    res = export_client(
+        model, args.cut, export_dir, data=opts.data, seed=seed, noise=noise, private=opts.private
+    )
     say(opts, res.plan.format_table())
     # The board holds the export's shard (data.npz: --data cut to what fits its flash); the
     # baseline trains on that very shard, not on the whole --data file.

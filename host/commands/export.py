@@ -20,6 +20,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--data", type=Path, help="FILE.npz with x_train, y_train, x_test, y_test")
     p.add_argument("--seed", type=int, default=0, help="seed for the initial weights")
     add_noise_options(p)
+    p.add_argument(
+        "--private",
+        action="store_true",
+        help="the board seals its state image (weights, master copies, ranges) with a key only "
+        "this export holds: checkpoints keep it sealed, the host reads none of it",
+    )
     p.add_argument("--json", action="store_true", help="print the memory plan as JSON")
 
 
@@ -43,7 +49,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     noise = Noise(args.noise, args.noise_scale) if args.noise_scale else None
     if noise is None and args.noise != "laplace":
         raise BadInput("--noise goes with --noise-scale S (> 0)")
-    res = export_client(args.model, args.cut, args.out, data=args.data, seed=args.seed, noise=noise)
+    res = export_client(
+        args.model,
+        args.cut,
+        args.out,
+        data=args.data,
+        seed=args.seed,
+        noise=noise,
+        private=args.private,
+    )
     say(
         opts,
         f"exported {res.manifest['model']} (cut {res.manifest['cut']}) to {args.out}, "

@@ -53,6 +53,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"{args.run_dir} trained the export with model hash {config.model_hash}, "
             f"{export.path} is {export.model_hash.hex()}: give the --model-dir it trained"
         )
+    if config.sealed:
+        raise BadInput(
+            f"{args.run_dir} holds the client's state sealed by the board (an export made with "
+            "--private): this host cannot read the weights to join"
+        )
     if ck.client_state is None:
         raise BadInput(
             f"{args.run_dir} is a --private run: this host holds no client weights to join "

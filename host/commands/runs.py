@@ -248,7 +248,13 @@ def run_on_board(
         say(
             opts,
             f"checkpoints in {run.path} every {config.checkpoint_every} steps"
-            + (" (server side only: --private)" if config.private else "")
+            + (
+                " (the client's state sealed by the board: --private)"
+                if config.private and config.sealed
+                else " (server side only: --private)"
+                if config.private
+                else ""
+            )
             + f"; going on from {what}",
         )
         from tinysplit.host.training.server import (
@@ -293,9 +299,11 @@ def run_config(opts: RunOptions, export: Export, cfg: TrainConfig, board: str | 
     from tinysplit.host.training.checkpoint import RunConfig
 
     private = opts.private
+    sealed = bool(export.manifest.get("sealed", False))
     every = opts.checkpoint_every
     if every is None:
-        every = 1 if private else DEFAULT_CHECKPOINT_EVERY
+        # without a sealed image to keep, a --private run checkpoints every step
+        every = 1 if private and not sealed else DEFAULT_CHECKPOINT_EVERY
     if every < 1:
         raise BadInput("--checkpoint-every must be >= 1")
     return RunConfig(
@@ -311,6 +319,7 @@ def run_config(opts: RunOptions, export: Export, cfg: TrainConfig, board: str | 
         private=private,
         board=board,
         port=opts.port,
+        sealed=sealed,
     )
 
 

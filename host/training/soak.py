@@ -74,8 +74,10 @@ def train_through_proxy(
     run_dir: Path | None = None,
     eval_every_epoch: bool = True,
     reset_at: tuple[int, ...] = (),
+    private: bool = False,
 ) -> Outcome:
-    """Trains through a FaultyPort (rates may be all 0: a clean run through the same code)."""
+    """Trains through a FaultyPort (rates may be all 0: a clean run through the same code).
+    private: a --private run (with a sealed export, its checkpoints hold the sealed image)."""
     from tinysplit.host.training.server import ServerSegment
 
     config = RunConfig(
@@ -88,7 +90,8 @@ def train_through_proxy(
         seed=cfg.seed,
         max_steps=max_steps,
         checkpoint_every=checkpoint_every,
-        private=False,
+        private=private,
+        sealed=bool(export.manifest.get("sealed", False)),
     )
     started = time.monotonic()
     progress_faults = [0]
