@@ -37,7 +37,11 @@ def add_parser(sub: Any) -> None:
         help="where the noise levels' split runs train: mps2_an386 (QEMU, default), native, "
         "or none (no accuracy column)",
     )
-    p.add_argument("--leaked", type=int, default=256, help="pairs the --private attacker holds")
+    p.add_argument(
+        "--leaked",
+        type=int,
+        help="pairs the --private attacker holds (default 256, at most half the training set)",
+    )
     p.add_argument(
         "--epochs",
         type=int,

@@ -284,12 +284,13 @@ def audit(
     data: Path | None = None,
     cuts: Sequence[int] | None = None,
     epochs: int | None = None,
-    leaked: int = DEFAULT_LEAKED,
+    leaked: int | None = None,
     noise_scales: Sequence[float] = (0.0,),
     seed: int = 0,
     say: Callable[[str], None] = lambda text: None,
 ) -> Audit:
-    """cuts None: every candidate cut (the planner's). epochs None: the bundled workload's
+    """cuts None: every candidate cut (the planner's). leaked None: DEFAULT_LEAKED pairs, at
+    most half the auxiliary set. epochs None: the bundled workload's
     epochs for a bundled name (built untrained), 0 for a user's .keras (taken as trained).
     Noise scales other than 0 are audited at the first of the cuts only."""
     from tinysplit.codegen.data import load_npz
@@ -297,7 +298,7 @@ def audit(
     from tinysplit.codegen.models import REGISTRY, load_model
     from tinysplit.host.planner.plan import candidate_cuts
 
-    if leaked < 2:
+    if leaked is not None and leaked < 2:
         raise BadInput("--leaked must be at least 2 pairs")
     spec = REGISTRY.get(model) if isinstance(model, str) else None
     with quiet():
@@ -317,6 +318,8 @@ def audit(
             )
     x_aux, y_aux = d.x_train[:MAX_AUX], d.y_train[:MAX_AUX]
     x_test, y_test = d.x_test[:MAX_HELD_OUT], d.y_test[:MAX_HELD_OUT]
+    if leaked is None:  # a small data set (motion-cnn1d has 40): half of what the server holds
+        leaked = max(2, min(DEFAULT_LEAKED, len(x_aux) // 2))
     if leaked > len(x_aux):
         raise BadInput(f"--leaked {leaked} is more than the {len(x_aux)} auxiliary samples")
     if epochs > 0:
