@@ -19,7 +19,12 @@ from tinysplit.host import cli
 from tinysplit.host.board.build import build_firmware
 from tinysplit.host.training.checkpoint import Checkpoint, RunDir
 from tinysplit.host.training.session import Export
-from tinysplit.host.training.soak import LOCAL_TIMEOUTS, board_factory, train_through_proxy
+from tinysplit.host.training.soak import (
+    LOCAL_TIMEOUTS,
+    QEMU_TIMEOUTS,
+    board_factory,
+    train_through_proxy,
+)
 from tinysplit.host.training.trainer import TrainConfig
 from tinysplit.host.training.weights import blob_size
 from tinysplit.host.transport.faults import FaultRates
@@ -44,8 +49,8 @@ def _open(export: Path, ck: Checkpoint) -> bytes:
     return ChaCha20Poly1305(key).decrypt(blob[:12], blob[12:], aad)
 
 
-def _train(export: Path, run: Path, *extra: str) -> int:
-    return cli.main(["train", "--board", "native", "--model-dir", str(export), "--private",
+def _train(export: Path, run: Path, *extra: str, board: str = "native") -> int:
+    return cli.main(["train", "--board", board, "--model-dir", str(export), "--private",
                      "--run-dir", str(run), "--max-steps", str(STEPS), "--checkpoint-every", "5",
                      "--no-baseline", *extra])  # fmt: skip
 
@@ -57,14 +62,15 @@ def _clear_pieces(export: Path, image: bytes) -> list[bytes]:
     return [blob[i : i + 24] for i in range(0, n - 24, 97)]
 
 
+@pytest.mark.parametrize("board", ["native", "mps2_an386"])
 def test_private_run_killed_and_resumed_ends_as_an_uninterrupted_one(
-    sealed: Path, tmp_path: Path
+    sealed: Path, tmp_path: Path, board: str
 ) -> None:
     straight = tmp_path / "straight"
-    assert _train(sealed, straight) == 0
+    assert _train(sealed, straight, board=board) == 0
     stopped = tmp_path / "stopped"
     watcher = interrupt_at(stopped, 12)
-    assert _train(sealed, stopped) == 130
+    assert _train(sealed, stopped, board=board) == 130
     watcher.join()
     assert RunDir(stopped).load()[0].step < STEPS
     # a new board process: fresh RAM, the export's weights, restored from the sealed image
@@ -85,18 +91,19 @@ def test_private_run_killed_and_resumed_ends_as_an_uninterrupted_one(
                 assert not any(p in data for p in pieces), f"{f} holds clear client weights"
 
 
-def test_private_run_survives_a_board_reset(sealed: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("board", ["native", "mps2_an386"])
+def test_private_run_survives_a_board_reset(sealed: Path, tmp_path: Path, board: str) -> None:
     export = Export.load(sealed)
-    image = build_firmware("native", sealed, tmp_path / "build")
+    image = build_firmware(board, sealed, tmp_path / "build")
     cfg = TrainConfig(epochs=100, batch=32, lr=0.1, seed=0)
     runs = [
         train_through_proxy(
-            board_factory("native", image),
+            board_factory(board, image),
             export,
             cfg,
             rates=FaultRates(),
             seed=0,
-            timeouts=LOCAL_TIMEOUTS,
+            timeouts=LOCAL_TIMEOUTS if board == "native" else QEMU_TIMEOUTS,
             max_steps=STEPS,
             checkpoint_every=5,
             eval_every_epoch=False,
