@@ -14,19 +14,21 @@ def format_table(a: Audit, noise_rows: list[dict[str, Any]] | None = None) -> st
     lines = [
         f"== tinysplit audit: {a.model} (trained {a.trained_epochs} epochs float; attacker aux "
         f"{a.n_aux} samples, leaked {a.leaked} pairs; scored on {a.n_held_out} held-out) ==",
-        "dcor: distance correlation raw <-> int8 smashed (1 = a function of the input).",
+        "dcor: distance correlation raw <-> int8 smashed (1 = a function of the input); "
+        "dcor_u: bias-corrected (the plain one drifts towards 1 in many dimensions).",
         "known: the server knows the client weights (default mode); leaked: it holds only the "
         "leaked pairs (--private).",
         "MSE/PSNR on inputs scaled to [0, 1]; acc: the model's accuracy on the reconstructions.",
         "",
-        f"{'cut':>4} {'after':<14} {'bytes':>6} {'noise':>6} {'dcor':>6} | "
+        f"{'cut':>4} {'after':<14} {'bytes':>6} {'noise':>6} {'dcor':>6} {'dcor_u':>6} | "
         f"{'known: MSE':>10} {'PSNR':>6} {'SSIM':>6} {'acc':>6} | "
         f"{'leaked: MSE':>11} {'PSNR':>6} {'SSIM':>6} {'acc':>6}",
     ]
     for c in a.cuts:
         k, lk = c.known, c.leaked
         lines.append(
-            f"{c.cut:>4} {c.layer[:14]:<14} {c.cut_size:>6} {c.noise_scale:>6g} {c.dcor:>6.3f} | "
+            f"{c.cut:>4} {c.layer[:14]:<14} {c.cut_size:>6} {c.noise_scale:>6g} {c.dcor:>6.3f} "
+            f"{c.dcor_unbiased:>6.3f} | "
             f"{k.mse:>10.4f} {k.psnr:>6.1f} {k.ssim:>6.3f} {k.accuracy:>6.3f} | "
             f"{lk.mse:>11.4f} {lk.psnr:>6.1f} {lk.ssim:>6.3f} {lk.accuracy:>6.3f}"
         )
@@ -98,6 +100,7 @@ def noise_row(c: CutAudit, accuracy: float | None, clean: float | None) -> dict[
         "accuracy": accuracy,
         "accuracy_cost": cost,
         "dcor": round(c.dcor, 4),
+        "dcor_unbiased": round(c.dcor_unbiased, 4),
         "mse": round(c.known.mse, 4),
         "psnr": round(c.known.psnr, 2),
         "ssim": round(c.known.ssim, 4),

@@ -12,7 +12,12 @@ import pytest
 
 from tinysplit.host.cli import main
 from tinysplit.host.privacy import audit as audit_mod
-from tinysplit.host.privacy.audit import AuditData, distance_correlation, score
+from tinysplit.host.privacy.audit import (
+    AuditData,
+    distance_correlation,
+    score,
+    unbiased_distance_correlation,
+)
 
 
 def _dcor_by_definition(x: np.ndarray, y: np.ndarray) -> float:
@@ -28,13 +33,26 @@ def _dcor_by_definition(x: np.ndarray, y: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_distance_correlation_is_szekelys(seed: int) -> None:
+def test_distance_correlation_is_szekelys_and_dcors(seed: int) -> None:
     rng = np.random.default_rng(seed)
     n, f, k = rng.integers(20, 60), rng.integers(2, 30), rng.integers(1, 20)
     x = rng.normal(size=(n, f))
     s = np.tanh(x[:, :1] * rng.normal(size=(1, k))) + 0.3 * rng.normal(size=(n, k))
+    import dcor  # the maintained package, as a reference on inputs small enough for it
+
     got, want = distance_correlation(x, s), _dcor_by_definition(x, s)
     assert abs(got - want) < 1e-9, (got, want)
+    assert abs(got - float(dcor.distance_correlation(x, s))) < 1e-9
+    u = float(dcor.u_distance_correlation_sqr(x, s))
+    assert abs(unbiased_distance_correlation(x, s) - np.sqrt(max(u, 0.0))) < 1e-9
+
+
+def test_the_unbiased_dcor_sees_independence_in_many_dimensions() -> None:
+    rng = np.random.default_rng(0)
+    x, s = rng.normal(size=(300, 784)), rng.normal(size=(300, 1000))
+    assert distance_correlation(x, s) > 0.8  # the plain statistic's bias
+    assert unbiased_distance_correlation(x, s) < 0.15
+    assert unbiased_distance_correlation(x, np.tanh(x[:, :50])) > 0.3
     assert abs(distance_correlation(x, 3 * x + 1) - 1.0) < 1e-9
 
 
