@@ -14,9 +14,10 @@ PYTHON_PACKAGES = [
     "tinysplit.host.bench",
     "tinysplit.host.commands",
     "tinysplit.host.board",
-    "tinysplit.host.commands",
     "tinysplit.host.costmodel",
     "tinysplit.host.planner",
+    "tinysplit.host.privacy",
+    "tinysplit.host.serving",
     "tinysplit.host.training",
     "tinysplit.host.transport",
 ]

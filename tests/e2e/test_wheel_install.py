@@ -56,3 +56,24 @@ def test_wheel_runs_the_demo_from_another_folder(tmp_path: Path) -> None:
     assert summary["steps"] == 50 and summary["board"] == "native"
     assert (elsewhere / "demo" / "run").is_dir()
     assert (build / "native" / "tinysplit").is_file()
+
+
+def test_every_python_package_is_in_the_wheel() -> None:
+    """setup.py lists the Python packages by hand: a new folder with an __init__.py must be
+    there, or the wheel ships without it (the demo above may never import it)."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2]
+    tree = ast.parse((root / "setup.py").read_text())
+    listed = next(
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "PYTHON_PACKAGES"
+    )
+    found = {
+        ".".join(("tinysplit", *init.parent.relative_to(root).parts))
+        for top in ("core", "codegen", "host")
+        for init in (root / top).rglob("__init__.py")
+    }
+    assert found - set(listed) == set(), "packages missing from setup.py PYTHON_PACKAGES"
+    assert len(listed) == len(set(listed)), "a package listed twice"
