@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tinysplit.core.errors import BadInput
+from tinysplit.core.errors import BadInput, TinysplitError
 
 #: Noise scales `--noise-levels K` takes, in order (fractions of the cut's int8 range).
 NOISE_LEVELS = (0.02, 0.05, 0.1, 0.2, 0.4)
@@ -28,7 +28,7 @@ def add_parser(sub: Any) -> None:
         type=int,
         default=0,
         help=f"also audit K noise levels on the board (first K of {NOISE_LEVELS}) at the first "
-        "audited cut, each with a split run for its accuracy",
+        "audited cut a board can train at, each with a split run for its accuracy",
     )
     p.add_argument("--noise", default="laplace", help="laplace (default) or gaussian")
     p.add_argument(
@@ -91,15 +91,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         seed=args.seed,
         say=say,
     )
+    name = Path(args.model).stem if args.model.endswith(".keras") else args.model
+    saved = args.out / f"audit-{name}.json"
+    args.out.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(result.to_json(), indent=2) + "\n")  # before the long runs
     rows = []
     if levels:
-        first = result.cuts[0].cut  # the noise levels are audited there
+        noisy = [c.cut for c in result.cuts if c.noise_scale > 0]
+        first = noisy[0] if noisy else result.cuts[0].cut  # the noise levels are audited there
         accuracy = _noise_accuracies(args, [first], levels, say)
         for c in result.cuts:
             if c.cut == first:
                 clean = accuracy.get((c.cut, 0.0))
                 rows.append(noise_row(c, accuracy.get((c.cut, c.noise_scale)), clean))
-    name = Path(args.model).stem if args.model.endswith(".keras") else args.model
     png = plot_grid(result, args.out / f"audit-{name}.png")
     if not args.json:
         print(format_table(result, rows))
@@ -108,7 +112,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out["png"] = str(png)
     if rows:
         out["noise"] = rows
-    saved = args.out / f"audit-{name}.json"
     saved.write_text(json.dumps(out, indent=2) + "\n")
     if not args.json:
         print(f"the audit as JSON: {saved} (`tinysplit plan {args.model} --audit {saved}`)")
@@ -136,7 +139,12 @@ def _noise_accuracies(
                         str(Path(tmp) / f"c{cut}-n{scale}"), "--json", "--no-baseline",
                         "--seed", str(args.seed), "--noise", args.noise,
                         "--noise-scale", str(scale)]  # fmt: skip
-                summary = demo.run(build_parser().parse_args(argv))
+                try:
+                    summary = demo.run(build_parser().parse_args(argv))
+                except TinysplitError as exc:  # the audit stands without this accuracy
+                    say(f"cut {cut}: noise {scale:g}: no split run: {exc}")
+                    out[(cut, scale)] = None
+                    continue
                 out[(cut, scale)] = float(summary["split_accuracy"])
                 say(f"cut {cut}: noise {scale:g}: split accuracy {out[(cut, scale)]:.4f}")
     return out

@@ -336,7 +336,8 @@ def audit(
     """cuts None: every candidate cut (the planner's). leaked None: DEFAULT_LEAKED pairs, at
     most half the auxiliary set. epochs None: the bundled workload's
     epochs for a bundled name (built untrained), 0 for a user's .keras (taken as trained).
-    Noise scales other than 0 are audited at the first of the cuts only."""
+    Noise scales other than 0 are audited at the first of the cuts a board can train at (one
+    sample's cut fits a frame) only."""
     from tinysplit.codegen.data import load_npz
     from tinysplit.codegen.export import plan_client, quiet
     from tinysplit.codegen.models import REGISTRY, load_model
@@ -378,7 +379,10 @@ def audit(
     def classify(x: npt.NDArray[np.float32]) -> Any:
         return net(x.reshape((len(x), *net.inputs[0].shape[1:])), training=False)
 
+    from tinysplit.core.protocol.spec import grad_per_frame, smashed_per_frame
+
     results: list[CutAudit] = []
+    noise_at: int | None = None  # the first audited cut a board can train at (fits a frame)
     with tempfile.TemporaryDirectory() as tmp:
         trained = Path(tmp) / "trained.keras"
         with quiet():
@@ -387,8 +391,12 @@ def audit(
         d.save_npz(npz)
         for c in chosen:
             say(f"cut {c} (after {candidates[c]}): int8 client ...")
-            ops = plan_client(str(trained), c, data=npz, seed=seed, board=None).ops
-            for scale in noise_scales if c == chosen[0] else (0.0,):
+            plan = plan_client(str(trained), c, data=npz, seed=seed, board=None)
+            ops = plan.ops
+            trainable = smashed_per_frame(plan.cut_size) >= 1 and grad_per_frame(plan.cut_size) >= 1
+            if noise_at is None and trainable:
+                noise_at = c
+            for scale in noise_scales if c == noise_at else (0.0,):
                 say(f"cut {c}: noise {scale:g}: attackers' decoders ...")
                 results.append(audit_cut(ops, c, candidates[c], audit_data, classify,
                                          leaked=leaked, noise_scale=scale, seed=seed))  # fmt: skip
