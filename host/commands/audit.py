@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -54,10 +53,9 @@ def add_parser(sub: Any) -> None:
 
 
 def _say(args: argparse.Namespace) -> Any:
-    def say(text: str) -> None:
-        print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
+    from tinysplit.host.commands.runs import RunOptions, say
 
-    return say
+    return lambda text: say(RunOptions(json=args.json), text)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tinysplit.core.errors import BadInput
+from tinysplit.host.commands import runs
 from tinysplit.host.training.session import Export, board_url, connect
 
 
@@ -67,11 +68,11 @@ def _infer(args: argparse.Namespace, export: Export, ck: Any, config: Any, url: 
 
     from tinysplit.core.boards import profile_named
     from tinysplit.core.protocol import Split
-    from tinysplit.host.serving.infer import format_report, report, samples
+    from tinysplit.host.serving.infer import format_report, predict, report
     from tinysplit.host.training.checkpoint import put_client_state, restore_server
 
     def say(text: str) -> None:
-        print(text, file=sys.stderr if args.json else sys.stdout)
+        runs.say(runs.RunOptions(json=args.json), text)
 
     with connect(url, export, trace=args.trace) as (link, hello):
         put_client_state(link, ck, say)
@@ -91,18 +92,16 @@ def _infer(args: argparse.Namespace, export: Export, ck: Any, config: Any, url: 
             disable=not sys.stderr.isatty(),
             leave=False,
         )
-        inference = None
-        for _, inference in samples(  # noqa: B007 (the last one is the whole run)
+        inference = predict(
             link,
             server,
             range(count),
             split=split,
             clock_hz=clock_hz,
             byte_counts=lambda: (stats.bytes_to_server, stats.bytes_to_client),
-        ):
-            progress.update(1)
+            progress=lambda: progress.update(1),
+        )
         progress.close()
-    assert inference is not None
     out = report(inference, board=hello.board, live=args.live, clock_hz=clock_hz)
     history = ck.progress.get("history") or []
     out["run_split_accuracy"] = history[-1]["test_accuracy"] if history else None

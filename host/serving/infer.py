@@ -7,15 +7,15 @@ One EVAL per sample (with the TIMING flag), so each prediction is timed on its o
             (on a real UART mostly bytes / baud; on the native build a socket's latency)
     server  the host's forward pass of the server segment on that sample
 
-Logits are the server segment's on the dequantized int8 cut activations, one sample at a time:
-the same function `tinysplit_reference_logits` computes from the golden client, which makes
-them comparable bit for bit.
+Logits are the server segment's on the dequantized int8 cut activations, one sample at a time,
+so that the golden client's activations through the same server segment give them bit for bit
+(tests/e2e/test_serving.py).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -68,7 +68,7 @@ class Inference:
         return float(np.mean(self.predictions[known] == y[known]))
 
 
-def samples(
+def predict(
     link: TimedClient,
     server: Predictor,
     indices: range,
@@ -76,9 +76,10 @@ def samples(
     split: int = int(Split.TEST),
     clock_hz: float | None,
     byte_counts: Callable[[], tuple[int, int]],
-) -> Iterator[tuple[int, Inference]]:
-    """Predicts sample by sample; yields (index, the Inference so far) after each.
-    byte_counts() gives the link's (bytes to host, bytes to board) so far."""
+    progress: Callable[[], object] = lambda: None,
+) -> Inference:
+    """Predicts sample by sample (progress() after each). byte_counts() gives the link's (bytes
+    to host, bytes to board) so far."""
     out = Inference()
     for n, i in enumerate(indices):
         up0, down0 = byte_counts()
@@ -97,7 +98,8 @@ def samples(
         out.server_s.append(t2 - t1)
         out.bytes_up.append(up1 - up0)
         out.bytes_down.append(down1 - down0)
-        yield i, out
+        progress()
+    return out
 
 
 def _ms(values: list[float]) -> dict[str, float | None]:
