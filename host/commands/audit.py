@@ -29,6 +29,10 @@ def add_parser(sub: Any) -> None:
         help=f"also audit K noise levels on the board (first K of {NOISE_LEVELS}) at the first "
         "audited cut a board can train at, each with a split run for its accuracy",
     )
+    p.add_argument(
+        "--noise-scales",
+        help="the noise scales to audit instead, comma-separated (e.g. 0.2,0.4,0.8)",
+    )
     p.add_argument("--noise", default="laplace", help="laplace (default) or gaussian")
     p.add_argument(
         "--board",
@@ -69,7 +73,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.board not in ("none", "native") and not args.board.startswith("mps"):
         raise BadInput("--board: mps2_an386 (QEMU), native, or none")
     levels = NOISE_LEVELS[: args.noise_levels]
-    Noise(args.noise, levels[0] if levels else 0.0).check()
+    if args.noise_scales:
+        try:
+            levels = tuple(float(v) for v in args.noise_scales.split(","))
+        except ValueError:
+            raise BadInput(
+                f"--noise-scales {args.noise_scales}: give numbers like 0.2,0.4"
+            ) from None
+    for scale in levels or (0.0,):
+        Noise(args.noise, scale).check()
     if args.out.exists() and not args.out.is_dir():
         raise BadInput(f"--out {args.out} is a file: give a folder for the picture")
     cut = args.cut
