@@ -84,7 +84,7 @@ def plot_grid(a: Audit, path: Path) -> Path:
             ax.set_yticks([])
         axes[r][0].set_ylabel(label, fontsize=6, rotation=0, ha="right", va="center")
     fig.suptitle(f"{a.model}: held-out inputs and what a curious server reconstructs", fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0.0, 0.0, 1.0, 1.0 - 0.4 / (1.3 * len(rows))))  # room for the title
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
