@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         epochs=args.epochs,
         leaked=args.leaked,
         noise_scales=(0.0, *levels),
+        noise_kind=args.noise,
         seed=args.seed,
         say=say,
     )

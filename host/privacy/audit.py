@@ -237,6 +237,7 @@ def audit_cut(
     *,
     leaked: int,
     noise_scale: float = 0.0,
+    noise_kind: str = "laplace",
     seed: int = 0,
 ) -> CutAudit:
     """Scores one client (golden ops) against both attackers on the held-out set."""
@@ -247,7 +248,7 @@ def audit_cut(
 
     in_scale, in_zp = in_quant(ops[0])
     out_scale, out_zp, _, _ = cut_quant(ops)
-    table = noise_table(noise_scale)
+    table = noise_table(noise_scale, noise_kind)
 
     def smashed(x: npt.NDArray[np.float32], key: int) -> npt.NDArray[np.float32]:
         q = ops_forward(ops, quantize_input(x, in_scale, in_zp))
@@ -330,6 +331,7 @@ def audit(
     epochs: int | None = None,
     leaked: int | None = None,
     noise_scales: Sequence[float] = (0.0,),
+    noise_kind: str = "laplace",
     seed: int = 0,
     say: Callable[[str], None] = lambda text: None,
 ) -> Audit:
@@ -399,5 +401,6 @@ def audit(
             for scale in noise_scales if c == noise_at else (0.0,):
                 say(f"cut {c}: noise {scale:g}: attackers' decoders ...")
                 results.append(audit_cut(ops, c, candidates[c], audit_data, classify,
-                                         leaked=leaked, noise_scale=scale, seed=seed))  # fmt: skip
+                                         leaked=leaked, noise_scale=scale,
+                                         noise_kind=noise_kind, seed=seed))  # fmt: skip
     return Audit(str(model), epochs, leaked, len(x_aux), len(x_test), results, audit_data)
