@@ -224,10 +224,6 @@ def score(
     return Attack(mse, psnr, float(np.mean(ssims)), accuracy)
 
 
-def dequantize(q: npt.NDArray[np.int8], scale: float, zp: int) -> npt.NDArray[np.float32]:
-    return (np.float32(scale) * (q.astype(np.float32) - np.float32(zp))).astype(np.float32)
-
-
 def audit_cut(
     ops: Sequence[Any],
     cut: int,
@@ -245,6 +241,7 @@ def audit_cut(
     from tinysplit.core.golden.noise import noise_table, with_noise
     from tinysplit.core.golden.ops import in_quant
     from tinysplit.core.golden.step import cut_quant, ops_forward
+    from tinysplit.host.transport.link import SmashedBatch
 
     in_scale, in_zp = in_quant(ops[0])
     out_scale, out_zp, _, _ = cut_quant(ops)
@@ -254,7 +251,8 @@ def audit_cut(
         q = ops_forward(ops, quantize_input(x, in_scale, in_zp))
         if noise_scale > 0:  # one "step" per sample index: what the board's stream would add
             q = with_noise(q, table, key, step=1)
-        return dequantize(q, float(out_scale), int(out_zp))
+        no_labels = np.zeros(len(q), np.int64)
+        return SmashedBatch(q, no_labels, float(out_scale), int(out_zp)).dequantize()
 
     board_key, attacker_key = 0x5EED0001 + seed, 0xA77AC4ED + seed
     s_test = smashed(data.x_test, board_key)  # what the server receives

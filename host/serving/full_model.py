@@ -89,24 +89,13 @@ def _manifest(export_dir: Path) -> dict[str, Any]:
 
 def tflite_accuracy(tflite: bytes, x: npt.NDArray[np.float32], y: npt.NDArray[Any]) -> float:
     """Test accuracy of a full-integer model in the TFLite Micro interpreter."""
-    from tflite_micro.python.tflite_micro import runtime
-
     from tinysplit.codegen.export import quantize_input
+    from tinysplit.codegen.tflite_reader import read_io_quant
+    from tinysplit.host.board.check import tflm_outputs
 
-    interpreter = runtime.Interpreter.from_bytes(tflite)
-    details = interpreter.get_input_details(0)
-    scale, zp = (
-        details["quantization_parameters"]["scales"][0],
-        int(details["quantization_parameters"]["zero_points"][0]),
-    )
-    shape = tuple(int(d) for d in details["shape"])
-    xq = quantize_input(x, scale, zp)
-    correct = 0
-    for xi, yi in zip(xq, y, strict=True):
-        interpreter.set_input(xi.reshape(shape), 0)
-        interpreter.invoke()
-        correct += int(np.argmax(np.asarray(interpreter.get_output(0)).reshape(-1)) == int(yi))
-    return correct / len(y)
+    (scale, zp), _ = read_io_quant(tflite)
+    logits = tflm_outputs(tflite, quantize_input(x, scale, zp))
+    return float(np.mean(np.argmax(logits, axis=1) == np.asarray(y)))
 
 
 def export_full_model(
