@@ -46,6 +46,7 @@ class CModel:
     noise_table: npt.NDArray[np.int16] | None = None  # core/golden/noise.py; None: no noise
     noise_key: int = 0
     seal_key: bytes | None = None  # firmware/client/seal.c; None: the state crosses in clear
+    head: FCLayer | None = None  # U-shaped (--labels client): the last Dense, on the board
 
     @property
     def input_size(self) -> int:
@@ -177,6 +178,7 @@ def _model_header(m: CModel) -> str:
 #define TS_MODEL_HASH_BYTES {len(m.model_hash)}
 {_noise_decl(m)}
 {_seal_decl(m)}
+{_head_decl(m)}
 
 /** The trainable layers and pools the ops point to (layers in RAM: training moves them). */
 {nl.join(decls)}
@@ -197,13 +199,35 @@ extern int8_t ts_grad_buf[2][TS_MODEL_GRAD_BYTES];
 """
 
 
-def _layer_arrays(i: int, layer: FCLayer) -> str:
+def _head_decl(m: CModel) -> str:
+    if m.head is None:
+        return "#define TS_MODEL_HEAD 0 /* labels on the host */"
+    return f"""/* U-shaped (--labels client): the model's last Dense and the loss run here too (head.c). */
+#define TS_MODEL_HEAD 1
+#define TS_MODEL_HEAD_SIZE {m.head.in_features} /* inputs of the head: HEAD_IN values per sample */
+#define TS_MODEL_N_CLASSES {m.head.out_features}
+extern ts_fc_layer_t ts_model_head;"""
+
+
+def _head_block(m: CModel) -> str:
+    if m.head is None:
+        return ""
+    return (
+        _layer_arrays(0, m.head, prefix="ts_head_", title="the head (U-shaped)")
+        + "/* ---- the head (RAM: training moves it) ---- */\n"
+        + "_Alignas(16) ts_fc_layer_t ts_model_head =\n"
+        + _layer_init(0, m.head, prefix="ts_head_").rstrip().rstrip(",")
+        + ";\n"
+    )
+
+
+def _layer_arrays(i: int, layer: FCLayer, prefix: str = "", title: str = "") -> str:
     c, k = layer.out_features, layer.in_features
-    p = f"ts_l{i}_"
+    p = prefix or f"ts_l{i}_"
     act = "relu" if layer.relu else "linear"
     return "".join(
         [
-            f"/* ---- layer {i}: fully connected {k} -> {c}, {act} ---- */\n",
+            f"/* ---- {title or f'layer {i}'}: fully connected {k} -> {c}, {act} ---- */\n",
             _array(f"static _Alignas(16) int8_t {p}w[{c} * {k}]", _ints(layer.w)),
             _array(f"static _Alignas(16) int32_t {p}bias[{c}]", _ints(layer.bias)),
             _array(f"static _Alignas(16) float {p}w_scale[{c}]", _floats(layer.w_scale)),
@@ -247,8 +271,8 @@ def _params_init(p: str, layer: FCLayer | ConvLayer) -> str:
 """
 
 
-def _layer_init(i: int, layer: FCLayer) -> str:
-    p = f"ts_l{i}_"
+def _layer_init(i: int, layer: FCLayer, prefix: str = "") -> str:
+    p = prefix or f"ts_l{i}_"
     return f"""    {{
         .in_features = {layer.in_features},
         .out_features = {layer.out_features},
@@ -414,6 +438,7 @@ def _model_source(m: CModel) -> list[str]:
             + "".join(_pool_init(op) for op in pool)
             + "};\n"
         )
+    blocks.append(_head_block(m))
     blocks += [_hash_block(m), _noise_block(m), _seal_block(m), _shard_block(m)]
     bufs = ["/* ---- working buffers (.bss) ---- */\n"]
     if m.layout.kept_bytes:

@@ -49,6 +49,7 @@ from tinysplit.codegen.models import REGISTRY, Hyperparameters, ModelSpec, load_
 from tinysplit.codegen.seal import PLACEHOLDER, seal
 from tinysplit.core.errors import BadInput, UnsupportedLayer
 from tinysplit.core.golden import ConvLayer, FCLayer
+from tinysplit.core.golden.head import make_head
 from tinysplit.core.golden.ops import ClientOp, PoolOp, ReshapeOp, op_dims, op_kind, out_quant
 from tinysplit.core.protocol.spec import (
     GRAD_FIXED_SIZE,
@@ -116,6 +117,7 @@ def export_client(
     calibration_samples: int = CALIBRATION_SAMPLES,
     noise: Noise | None = None,
     private: bool = False,
+    labels: str = "host",
 ) -> ExportResult:
     """Exports the client segment (layers 0..cut-1) of `model` into out_dir.
 
@@ -127,6 +129,8 @@ def export_client(
     noise: the board adds this noise to its smashed data (core/golden/noise.py); its key is
     drawn here and written into model_data.c only. private: the board seals its state image
     with a key drawn here and written into model_data.c only (firmware/client/seal.c).
+    labels: "host" (the board sends labels with its smashed data) or "client" (U-shaped: the
+    model's last Dense layer and the loss run on the board too, and no label leaves it).
     Raises BadInput / UnsupportedLayer with a one-line message the CLI prints as is.
     """
     out_dir = Path(out_dir)
@@ -136,7 +140,7 @@ def export_client(
     staged = _staging_dir(out_dir)
     try:
         res = _export_into(model, cut, staged, data, seed, max_batch, stack_bytes, board,
-                           calibration_samples, noise, private)  # fmt: skip
+                           calibration_samples, noise, private, labels)  # fmt: skip
         _replace_dir(staged, out_dir)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
@@ -205,10 +209,12 @@ def _export_into(
     calibration_samples: int = CALIBRATION_SAMPLES,
     noise: Noise | None = None,
     private: bool = False,
+    labels: str = "host",
 ) -> ExportResult:
     """export_client's work, written into out_dir (a fresh staging folder)."""
     load_tensorflow()  # TensorFlow's start-up log lines off stderr, on every CPU
-    c = _prepare(model, cut, data, seed, max_batch, stack_bytes, board, calibration_samples)
+    c = _prepare(model, cut, data, seed, max_batch, stack_bytes, board, calibration_samples,
+                 labels)  # fmt: skip
     check_cut_size(c.cut_size, c.cut)
     name, spec, net, cut = c.name, c.spec, c.net, c.cut
     input_size, cut_size, server, full_data = c.input_size, c.cut_size, c.server, c.full_data
@@ -252,6 +258,7 @@ def _export_into(
             noise_table=noise.table() if noise is not None and noise.scale > 0 else None,
             noise_key=secrets.randbits(32) if noise is not None and noise.scale > 0 else 0,
             seal_key=secrets.token_bytes(32) if private else None,
+            head=c.head_op(),
         ),
         out_dir,
     )
@@ -290,6 +297,9 @@ def _export_into(
         manifest["noise"] = {"kind": noise.kind, "scale": noise.scale}
     if private:
         manifest["sealed"] = True
+    if c.head is not None:
+        manifest["labels"] = "client"
+        manifest["head"] = {"in": c.head_size, "out": dataset_outputs(c)}
     if dataset is not full_data:
         manifest["n_train_full"] = len(full_data.y_train)
         manifest["n_test_full"] = len(full_data.y_test)
@@ -383,6 +393,16 @@ class _Client:
     seed: int
     calibration_samples: int
     plan_args: dict[str, Any]  # input_size, max_batch, stack_bytes, ram_limit, flash_limit
+    head: keras.Layer | None = None  # U-shaped (--labels client): the last Dense, on the board
+
+    @property
+    def head_size(self) -> int:
+        """Inputs of the head (0: no head)."""
+        return 0 if self.head is None else int(self.head.kernel.shape[0])
+
+    def head_op(self) -> FCLayer | None:
+        """The head's golden layer as export writes it (core/golden/head.py)."""
+        return None if self.head is None else head_of(self.head)
 
     def convert(self, d: Dataset) -> tuple[bytes, list[ClientOp]]:
         """The int8 client (calibrated on a fixed sample of d's training set) and its ops."""
@@ -401,8 +421,11 @@ def _prepare(
     stack_bytes: int,
     board: str | None,
     calibration_samples: int,
+    labels: str = "host",
 ) -> _Client:
     """Checks the arguments, loads the model and its data, folds and splits it at `cut`."""
+    if labels not in LABELS:
+        raise BadInput(f"--labels {labels}: choose one of {', '.join(LABELS)}")
     spec = REGISTRY.get(model) if isinstance(model, str) else None
     if max_batch is None:
         max_batch = spec.hyperparameters.batch if spec is not None else 32
@@ -459,13 +482,52 @@ def _prepare(
             net = keras.Sequential([keras.Input((input_size,)), *layers], name=net.name)
         client = _segment(layers[:cut], input_size, "client", "ts_client_input")
     cut_size = int(client.outputs[0].shape[-1])
-    server = _segment(layers[cut:], cut_size, "server", "ts_server_input")
+    head = _check_head(layers, cut, offset) if labels == "client" else None
+    server_layers = layers[cut:-1] if head is not None else layers[cut:]
+    server = _segment(server_layers, cut_size, "server", "ts_server_input")
     plan_args: dict[str, Any] = dict(
         input_size=input_size, max_batch=max_batch, stack_bytes=stack_bytes,
         ram_limit=ram_limit, flash_limit=flash_limit,
+        head=None if head is None else (int(head.kernel.shape[0]), int(head.kernel.shape[1])),
     )  # fmt: skip
     return _Client(name, spec, net, layers, cut, input_size, cut_size, client, server, full_data,
-                   max_batch, seed, calibration_samples, plan_args)  # fmt: skip
+                   max_batch, seed, calibration_samples, plan_args, head)  # fmt: skip
+
+
+#: --labels: where the labels (and the loss) are.
+LABELS = ("host", "client")
+
+
+def _check_head(layers: Sequence[keras.Layer], cut: int, offset: int) -> keras.Layer:
+    """The head of a U-shaped split: the model's last layer, a Dense on a flat input with no
+    activation (logits) or softmax (the board computes its own softmax), and at least one
+    trainable layer on the server between the cut and it."""
+    import keras
+
+    last = layers[-1]
+    act = getattr(getattr(last, "activation", None), "__name__", "")
+    if not isinstance(last, keras.layers.Dense) or act not in ("linear", "softmax"):
+        raise BadInput(
+            f"--labels client: the model's last layer ({last.name}, "
+            f"{type(last).__name__}) must be a Dense with no activation or softmax: the "
+            "board's head computes the logits and the loss"
+        )
+    if len(last.input.shape) != 2:
+        raise BadInput(
+            f"--labels client: the last Dense ({last.name}) takes a {len(last.input.shape) - 1}-D "
+            "input; it must take a flat vector (put a Flatten before it)"
+        )
+    if not any(trainable_layer(x) or x.trainable_weights for x in layers[cut:-1]):
+        raise BadInput(
+            f"--labels client: no trainable layer between the cut ({cut - offset}) and the last "
+            "Dense; the server would have nothing to train: cut earlier"
+        )
+    return last
+
+
+def dataset_outputs(c: _Client) -> int:
+    """Outputs (classes) of the model's last layer."""
+    return int(c.net.outputs[0].shape[-1])
 
 
 def _fit_shard(c: _Client, ops: Sequence[ClientOp]) -> tuple[Dataset, str]:
@@ -532,12 +594,14 @@ def plan_client(
     stack_bytes: int = 4096,
     board: str | None = DEFAULT_BOARD,
     calibration_samples: int = CALIBRATION_SAMPLES,
+    labels: str = "host",
 ) -> ClientPlan:
     """The memory plan export_client would write for these arguments, by the same steps (one
     TFLite conversion: the re-calibration on the flash-fitted shard changes no shape), and
     without checking that a frame carries the cut (the planner reports that itself). Raises
     what export_client raises for the model, cut, data and board."""
-    c = _prepare(model, cut, data, seed, max_batch, stack_bytes, board, calibration_samples)
+    c = _prepare(model, cut, data, seed, max_batch, stack_bytes, board, calibration_samples,
+                 labels)  # fmt: skip
     _, ops = c.convert(c.full_data)
     dataset, data_note = _fit_shard(c, ops)
     layout, plan = _final_plan(c, ops, dataset, data_note)
@@ -813,6 +877,7 @@ class ClientState:
     x_test: npt.NDArray[np.int8]
     y_test: npt.NDArray[np.uint8]
     noise: tuple[npt.NDArray[np.int16], int] | None = None  # board_noise(): (table, key)
+    head: FCLayer | None = None  # U-shaped: the head as the board boots with it
 
 
 def load_client_state(out_dir: Path) -> ClientState:
@@ -834,7 +899,22 @@ def load_client_state(out_dir: Path) -> ClientState:
         quantize_input(data.x_test, scale, zp),
         data.y_test.astype(np.uint8),
         board_noise(Path(out_dir)),
+        _load_head(net, manifest),
     )
+
+
+def _load_head(net: keras.Model, manifest: dict[str, Any]) -> FCLayer | None:
+    """A U-shaped export's head as export wrote it: from full.keras's last layer."""
+    if manifest.get("labels", "host") != "client":
+        return None
+    return head_of(chain_layers(net)[-1])
+
+
+def head_of(dense: keras.Layer) -> FCLayer:
+    """The golden head of a Dense layer (core/golden/head.py's make_head)."""
+    weights = [np.asarray(v, dtype=np.float32) for v in dense.get_weights()]
+    bias = weights[1] if len(weights) > 1 else np.zeros(weights[0].shape[1], np.float32)
+    return make_head(weights[0], bias)
 
 
 def load_client_layout(out_dir: Path) -> tuple[list[ClientOp], OpLayout, MemoryPlan]:
@@ -853,5 +933,6 @@ def load_client_layout(out_dir: Path) -> tuple[list[ClientOp], OpLayout, MemoryP
         flash_limit=saved["flash_limit"],
         n_train=manifest["n_train"],
         n_test=manifest["n_test"],
+        head=(manifest["head"]["in"], manifest["head"]["out"]) if "head" in manifest else None,
     )
     return ops, layout, plan

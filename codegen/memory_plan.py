@@ -336,9 +336,10 @@ def plan_ops(
     ram_limit: int | None = None,
     flash_limit: int | None = None,
     notes: Sequence[str] = (),
+    head: tuple[int, int] | None = None,
 ) -> MemoryPlan:
     """The plan of an export: exactly the arrays emit_c writes for it, plus the firmware's
-    fixed protocol buffers and stack."""
+    fixed protocol buffers and stack. head: (inputs, classes) of a U-shaped export's head."""
     rows: list[PlanRow] = []
     for i, s in enumerate(shapes):
         if s.trainable:
@@ -386,6 +387,8 @@ def plan_ops(
         *client_rows(shapes[-1].out_bytes, max_batch, len(shapes)),
         PlanRow("stack", "ram", stack_bytes, "main stack (--stack-bytes)"),
     ]  # fmt: skip
+    if head is not None:
+        rows += head_rows(*head)
     init = sum(r.bytes for r in rows if r.initialized)
     rows += [
         PlanRow("data.train", "flash", align(n_train * input_size) + align(n_train),
@@ -407,6 +410,30 @@ def plan_ops(
     layers = tuple(LayerShape(s.kind, s.in_bytes, s.out_bytes, s.label) for s in shapes)
     return MemoryPlan(tuple(rows), layers, max_batch, stack_bytes, ram_limit, flash_limit,
                       tuple(notes), layout.modes, layout.scratch_bytes)  # fmt: skip
+
+
+#: The head's own state in firmware/client/msg_head.c (next position, the last EVAL's request).
+HEAD_STATE_BYTES = 16
+
+
+def head_rows(k: int, c: int) -> list[PlanRow]:
+    """A U-shaped export's head (firmware/client/head.c): an FC layer of k inputs and c classes
+    with its training state, its struct, the int32 input-gradient scratch and msg_head.c's
+    state. Its per-sample work (logits, softmax) is on the stack."""
+    n = k * c
+    return [
+        PlanRow("head.tensors", "ram", align(n) + 4 * align(4 * c),
+                f"head: int8 filter [{n}], int32 bias, float scales, Q31 multipliers, shifts",
+                initialized=True),
+        PlanRow("head.master", "ram", align(4 * n) + align(4 * c),
+                f"head: float32 master filter [{n}] + bias", initialized=True),
+        PlanRow("head.grad", "ram", align(4 * n) + align(4 * c),
+                "head: float32 gradient sums of a minibatch (.bss)"),
+        PlanRow("head.struct", "ram", align(FC_LAYER_STRUCT_BYTES), "ts_model_head",
+                initialized=True),
+        PlanRow("head.scratch", "ram", 4 * k + HEAD_STATE_BYTES,
+                f"head: int32 input-gradient scratch [{k}] + HEAD_IN state"),
+    ]  # fmt: skip
 
 
 def choose_kept(

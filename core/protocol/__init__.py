@@ -1,4 +1,4 @@
-"""Wire protocol v3 (docs/protocol.md): constants, frame codec and message dataclasses."""
+"""Wire protocol v4 (docs/protocol.md): constants, frame codec and message dataclasses."""
 
 from tinysplit.core.protocol.cobs import CobsError, CobsOverflow, cobs_decode, cobs_encode
 from tinysplit.core.protocol.frame import Frame, FrameDecoder, Header, encode_frame
@@ -10,6 +10,8 @@ from tinysplit.core.protocol.messages import (
     EvalDone,
     GetWeights,
     Grad,
+    HeadIn,
+    HeadOut,
     Hello,
     HelloReq,
     Message,
@@ -40,9 +42,12 @@ from tinysplit.core.protocol.spec import (
     BoardState,
     ErrorCode,
     EvalFlag,
+    HeadMode,
     MsgType,
+    SmashedFlag,
     Split,
     grad_per_frame,
+    head_per_frame,
     smashed_per_frame,
 )
 
@@ -68,10 +73,15 @@ __all__ = [
     "Eval",
     "EvalDone",
     "EvalFlag",
+    "HeadMode",
+    "SmashedFlag",
+    "head_per_frame",
     "Frame",
     "FrameDecoder",
     "GetWeights",
     "Grad",
+    "HeadIn",
+    "HeadOut",
     "Header",
     "Hello",
     "HelloReq",

@@ -63,6 +63,10 @@ def render() -> str:
     out += [_define(f"TS_SPLIT_{s.name}", f"{s.value}u") for s in spec.Split]
     out += ["", "/* EVAL flags (bits) */"]
     out += [_define(f"TS_EVAL_FLAG_{f.name}", f"{f.value}u") for f in spec.EvalFlag]
+    out += ["", "/* SMASHED flags (bits) */"]
+    out += [_define(f"TS_SMASHED_FLAG_{f.name}", f"{f.value}u") for f in spec.SmashedFlag]
+    out += ["", "/* HEAD_IN / HEAD_OUT modes */"]
+    out += [_define(f"TS_HEAD_MODE_{m.name}", f"{m.value}u") for m in spec.HeadMode]
     out += ["", "/* STATUS states */"]
     out += [_define(f"TS_BOARD_STATE_{s.name}", f"{s.value}u") for s in spec.BoardState]
     out += ["", "/* Payloads: a fixed part at these offsets, then the variable tail named. */"]
@@ -90,6 +94,9 @@ def render() -> str:
         "    ((TS_WIRE_MAX_PAYLOAD - TS_SMASHED_FIXED_SIZE) / ((uint32_t)(cut) + 1u))",
         "#define TS_GRAD_PER_FRAME(cut) \\",
         "    ((TS_WIRE_MAX_PAYLOAD - TS_GRAD_FIXED_SIZE) / ((uint32_t)(cut) + 4u))",
+        "/* Samples per HEAD_IN / HEAD_OUT frame: an f32 scale + head int8 values each. */",
+        "#define TS_HEAD_PER_FRAME(head) \\",
+        "    ((TS_WIRE_MAX_PAYLOAD - TS_HEAD_OUT_FIXED_SIZE) / ((uint32_t)(head) + 4u))",
         "",
         "#endif",
         "",

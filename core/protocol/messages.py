@@ -23,7 +23,9 @@ from tinysplit.core.protocol.spec import (
     STATS_COUNTERS,
     ErrorCode,
     EvalFlag,
+    HeadMode,
     MsgType,
+    SmashedFlag,
 )
 
 _FIXED = {t: struct.Struct(layout.format) for t, layout in LAYOUTS.items()}
@@ -242,12 +244,13 @@ class TrainStep:
 
 @dataclass(frozen=True, eq=False)
 class Smashed:
-    """Cut-layer activations of `count` samples: acts[i] belongs to labels[i]."""
+    """Cut-layer activations of `count` samples: acts[i] belongs to labels[i]. labels None:
+    a U-shaped board's frame (flag NO_LABELS), which has no label field at all."""
 
     TYPE: ClassVar[MsgType] = MsgType.SMASHED
     scale: float
     zero_point: int
-    labels: bytes
+    labels: bytes | None
     acts: npt.NDArray[np.int8]  # [count, cut_size]
 
     def __post_init__(self) -> None:
@@ -256,31 +259,40 @@ class Smashed:
             raise ValueError(
                 f"SMASHED acts must be a 2-D int8 array, got {acts.dtype} {acts.shape}"
             )
-        if acts.shape[0] != len(self.labels) or acts.shape[0] == 0 or acts.shape[1] == 0:
+        n = acts.shape[0] if self.labels is None else len(self.labels)
+        if acts.shape[0] != n or acts.shape[0] == 0 or acts.shape[1] == 0:
             raise ValueError(
-                f"SMASHED acts {acts.shape} must be [len(labels)={len(self.labels)}, cut_size], "
-                "both >= 1"
+                f"SMASHED acts {acts.shape} must be [len(labels)={n}, cut_size], both >= 1"
             )
-        object.__setattr__(self, "labels", bytes(self.labels))
+        if self.labels is not None:
+            object.__setattr__(self, "labels", bytes(self.labels))
         object.__setattr__(self, "acts", _readonly(np.array(acts, order="C")))
 
     @property
     def count(self) -> int:
-        return len(self.labels)
+        return int(self.acts.shape[0])
 
     @property
     def cut_size(self) -> int:
         return int(self.acts.shape[1])
 
     def pack(self) -> bytes:
-        tail = self.labels + self.acts.tobytes()
-        return _pack(self.TYPE, self.scale, self.zero_point, 0, self.count, tail=tail)
+        if self.labels is None:
+            flags, tail = int(SmashedFlag.NO_LABELS), self.acts.tobytes()
+        else:
+            flags, tail = 0, self.labels + self.acts.tobytes()
+        return _pack(self.TYPE, self.scale, self.zero_point, flags, self.count, tail=tail)
 
     @classmethod
     def unpack(cls, payload: bytes) -> Self:
-        scale, zero_point, pad, count = _fixed(cls.TYPE, payload)
-        _check_pad(cls.TYPE, pad)
+        scale, zero_point, flags, count = _fixed(cls.TYPE, payload)
+        if flags & ~int(SmashedFlag.NO_LABELS):
+            raise ProtocolError(f"SMASHED flags 0x{flags:02x} has unknown bits")
         fixed = _FIXED[cls.TYPE].size
+        if flags & SmashedFlag.NO_LABELS:
+            cut = _samples(cls.TYPE, len(payload) - fixed, count, 0)
+            acts = np.frombuffer(payload, np.int8, count * cut, fixed).reshape(count, cut)
+            return cls(scale, zero_point, None, acts)
         cut = _samples(cls.TYPE, len(payload) - fixed, count, 1)
         labels = payload[fixed : fixed + count]
         acts = np.frombuffer(payload, np.int8, count * cut, fixed + count).reshape(count, cut)
@@ -294,6 +306,147 @@ class Smashed:
             other.zero_point,
             other.labels,
         ) and np.array_equal(self.acts, other.acts)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _scaled_rows(
+    t: MsgType, scales: npt.ArrayLike, values: npt.ArrayLike
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int8]]:
+    """(scales [n] float32, values [n, size] int8), both read-only, n >= 1 and size >= 1."""
+    sc, v = np.asarray(scales), np.asarray(values)
+    if sc.dtype != np.float32 or sc.ndim != 1:
+        raise ValueError(f"{t.name} scales must be 1-D float32, got {sc.dtype} {sc.shape}")
+    if v.dtype != np.int8 or v.ndim != 2:
+        raise ValueError(f"{t.name} values must be 2-D int8, got {v.dtype} {v.shape}")
+    if v.shape[0] != sc.shape[0] or v.shape[0] == 0 or v.shape[1] == 0:
+        raise ValueError(
+            f"{t.name} values {v.shape} must be [len(scales)={sc.shape[0]}, size], both >= 1"
+        )
+    return _readonly(np.array(sc, order="C")), _readonly(np.array(v, order="C"))
+
+
+def _unpack_rows(
+    t: MsgType, payload: bytes, fixed: int, count: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int8]]:
+    size = _samples(t, len(payload) - fixed, count, 4)
+    scales = np.frombuffer(payload, "<f4", count, fixed).astype(np.float32)
+    values = np.frombuffer(payload, np.int8, count * size, fixed + 4 * count)
+    return scales, values.reshape(count, size)
+
+
+@dataclass(frozen=True, eq=False)
+class HeadIn:
+    """U-shaped: the server segment's last activations for `count` samples, int8 per sample
+    with its own scale (real[i] = scales[i] * acts[i], zero point 0), for the board's head."""
+
+    TYPE: ClassVar[MsgType] = MsgType.HEAD_IN
+    mode: int  # HeadMode
+    scales: npt.NDArray[np.float32]  # [count]
+    acts: npt.NDArray[np.int8]  # [count, head_size]
+
+    def __post_init__(self) -> None:
+        if self.mode not in tuple(HeadMode):
+            raise ValueError(f"HEAD_IN mode {self.mode} is not a HeadMode")
+        sc, v = _scaled_rows(self.TYPE, self.scales, self.acts)
+        object.__setattr__(self, "scales", sc)
+        object.__setattr__(self, "acts", v)
+
+    @property
+    def count(self) -> int:
+        return int(self.scales.shape[0])
+
+    def pack(self) -> bytes:
+        tail = self.scales.astype("<f4").tobytes() + self.acts.tobytes()
+        return _pack(self.TYPE, self.mode, 0, self.count, tail=tail)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        mode, pad, count = _fixed(cls.TYPE, payload)
+        _check_pad(cls.TYPE, pad)
+        if mode not in tuple(HeadMode):
+            raise ProtocolError(f"HEAD_IN mode {mode} is unknown")
+        return cls(mode, *_unpack_rows(cls.TYPE, payload, _FIXED[cls.TYPE].size, count))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, HeadIn):
+            return NotImplemented
+        return (
+            self.mode == other.mode
+            and np.array_equal(self.scales, other.scales)
+            and np.array_equal(self.acts, other.acts)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, eq=False)
+class HeadOut:
+    """U-shaped: the board's head on `count` samples of a HEAD_IN. TRAIN: the gradient of the
+    mean loss with respect to HEAD_IN's activations (int8 per sample with its scale), the
+    frame's summed loss and correct predictions; EVAL: the correct predictions only. Neither
+    carries a label or a logit."""
+
+    TYPE: ClassVar[MsgType] = MsgType.HEAD_OUT
+    mode: int  # HeadMode
+    count: int
+    correct: int
+    loss_sum: float
+    scales: npt.NDArray[np.float32] | None = None  # TRAIN: [count]
+    grads: npt.NDArray[np.int8] | None = None  # TRAIN: [count, head_size]
+
+    def __post_init__(self) -> None:
+        if self.mode not in tuple(HeadMode):
+            raise ValueError(f"HEAD_OUT mode {self.mode} is not a HeadMode")
+        if (self.mode == HeadMode.TRAIN) != (self.grads is not None and self.scales is not None):
+            raise ValueError("HEAD_OUT carries gradients in TRAIN mode, and only then")
+        if self.scales is not None and self.grads is not None:
+            sc, g = _scaled_rows(self.TYPE, self.scales, self.grads)
+            if sc.shape[0] != self.count:
+                raise ValueError(f"HEAD_OUT count {self.count} != {sc.shape[0]} gradient rows")
+            object.__setattr__(self, "scales", sc)
+            object.__setattr__(self, "grads", g)
+
+    def pack(self) -> bytes:
+        tail = b""
+        if self.scales is not None and self.grads is not None:
+            tail = self.scales.astype("<f4").tobytes() + self.grads.tobytes()
+        return _pack(
+            self.TYPE, self.mode, 0, self.count, self.correct, 0, self.loss_sum, tail=tail
+        )
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        mode, pad, count, correct, pad2, loss_sum = _fixed(cls.TYPE, payload)
+        _check_pad(cls.TYPE, pad | pad2)
+        if mode not in tuple(HeadMode):
+            raise ProtocolError(f"HEAD_OUT mode {mode} is unknown")
+        if count == 0 or correct > count:
+            raise ProtocolError(f"HEAD_OUT says {correct} correct of {count} samples")
+        fixed = _FIXED[cls.TYPE].size
+        if mode == HeadMode.EVAL:
+            if len(payload) != fixed:
+                raise ProtocolError(f"HEAD_OUT (EVAL) payload is {len(payload)} bytes, not {fixed}")
+            return cls(mode, count, correct, loss_sum)
+        scales, grads = _unpack_rows(cls.TYPE, payload, fixed, count)
+        return cls(mode, count, correct, loss_sum, scales, grads)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, HeadOut):
+            return NotImplemented
+        same_rows = (self.grads is None) == (other.grads is None) and (
+            self.grads is None
+            or (
+                np.array_equal(self.scales, other.scales)  # type: ignore[arg-type]
+                and np.array_equal(self.grads, other.grads)  # type: ignore[arg-type]
+            )
+        )
+        return (self.mode, self.count, self.correct, self.loss_sum) == (
+            other.mode,
+            other.count,
+            other.correct,
+            other.loss_sum,
+        ) and same_rows
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -554,6 +707,8 @@ Message = (
     | Grad
     | StepDone
     | Commit
+    | HeadIn
+    | HeadOut
     | Eval
     | EvalDone
     | GetWeights
@@ -576,6 +731,8 @@ MESSAGE_CLASSES: dict[int, type[Message]] = {
         Grad,
         StepDone,
         Commit,
+        HeadIn,
+        HeadOut,
         Eval,
         EvalDone,
         GetWeights,

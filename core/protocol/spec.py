@@ -1,4 +1,4 @@
-"""Wire protocol v3: the one definition of every constant and payload layout (docs/protocol.md).
+"""Wire protocol v4: the one definition of every constant and payload layout (docs/protocol.md).
 
 `python -m tinysplit.core.protocol.gen_c` turns this module into firmware/protocol/ts_wire.h;
 a test fails when the committed header is stale. Change the protocol here, nowhere else.
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 MAGIC = 0x5354  # bytes "TS" on the wire (little-endian u16)
-VERSION = 3
+VERSION = 4
 HEADER_SIZE = 16
 HEADER_FORMAT = "<HBBIIHH"  # magic, version, type, session, step, seq, length
 CRC_SIZE = 4
@@ -37,6 +37,8 @@ class MsgType(IntEnum):
     GRAD = 0x12
     STEP_DONE = 0x13
     COMMIT = 0x14
+    HEAD_IN = 0x15  # U-shaped (--labels client): the server's last activations to the board
+    HEAD_OUT = 0x16  # U-shaped: the board's head answers (gradient of HEAD_IN's activations)
     EVAL = 0x20
     EVAL_DONE = 0x21
     GET_WEIGHTS = 0x30
@@ -104,6 +106,19 @@ class Split(IntEnum):
     TRAIN = 0
     TEST = 1
     LIVE = 2  # samples from the board's ts_board_read_sample hook (inference on new data)
+
+
+class SmashedFlag(IntEnum):
+    """SMASHED's flags field (bits)."""
+
+    NO_LABELS = 1  # U-shaped: the frame has no label field at all (labels stay on the board)
+
+
+class HeadMode(IntEnum):
+    """HEAD_IN's and HEAD_OUT's mode field."""
+
+    TRAIN = 0  # finish the forward, the loss, backward through the head; answer its gradient
+    EVAL = 1  # finish the forward and count correct predictions; answer the count only
 
 
 class EvalFlag(IntEnum):
@@ -176,8 +191,8 @@ LAYOUTS: dict[MsgType, Layout] = {
     ),
     MsgType.SMASHED: Layout(
         "device->host",
-        (("scale", "f"), ("zero_point", "b"), ("pad", "B"), ("count", "H")),
-        "u8 label[count], i8 act[count * cut_size]",
+        (("scale", "f"), ("zero_point", "b"), ("flags", "B"), ("count", "H")),
+        "u8 label[count] (absent with NO_LABELS), i8 act[count * cut_size]",
     ),
     MsgType.GRAD: Layout(
         "host->device",
@@ -189,6 +204,17 @@ LAYOUTS: dict[MsgType, Layout] = {
         (("weights_crc", "I"), ("range_min", "f"), ("range_max", "f"), ("cycles", "I")),
     ),
     MsgType.COMMIT: Layout("host->device", (("grad_crc", "I"), ("count", "H"), ("pad", "H"))),
+    MsgType.HEAD_IN: Layout(
+        "host->device",
+        (("mode", "B"), ("pad", "B"), ("count", "H")),
+        "f32 scale[count], i8 act[count * head_size]",
+    ),
+    MsgType.HEAD_OUT: Layout(
+        "device->host",
+        (("mode", "B"), ("pad", "B"), ("count", "H"), ("correct", "H"), ("pad2", "H"),
+         ("loss_sum", "f")),
+        "TRAIN: f32 scale[count], i8 grad[count * head_size]; EVAL: nothing",
+    ),  # fmt: skip
     MsgType.EVAL: Layout(
         "host->device", (("split", "B"), ("flags", "B"), ("start", "H"), ("count", "H"))
     ),
@@ -218,6 +244,8 @@ SMASHED_FIXED_SIZE = FIXED_SIZE[MsgType.SMASHED]
 GRAD_FIXED_SIZE = FIXED_SIZE[MsgType.GRAD]
 STEP_DONE_FIXED_SIZE = FIXED_SIZE[MsgType.STEP_DONE]
 COMMIT_FIXED_SIZE = FIXED_SIZE[MsgType.COMMIT]
+HEAD_IN_FIXED_SIZE = FIXED_SIZE[MsgType.HEAD_IN]
+HEAD_OUT_FIXED_SIZE = FIXED_SIZE[MsgType.HEAD_OUT]
 EVAL_FIXED_SIZE = FIXED_SIZE[MsgType.EVAL]
 EVAL_DONE_FIXED_SIZE = FIXED_SIZE[MsgType.EVAL_DONE]
 GET_WEIGHTS_FIXED_SIZE = FIXED_SIZE[MsgType.GET_WEIGHTS]
@@ -240,25 +268,44 @@ def grad_per_frame(cut_size: int) -> int:
     return (MAX_PAYLOAD - GRAD_FIXED_SIZE) // (cut_size + 4)
 
 
-def training_step_payloads(batch: int, cut_size: int) -> dict[MsgType, list[int]]:
+def head_per_frame(head_size: int) -> int:
+    """Samples per HEAD_IN (and HEAD_OUT) frame: an f32 scale and head_size int8 values each."""
+    return (MAX_PAYLOAD - HEAD_OUT_FIXED_SIZE) // (head_size + 4)
+
+
+def training_step_payloads(
+    batch: int, cut_size: int, head_size: int = 0
+) -> dict[MsgType, list[int]]:
     """Payload bytes of each frame one training step of `batch` samples sends, per message:
     TRAIN_STEP chunks, GRAD frames and COMMIT to the board; SMASHED frames and STEP_DONE to the
-    host. A cut that no frame can carry (0 samples per frame) is counted one sample per frame,
-    so that a planner can still compare it."""
+    host. head_size > 0 (U-shaped, --labels client): SMASHED carries no labels, and HEAD_IN
+    frames (to the board) and HEAD_OUT frames (to the host) of head_size values per sample
+    make the extra hop. A cut that no frame can carry (0 samples per frame) is counted one
+    sample per frame, so that a planner can still compare it."""
 
     def frames(per_frame: int, fixed: int, per_sample: int) -> list[int]:
         per = max(per_frame, 1)
         return [fixed + min(per, batch - first) * per_sample for first in range(0, batch, per)]
 
-    return {
+    label = 0 if head_size else 1
+    out = {
         MsgType.TRAIN_STEP: frames(TRAIN_STEP_MAX_COUNT, TRAIN_STEP_FIXED_SIZE, 2),
         MsgType.GRAD: frames(grad_per_frame(cut_size), GRAD_FIXED_SIZE, cut_size + 4),
         MsgType.COMMIT: [COMMIT_FIXED_SIZE],
-        MsgType.SMASHED: frames(smashed_per_frame(cut_size), SMASHED_FIXED_SIZE, cut_size + 1),
+        MsgType.SMASHED: frames(
+            smashed_per_frame(cut_size), SMASHED_FIXED_SIZE, cut_size + label
+        ),
         MsgType.STEP_DONE: [STEP_DONE_FIXED_SIZE],
+        MsgType.HEAD_IN: [],
+        MsgType.HEAD_OUT: [],
     }
+    if head_size:
+        per = head_per_frame(head_size)
+        out[MsgType.HEAD_IN] = frames(per, HEAD_IN_FIXED_SIZE, head_size + 4)
+        out[MsgType.HEAD_OUT] = frames(per, HEAD_OUT_FIXED_SIZE, head_size + 4)
+    return out
 
 
 #: Direction of each message of a training step.
-TO_BOARD = (MsgType.TRAIN_STEP, MsgType.GRAD, MsgType.COMMIT)
-TO_HOST = (MsgType.SMASHED, MsgType.STEP_DONE)
+TO_BOARD = (MsgType.TRAIN_STEP, MsgType.HEAD_IN, MsgType.GRAD, MsgType.COMMIT)
+TO_HOST = (MsgType.SMASHED, MsgType.HEAD_OUT, MsgType.STEP_DONE)

@@ -53,6 +53,9 @@ int ts_client_abort_step(void)
         return 0;
     }
     ts_train_drop_staged();
+#if TS_MODEL_HEAD
+    ts_head_begin_step();
+#endif
     ts_client.state = TS_STATE_IDLE;
     ts_client.n_index = 0;
     ts_client.next_grad = 0;
@@ -108,6 +111,11 @@ void ts_client_handle(const ts_header_t *h, const uint8_t *payload)
     case TS_MSG_COMMIT:
         ts_msg_commit(h, payload);
         break;
+#if TS_MODEL_HEAD
+    case TS_MSG_HEAD_IN:
+        ts_msg_head_in(h, payload);
+        break;
+#endif
     case TS_MSG_EVAL:
         ts_msg_eval(h, payload);
         break;

@@ -166,6 +166,28 @@ const ts_params_t *ts_cut_params(void);
  *  TS_ERR_ARG when the exported tables are not ones the kernels can run. */
 ts_status_t ts_model_check(void);
 
+#if TS_MODEL_HEAD
+/* The head of a U-shaped export (head.c, msg_head.c): the model's last layer and its loss. */
+void ts_msg_head_in(const ts_header_t *h, const uint8_t *payload);
+/** One sample through the head from the server's activations h (scale s_h, zero point 0)
+ *  against `label`; returns 1 if the prediction is the label. dh NULL: forward only
+ *  (evaluation). Else also the loss, and dh/s_dh the int8 gradient of the mean loss of a
+ *  `batch`-sample minibatch with respect to h; stage: add the head's weight gradient too. */
+int ts_head_sample(const int8_t *h, float s_h, uint8_t label, uint16_t batch, int8_t *dh,
+                   float *s_dh, float *loss, int stage);
+/** exp(x) for x <= 0 and log(x) for x >= 1, in float32 ops the golden model repeats. */
+float ts_head_exp(float x);
+float ts_head_log(float x);
+/** A new step: no position staged, the head's gradient sums zero. */
+void ts_head_begin_step(void);
+/** 1 once every position of the step in flight went through the head. */
+int ts_head_complete(void);
+/** Zeroes the head's gradient sums. */
+void ts_head_drop_staged(void);
+/** Remembers an EVAL request, whose samples HEAD_IN (EVAL) then finishes. */
+void ts_head_note_eval(uint32_t step, uint8_t split, uint16_t start, uint16_t count);
+#endif
+
 /** Instruction-count markers around each sample's forward and backward pass (train.c). */
 void ts_bench_begin(void);
 void ts_bench_end(void);

@@ -45,6 +45,13 @@ void ts_msg_commit(const ts_header_t *h, const uint8_t *payload)
                         "COMMIT before every gradient arrived: send them again");
         return;
     }
+#if TS_MODEL_HEAD
+    if (!ts_head_complete()) {
+        ts_client_error(h->step, TS_ERR_CODE_UNEXPECTED,
+                        "COMMIT before every sample went through the head (HEAD_IN)");
+        return;
+    }
+#endif
     if (ts_crc32_end(ts_client.grad_crc) != ts_get_u32(payload + TS_COMMIT_OFF_GRAD_CRC)) {
         /* Staged from other gradients than the host's: drop them all and take them again. */
         ts_client.stats.grad_crc_errors++;

@@ -36,6 +36,9 @@ void ts_msg_eval(const ts_header_t *h, const uint8_t *payload)
         ts_client_error(h->step, TS_ERR_CODE_BAD_INDEX, "EVAL range out of bounds");
         return;
     }
+#if TS_MODEL_HEAD
+    ts_head_note_eval(h->step, split, start, count);
+#endif
     uint32_t cycles = 0;
     if (split == TS_SPLIT_TRAIN) {
         cycles = ts_stream_forward(h->step, ts_train_x, ts_train_y, 0, start, count, 0);

@@ -19,24 +19,31 @@
 static int8_t frame_acts[TS_SMASHED_PER_FRAME(TS_MODEL_CUT_SIZE) * TS_MODEL_CUT_SIZE];
 static uint8_t frame_labels[TS_SMASHED_PER_FRAME(TS_MODEL_CUT_SIZE)];
 
-/* SMASHED: f32 scale, i8 zero point, u8 pad, u16 count, u8 label[count], i8 act[count * cut]. */
+/* SMASHED: f32 scale, i8 zero point, u8 flags, u16 count, u8 label[count], i8 act[count * cut].
+ * A U-shaped export's frames have flag NO_LABELS and no label field: its labels stay here. */
 static void send_smashed(uint32_t step, uint16_t first, uint16_t n)
 {
     const ts_quant_t q = ts_cut_params()->out_q;
     uint8_t *p = ts_tx_payload;
     ts_put_f32(p + TS_SMASHED_OFF_SCALE, q.scale);
     p[TS_SMASHED_OFF_ZERO_POINT] = (uint8_t)(int8_t)q.zero_point;
-    p[TS_SMASHED_OFF_PAD] = 0u;
     ts_put_u16(p + TS_SMASHED_OFF_COUNT, n);
+#if TS_MODEL_HEAD
+    p[TS_SMASHED_OFF_FLAGS] = TS_SMASHED_FLAG_NO_LABELS;
+    const uint16_t n_labels = 0;
+#else
+    p[TS_SMASHED_OFF_FLAGS] = 0u;
+    const uint16_t n_labels = n;
     for (uint16_t i = 0; i < n; ++i) {
         p[TS_SMASHED_FIXED_SIZE + i] = frame_labels[i];
     }
-    uint8_t *a = p + TS_SMASHED_FIXED_SIZE + n;
+#endif
+    uint8_t *a = p + TS_SMASHED_FIXED_SIZE + n_labels;
     for (uint32_t i = 0; i < (uint32_t)n * TS_MODEL_CUT_SIZE; ++i) {
         a[i] = (uint8_t)frame_acts[i];
     }
     ts_client_send(TS_MSG_SMASHED, step, first, p,
-                   (uint16_t)(TS_SMASHED_FIXED_SIZE + n + (uint32_t)n * TS_MODEL_CUT_SIZE));
+                   (uint16_t)(TS_SMASHED_FIXED_SIZE + n_labels + (uint32_t)n * TS_MODEL_CUT_SIZE));
 }
 
 /* Adds sample i of n to the frame being filled; sends the frame when it is full or last. */
@@ -202,6 +209,9 @@ void ts_msg_train_step(const ts_header_t *h, const uint8_t *payload)
     ts_client.n_index = 0;
     ts_client.next_grad = 0;
     ts_client.grad_crc = ts_crc32_begin();
+#if TS_MODEL_HEAD
+    ts_head_begin_step();
+#endif
     ts_client.state = TS_STATE_COLLECT;
     take(h, payload, count);
 }

@@ -180,6 +180,13 @@ ts_status_t ts_model_check(void)
     if (ts_cut_params() == 0) {
         return TS_ERR_ARG; /* nothing to train */
     }
+#if TS_MODEL_HEAD
+    if (ts_fully_connected_check(&ts_model_head) != TS_OK ||
+        ts_model_head.in_features != TS_MODEL_HEAD_SIZE ||
+        ts_model_head.out_features != TS_MODEL_N_CLASSES) {
+        return TS_ERR_ARG;
+    }
+#endif
     for (uint32_t i = 0; i < TS_MODEL_N_OPS; ++i) {
         const ts_model_op_t *op = &ts_model_ops[i];
         if (op->kind >= TS_OP_N_KINDS) {

@@ -151,6 +151,26 @@ void ts_train_backward(uint16_t pos, const int8_t *grad, float grad_scale)
     ts_bench_end();
 }
 
+/* 1 if ts_sgd_step(p, lr) keeps every master weight and bias within TS_WEIGHT_LIMIT: the very
+ * expression it evaluates (-ffp-contract=off: same rounding). */
+static int sgd_ok(const ts_params_t *p, float lr)
+{
+    const uint32_t n_w = ts_params_weights(p);
+    for (uint32_t k = 0; k < n_w; ++k) {
+        const float v = p->master_w[k] - lr * p->grad_w[k];
+        if (!(v >= -TS_WEIGHT_LIMIT && v <= TS_WEIGHT_LIMIT)) {
+            return 0;
+        }
+    }
+    for (uint32_t c = 0; c < p->channels; ++c) {
+        const float v = p->master_b[c] - lr * p->grad_b[c];
+        if (!(v >= -TS_WEIGHT_LIMIT && v <= TS_WEIGHT_LIMIT)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int ts_train_commit_ok(float lr)
 {
     for (uint32_t i = 0; i < TS_MODEL_N_OPS; ++i) {
@@ -165,21 +185,15 @@ int ts_train_commit_ok(float lr)
         if (bmin <= bmax && !(bmin >= -TS_RANGE_LIMIT && bmax <= TS_RANGE_LIMIT)) {
             return 0;
         }
-        /* The very expression ts_sgd_step evaluates (-ffp-contract=off: same rounding). */
-        const uint32_t n_w = ts_params_weights(p);
-        for (uint32_t k = 0; k < n_w; ++k) {
-            const float v = p->master_w[k] - lr * p->grad_w[k];
-            if (!(v >= -TS_WEIGHT_LIMIT && v <= TS_WEIGHT_LIMIT)) {
-                return 0;
-            }
-        }
-        for (uint32_t c = 0; c < p->channels; ++c) {
-            const float v = p->master_b[c] - lr * p->grad_b[c];
-            if (!(v >= -TS_WEIGHT_LIMIT && v <= TS_WEIGHT_LIMIT)) {
-                return 0;
-            }
+        if (!sgd_ok(p, lr)) {
+            return 0;
         }
     }
+#if TS_MODEL_HEAD
+    if (!sgd_ok(&ts_model_head.p, lr)) {
+        return 0;
+    }
+#endif
     return 1;
 }
 
@@ -210,4 +224,10 @@ void ts_train_commit(float lr)
             ts_requantize(p);
         }
     }
+#if TS_MODEL_HEAD
+    /* The head: its logits are float (no output range), its input quantization comes with
+     * each sample (HEAD_IN), so SGD and the int8 weights are all it takes. */
+    ts_sgd_step(&ts_model_head.p, lr);
+    ts_requantize(&ts_model_head.p);
+#endif
 }

@@ -47,7 +47,8 @@ static image_part_t part(ts_params_t *t, uint32_t i)
     return p;
 }
 
-/* The training state of the k-th trainable op (k counted from 0); NULL past the last. */
+/* The training state of the k-th trainable op (k counted from 0), a U-shaped export's head
+ * last; NULL past the last. */
 static ts_params_t *nth_trainable(uint32_t k)
 {
     for (uint32_t i = 0; i < TS_MODEL_N_OPS; ++i) {
@@ -56,6 +57,11 @@ static ts_params_t *nth_trainable(uint32_t k)
             return p;
         }
     }
+#if TS_MODEL_HEAD
+    if (k == 0u) {
+        return &ts_model_head.p;
+    }
+#endif
     return 0;
 }
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from tinysplit.core.boards import board_profile, emulated_boards
 from tinysplit.core.errors import BadInput
-from tinysplit.host.commands.export import add_noise_options
+from tinysplit.host.commands.export import add_labels_option, add_noise_options
 from tinysplit.host.commands.runs import (
     RunOptions,
     add_hyper_options,
@@ -39,6 +39,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--data", type=Path, help="FILE.npz instead of the bundled data")
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="work directory")
     add_noise_options(p)
+    add_labels_option(p)
     add_hyper_options(p)
     add_run_options(p)
 
@@ -57,8 +58,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     seed = opts.seed if opts.seed is not None else 0
     noise = Noise(args.noise, args.noise_scale) if args.noise_scale else None
     res = export_client(
-        model, args.cut, export_dir, data=opts.data, seed=seed, noise=noise, private=opts.private
-    )
+        model, args.cut, export_dir, data=opts.data, seed=seed, noise=noise, private=opts.private,
+        labels=args.labels,
+    )  # fmt: skip
     say(opts, res.plan.format_table())
     # The board holds the export's shard (data.npz: --data cut to what fits its flash); the
     # baseline trains on that very shard, not on the whole --data file.

@@ -20,6 +20,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--data", type=Path, help="FILE.npz with x_train, y_train, x_test, y_test")
     p.add_argument("--seed", type=int, default=0, help="seed for the initial weights")
     add_noise_options(p)
+    add_labels_option(p)
     p.add_argument(
         "--private",
         action="store_true",
@@ -27,6 +28,16 @@ def add_parser(sub: Any) -> None:
         "this export holds: checkpoints keep it sealed, the host reads none of it",
     )
     p.add_argument("--json", action="store_true", help="print the memory plan as JSON")
+
+
+def add_labels_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--labels",
+        choices=("host", "client"),
+        default="host",
+        help="where the labels and the loss are: host (default) or client (U-shaped: the "
+        "model's last Dense runs on the board too, and no label or logit leaves it)",
+    )
 
 
 def add_noise_options(p: argparse.ArgumentParser) -> None:
@@ -57,6 +68,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         seed=args.seed,
         noise=noise,
         private=args.private,
+        labels=args.labels,
     )
     say(
         opts,

@@ -186,6 +186,7 @@ def make_summary(
     summary: dict[str, Any] = {
         "board": board,
         "split_accuracy": result.test_accuracy,
+        "labels": export.manifest.get("labels", "host"),
         "epochs": cfg.epochs,
         "steps": result.steps,
         "steps_per_s": result.steps_per_s,

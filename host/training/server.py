@@ -32,6 +32,7 @@ class ServerSegment:
         self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         self._step = tf.function(self._train_step, reduce_retracing=True)
         self._predict = tf.function(lambda a: self.model(a, training=False), reduce_retracing=True)
+        self._pending: tuple[Any, Any, Any] | None = None
 
     @classmethod
     def load(cls, path: Path, lr: float) -> ServerSegment:
@@ -55,3 +56,28 @@ class ServerSegment:
 
     def predict(self, a: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         return np.asarray(self._predict(tf.constant(a)))
+
+    # ---- U-shaped (--labels client): the board holds the last layer and the loss ----------
+
+    def forward(self, a: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """The segment's outputs for one minibatch, in training mode, for the board's head.
+        The tape stays open until backward() brings the gradient of those outputs: one
+        forward pass, whatever the layers do in training mode."""
+        a_t = tf.constant(a)
+        tape = tf.GradientTape()
+        with tape:
+            tape.watch(a_t)
+            out = self.model(a_t, training=True)
+        self._pending = (tape, a_t, out)
+        return np.asarray(out, dtype=np.float32)
+
+    def backward(self, grad_out: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """From the gradient of the mean loss with respect to forward()'s outputs: SGD on the
+        segment, and returns dL/d(cut activations)."""
+        assert self._pending is not None, "forward() first"
+        tape, a_t, out = self._pending
+        self._pending = None
+        variables = self.model.trainable_variables
+        grads = tape.gradient(out, [a_t, *variables], output_gradients=tf.constant(grad_out))
+        self.optimizer.apply_gradients(zip(grads[1:], variables, strict=True))
+        return np.asarray(grads[0], dtype=np.float32)

@@ -15,16 +15,23 @@ import numpy.typing as npt
 
 from tinysplit.codegen.export import ClientState
 from tinysplit.core.errors import BadInput
+from tinysplit.core.golden.head import head_commit, head_predict, head_train
 from tinysplit.core.golden.noise import with_noise
 from tinysplit.core.golden.step import cut_quant, ops_forward, ops_train_step
-from tinysplit.core.protocol import StepDone
-from tinysplit.host.transport.link import SmashedBatch
+from tinysplit.core.protocol import HeadMode, StepDone
+from tinysplit.host.transport.link import HeadResult, SmashedBatch
 
 
 @dataclass
 class _Pending:
     indices: npt.NDArray[np.int64]
     lr: float
+
+
+@dataclass
+class _Eval:
+    request_id: int
+    labels: npt.NDArray[np.uint8]
 
 
 class GoldenClient:
@@ -36,7 +43,9 @@ class GoldenClient:
         self.state = state
         self.ops = state.ops
         self.frozen_ranges = frozen_ranges
+        self.head_layer = state.head  # U-shaped: the board's head
         self._pending: _Pending | None = None
+        self._eval: _Eval | None = None
 
     @property
     def n_train(self) -> int:
@@ -53,7 +62,8 @@ class GoldenClient:
         if self.state.noise is not None:  # what the board adds before the bytes leave
             acts = with_noise(acts, *self.state.noise, step=step)
         scale, zp, _, _ = cut_quant(self.ops)
-        return SmashedBatch(acts, ys.astype(np.int64), float(scale), zp)
+        labels = None if self.head_layer is not None else ys.astype(np.int64)
+        return SmashedBatch(acts, labels, float(scale), zp)
 
     def forward(self, step: int, lr: float, indices: npt.NDArray[np.int64]) -> SmashedBatch:
         self._pending = _Pending(np.asarray(indices), lr)
@@ -72,8 +82,30 @@ class GoldenClient:
             p.lr,
             update_range=not self.frozen_ranges,
         )
+        if self.head_layer is not None:
+            head_commit(self.head_layer, p.lr)
         _, _, rmin, rmax = cut_quant(self.ops)
         return StepDone(0, float(rmin), float(rmax), 0)
+
+    def head(
+        self,
+        step: int,
+        mode: HeadMode,
+        scales: npt.NDArray[np.float32],
+        acts: npt.NDArray[np.int8],
+    ) -> HeadResult:
+        """The board's head (firmware/client/msg_head.c) on a whole batch."""
+        head = self.head_layer
+        if head is None:
+            raise BadInput("this export keeps its labels on the host: it has no head")
+        if mode == HeadMode.EVAL:
+            assert self._eval is not None and self._eval.request_id == step
+            pred = head_predict(head, acts, scales)
+            return HeadResult(int(np.sum(pred == self._eval.labels)), 0.0)
+        assert self._pending is not None, "forward() first"
+        idx = self._pending.indices
+        ans = head_train(head, acts, scales, self.state.y_train[idx], len(idx))
+        return HeadResult(ans.correct, float(ans.loss_sum), ans.dh, ans.s_dh)
 
     def evaluate(self, split: int, start: int, count: int, request_id: int) -> SmashedBatch:
         x, y = (
@@ -81,4 +113,5 @@ class GoldenClient:
             if split == 0
             else (self.state.x_test, self.state.y_test)
         )
+        self._eval = _Eval(request_id, y[start : start + count])
         return self._smashed(x[start : start + count], y[start : start + count], request_id)

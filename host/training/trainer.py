@@ -5,6 +5,13 @@ computes the mean loss, its own update and dL/d(cut) → the host quantizes that
 sample (int8, max-abs scale) and sends it back with COMMIT → the board back-propagates, applies
 SGD to its layers and answers STEP_DONE.
 
+U-shaped (an export with --labels client): the board's SMASHED frames carry no labels; the
+server segment ends before the model's last layer, and its outputs go back to the board
+(HEAD_IN, int8 per sample) whose head finishes the forward pass, computes the loss against its
+own labels and answers the gradient of those outputs (HEAD_OUT), from which the server
+back-propagates to the cut as above. This host never sees a label or a logit: loss and
+accuracy are the board's sums.
+
 Exactly once: the host moves on (and checkpoints) only after STEP_DONE, when both sides hold
 the step. The link retries a lost request without applying anything twice; when the board
 loses its state instead (a reboot), a Keeper puts both sides back to the last checkpoint and the
@@ -31,9 +38,9 @@ from tqdm import tqdm
 
 from tinysplit.core.errors import NonFiniteGradient, ProtocolError, TinysplitError
 from tinysplit.core.golden import quantize_gradient
-from tinysplit.core.protocol import StepDone
+from tinysplit.core.protocol import HeadMode, StepDone
 from tinysplit.host.training.schedule import Schedule, Step
-from tinysplit.host.transport.link import BoardReset, SmashedBatch, StepLost
+from tinysplit.host.transport.link import BoardReset, HeadResult, SmashedBatch, StepLost
 
 if TYPE_CHECKING:
     from tinysplit.host.training.checkpoint import Checkpoint, Keeper, RecoverableClient
@@ -57,6 +64,13 @@ class SplitClient(Protocol):
         self, step: int, grads: npt.NDArray[np.int8], scales: npt.NDArray[np.float32]
     ) -> StepDone: ...
     def evaluate(self, split: int, start: int, count: int, request_id: int) -> SmashedBatch: ...
+    def head(
+        self,
+        step: int,
+        mode: HeadMode,
+        scales: npt.NDArray[np.float32],
+        acts: npt.NDArray[np.int8],
+    ) -> HeadResult: ...
 
 
 @dataclass(frozen=True)
@@ -144,6 +158,23 @@ def quantize_cut_gradient(
     return q, scales
 
 
+def quantize_head_input(
+    out: npt.NDArray[np.float32], step: int
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]:
+    """U-shaped: the server's outputs for the board's head, int8 per sample with its own
+    max-abs scale (zero point 0); refuses NaN/inf before anything is sent."""
+    if not np.all(np.isfinite(out)):
+        raise NonFiniteGradient(
+            f"step {step}: the server's outputs are not finite; nothing was sent to the board — "
+            "lower the learning rate (--lr) and restart"
+        )
+    q = np.empty(out.shape, dtype=np.int8)
+    scales = np.empty(out.shape[0], dtype=np.float32)
+    for i, row in enumerate(out):
+        q[i], scales[i] = quantize_gradient(row)  # the same max-abs int8 as a gradient's
+    return q, scales
+
+
 def evaluate(
     link: SplitClient,
     server: ServerSegment,
@@ -159,8 +190,12 @@ def evaluate(
         count = min(EVAL_CHUNK, n - start)
         rid = request_id() if callable(request_id) else request_id
         batch = link.evaluate(split, start, count, rid)
-        logits = server.predict(batch.dequantize())
-        correct += int(np.sum(np.argmax(logits, axis=1) == batch.labels))
+        out = server.predict(batch.dequantize())
+        if batch.labels is None:  # U-shaped: the board's head finishes and counts
+            q, scales = quantize_head_input(out, rid)
+            correct += link.head(rid, HeadMode.EVAL, scales, q).correct
+        else:
+            correct += int(np.sum(np.argmax(out, axis=1) == batch.labels))
     return correct / n
 
 
@@ -271,7 +306,14 @@ class _Run:
 
     def train_step(self, s: Step) -> None:
         smashed = self.link.forward(s.step, self.cfg.lr, s.indices)
-        loss, grad, logits = self.server.train_step(smashed.dequantize(), smashed.labels)
+        if smashed.labels is None:  # U-shaped: the board's head has the labels and the loss
+            hq, hs = quantize_head_input(self.server.forward(smashed.dequantize()), s.step)
+            head = self.link.head(s.step, HeadMode.TRAIN, hs, hq)
+            grad = self.server.backward(head.gradient())
+            loss, correct = head.loss_sum / len(s.indices), head.correct
+        else:
+            loss, grad, logits = self.server.train_step(smashed.dequantize(), smashed.labels)
+            correct = int(np.sum(np.argmax(logits, axis=1) == smashed.labels))
         q, scales = quantize_cut_gradient(grad, loss, s.step)
         done = self.link.backward(s.step, q, scales)
         st = self.state
@@ -279,8 +321,8 @@ class _Run:
         st.device_cycles += done.cycles
         st.last_weights_crc = done.weights_crc
         st.losses.append(loss)
-        st.correct += int(np.sum(np.argmax(logits, axis=1) == smashed.labels))
-        st.seen += len(smashed.labels)
+        st.correct += correct
+        st.seen += len(s.indices)
         self.result.step_crcs[s.step] = done.weights_crc
         self.bar.update(1)
         self.bar.set_postfix(loss=f"{loss:.3f}", refresh=False)

@@ -43,6 +43,9 @@ from tinysplit.core.protocol import (
     GetWeights,
     Grad,
     Header,
+    HeadIn,
+    HeadMode,
+    HeadOut,
     Hello,
     HelloReq,
     Message,
@@ -59,6 +62,7 @@ from tinysplit.core.protocol import (
     decode_message,
     encode_frame,
     grad_per_frame,
+    head_per_frame,
 )
 from tinysplit.core.protocol.spec import LAYOUTS
 
@@ -105,7 +109,7 @@ class SmashedBatch:
     """Cut-layer activations of several samples, as the board sent them."""
 
     acts: npt.NDArray[np.int8]  # [n, cut]
-    labels: npt.NDArray[np.int64]  # [n]
+    labels: npt.NDArray[np.int64] | None  # [n]; None: a U-shaped board keeps its labels
     scale: float
     zero_point: int
 
@@ -113,6 +117,21 @@ class SmashedBatch:
         return (np.float32(self.scale) * (self.acts.astype(np.float32) - self.zero_point)).astype(
             np.float32
         )
+
+
+@dataclass
+class HeadResult:
+    """What a U-shaped board's head answered for a batch (HEAD_OUT frames joined)."""
+
+    correct: int
+    loss_sum: float
+    grads: npt.NDArray[np.int8] | None = None  # TRAIN: [n, head_size]
+    scales: npt.NDArray[np.float32] | None = None  # TRAIN: [n]
+
+    def gradient(self) -> npt.NDArray[np.float32]:
+        """TRAIN: the float gradient of the mean loss with respect to HEAD_IN's activations."""
+        assert self.grads is not None and self.scales is not None
+        return (self.grads.astype(np.float32) * self.scales[:, None]).astype(np.float32)
 
 
 @dataclass
@@ -447,6 +466,7 @@ class ClientLink:
         labels = np.zeros(count, dtype=np.int64)
         have = np.zeros(count, dtype=bool)
         quant: list[tuple[float, int]] = []
+        labelled: list[bool] = []  # each frame: did it carry labels (all must agree)
 
         def complete() -> _Verdict:
             return DONE if have.all() and (cycles is None or cycles) else PROGRESS
@@ -479,7 +499,10 @@ class ClientLink:
             if quant and quant[0] != q:
                 raise ProtocolError(f"{what}: the board changed its output scale mid-request")
             quant[:1] = [q]
-            new_labels = np.frombuffer(msg.labels, dtype=np.uint8)
+            labelled.append(msg.labels is not None)
+            if not all(labelled) and any(labelled):
+                raise ProtocolError(f"{what}: the board sent frames with and without labels")
+            new_labels = np.frombuffer(msg.labels or bytes(n), dtype=np.uint8)
             part = slice(first, first + n)
             if have[part].any():
                 same = np.array_equal(acts[part][have[part]], msg.acts[have[part]]) and (
@@ -499,7 +522,65 @@ class ClientLink:
 
         self._converse(what, send, handle, count * (cut + 1) + 64)
         scale, zp = quant[0]
-        return SmashedBatch(acts, labels, scale, zp)
+        return SmashedBatch(acts, labels if labelled[0] else None, scale, zp)
+
+    def head(
+        self,
+        step: int,
+        mode: HeadMode,
+        scales: npt.NDArray[np.float32],
+        acts: npt.NDArray[np.int8],
+    ) -> HeadResult:
+        """U-shaped: sends the server's last activations (int8, one scale per sample) of the
+        step in flight (TRAIN) or of the EVAL request `step` (EVAL) to the board's head;
+        returns its answers joined. A lost frame or answer is sent again; the board stages
+        each position once."""
+        n, size = acts.shape
+        per = head_per_frame(size)
+        frames = [
+            (first, HeadIn(int(mode), scales[first : first + per], acts[first : first + per]))
+            for first in range(0, n, per)
+        ]
+        answers: dict[int, HeadOut] = {}
+
+        def send(again: bool) -> int:
+            return sum(
+                self.send(m, step=step, seq=first, again=again)
+                for first, m in frames
+                if first not in answers
+            )
+
+        def handle(frame: Frame, msg: Message) -> _Verdict:
+            if frame.header.step != step:
+                return IGNORE
+            if isinstance(msg, ErrorMsg):
+                return self._step_error("HEAD_IN", step)(msg)
+            if not isinstance(msg, HeadOut):
+                return IGNORE
+            first = frame.header.seq
+            expect = dict(frames).get(first)
+            if expect is None or msg.count != expect.count or msg.mode != int(mode):
+                raise ProtocolError(
+                    f"HEAD_OUT for samples {first}..{first + msg.count} does not answer a "
+                    f"HEAD_IN of step {step}"
+                )
+            if msg.grads is not None and msg.grads.shape[1] != size:
+                raise ProtocolError(f"HEAD_OUT carries {msg.grads.shape[1]} values, not {size}")
+            if first in answers:
+                self.stats.duplicates += 1
+                return IGNORE
+            answers[first] = msg
+            return DONE if len(answers) == len(frames) else PROGRESS
+
+        self._converse(f"HEAD_IN {step}", send, handle, n * (size + 4) + 64)
+        outs = [answers[first] for first, _ in frames]
+        result = HeadResult(
+            sum(o.correct for o in outs), float(np.sum([o.loss_sum for o in outs], dtype=np.float64))
+        )
+        if mode == HeadMode.TRAIN:
+            result.grads = np.concatenate([o.grads for o in outs if o.grads is not None])
+            result.scales = np.concatenate([o.scales for o in outs if o.scales is not None])
+        return result
 
     def _step_error(self, what: str, step: int) -> Callable[[ErrorMsg], _Verdict]:
         def on_error(msg: ErrorMsg) -> _Verdict:
