@@ -19,6 +19,8 @@ from tinysplit.core.protocol import (
     Eval,
     GetWeights,
     Grad,
+    HeadIn,
+    HeadMode,
     HelloReq,
     Message,
     MsgType,
@@ -30,7 +32,8 @@ from tinysplit.core.protocol import (
 )
 
 HERE = Path(__file__).resolve().parent
-CUT, BATCH = 32, 4
+CUT, BATCH = 32, 4  # digits-mlp's cut, and its head's inputs (fc2: 32)
+IMAGE = 12_728 + 28  # the fuzz model's sealed state image: the clear one + nonce + tag
 # fuzz_client.c's table of message kinds: kind % len(TYPES) picks one.
 TYPES = [
     MsgType.HELLO_REQ,
@@ -42,6 +45,11 @@ TYPES = [
     MsgType.GET_WEIGHTS,
     MsgType.PUT_WEIGHTS,
     MsgType.STATS_REQ,
+    MsgType.TRAIN_STEP,
+    MsgType.GRAD,
+    MsgType.GRAD,
+    MsgType.COMMIT,
+    MsgType.HEAD_IN,  # the fuzz model is U-shaped (--labels client)
 ]
 COMMITTED, NEXT, IN_FLIGHT = 0, 1, 2  # fuzz_client.c's step selectors
 FIX_CRC = 0x40
@@ -59,10 +67,18 @@ def grads(n: int) -> Grad:
     return Grad(np.full(n, 1e-3, np.float32), g)
 
 
+def head_in(mode: HeadMode, n: int) -> HeadIn:
+    import numpy as np
+
+    h = (np.arange(n * CUT, dtype=np.int64) % 23 - 11).astype(np.int8).reshape(n, CUT)
+    return HeadIn(int(mode), np.full(n, 0.05, np.float32), h)
+
+
 def client_seeds() -> dict[str, bytes]:
     step = record(TrainStep(0.1, 0, BATCH, tuple(range(BATCH))), NEXT | FIX_CRC)
     grad = record(grads(BATCH), IN_FLIGHT)
     commit = record(Commit(0, BATCH), IN_FLIGHT | FIX_CRC)
+    head = record(head_in(HeadMode.TRAIN, BATCH), IN_FLIGHT)
     chunked = record(TrainStep(0.1, 0, BATCH, (5, 6)), NEXT | FIX_CRC) + record(
         TrainStep(0.1, 0, BATCH, (7, 8)), NEXT | FIX_CRC, seq=2
     )
@@ -79,12 +95,17 @@ def client_seeds() -> dict[str, bytes]:
         + record(Eval(2, 0, 3, 1), 4)
         + record(Eval(2, 60000, 1, 1), 4),
         "weights": record(GetWeights(0, 1012), 4) + record(GetWeights(10000, 1012), 4),
-        # the fuzz model (scripts/fuzz.sh) seals its state: its wire image is 10,904 + 28 bytes
-        "put": record(PutWeights(0, 10932, 0, 3, bytes(100)), 5),
+        # the fuzz model (scripts/fuzz.sh) seals its state: its wire image is 12,728 + 28 bytes
+        "put": record(PutWeights(0, IMAGE, 0, 3, bytes(100)), 5),
         "put-sealed-whole": b"".join(
-            record(PutWeights(o, 10932, 0, 3, bytes(min(2048, 10932 - o))), 5)
-            for o in range(0, 10932, 2048)
+            record(PutWeights(o, IMAGE, 0, 3, bytes(min(2048, IMAGE - o))), 5)
+            for o in range(0, IMAGE, 2048)
         ),
+        "head": step + head + grad + commit,
+        "head-dup-gap": step + record(head_in(HeadMode.TRAIN, 2), IN_FLIGHT, seq=2) + head
+        + record(head_in(HeadMode.TRAIN, 2), IN_FLIGHT) + head + grad + commit + head,
+        "head-eval": record(Eval(1, 0, 40), 4) + record(head_in(HeadMode.EVAL, 40), 4)
+        + record(head_in(HeadMode.EVAL, 3), 4, seq=39),
         "push-then-train": push + step + grad + commit,
         "stats": record(StatsReq(), 4) + record(HelloReq(), 4),
         "wire": struct.pack("<BBHH", 0xFF, 0, 0, len(wire)) + wire,

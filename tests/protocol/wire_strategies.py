@@ -21,6 +21,9 @@ from tinysplit.core.protocol import (
     Eval,
     GetWeights,
     Grad,
+    HeadIn,
+    HeadMode,
+    HeadOut,
     Hello,
     HelloReq,
     Message,
@@ -35,6 +38,7 @@ from tinysplit.core.protocol import (
     Weights,
     cobs_encode,
     encode_frame,
+    head_per_frame,
 )
 
 u8 = st.integers(0, 0xFF)
@@ -68,9 +72,37 @@ def smashed(draw: st.DrawFn) -> Smashed:
     return Smashed(
         draw(f32),
         draw(st.integers(-128, 127)),
-        draw(st.binary(min_size=count, max_size=count)),
+        draw(st.one_of(st.none(), st.binary(min_size=count, max_size=count))),
         np.frombuffer(acts, np.int8).reshape(count, cut),
     )
+
+
+@st.composite
+def head_in(draw: st.DrawFn) -> HeadIn:
+    size = draw(st.integers(1, 64))
+    count = draw(st.integers(1, head_per_frame(size)))
+    scales = draw(st.lists(f32, min_size=count, max_size=count))
+    acts = draw(st.binary(min_size=count * size, max_size=count * size))
+    return HeadIn(
+        draw(st.sampled_from(list(HeadMode))),
+        np.array(scales, np.float32),
+        np.frombuffer(acts, np.int8).reshape(count, size),
+    )
+
+
+@st.composite
+def head_out(draw: st.DrawFn) -> HeadOut:
+    size = draw(st.integers(1, 64))
+    count = draw(st.integers(1, head_per_frame(size)))
+    correct = draw(st.integers(0, count))
+    if draw(st.booleans()):
+        return HeadOut(int(HeadMode.EVAL), count, correct, draw(f32))
+    scales = draw(st.lists(f32, min_size=count, max_size=count))
+    grads = draw(st.binary(min_size=count * size, max_size=count * size))
+    return HeadOut(
+        int(HeadMode.TRAIN), count, correct, draw(f32), np.array(scales, np.float32),
+        np.frombuffer(grads, np.int8).reshape(count, size),
+    )  # fmt: skip
 
 
 @st.composite
@@ -106,6 +138,8 @@ messages: st.SearchStrategy[Message] = st.one_of(
     st.builds(TrainStep, f32, u32, u16, st.lists(u16, max_size=TRAIN_STEP_MAX_COUNT).map(tuple)),
     smashed(),
     grad(),
+    head_in(),
+    head_out(),
     st.builds(StepDone, u32, f32, f32, u32),
     st.builds(Commit, u32, u16),
     st.builds(Eval, u8, u16, u16),

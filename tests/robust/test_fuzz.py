@@ -15,14 +15,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_fuzzers_find_nothing(tmp_path: Path) -> None:
-    """The client is built for a sealed export with noise, so that every message path runs
-    (PUT_WEIGHTS opens a sealed image, SMASHED frames carry noise)."""
+    """The client is built for a sealed, U-shaped export with noise, so that every message path
+    runs (PUT_WEIGHTS opens a sealed image, SMASHED frames carry noise, HEAD_IN feeds the
+    head)."""
     from tinysplit.codegen.export import Noise, export_client
 
     if shutil.which("clang") is None:
         pytest.skip("clang not installed (Debian: clang libclang-rt-14-dev)")
     model = tmp_path / "model"
-    export_client("digits-mlp", None, model, seed=0, private=True, noise=Noise("laplace", 0.05))
+    export_client("digits-mlp", None, model, seed=0, private=True, noise=Noise("laplace", 0.05),
+                  labels="client")  # fmt: skip
     seconds = 60 if os.environ.get("CI", "").lower() == "true" else 10
     out = subprocess.run(
         ["bash", str(ROOT / "scripts" / "fuzz.sh"), str(seconds)],
