@@ -583,6 +583,7 @@ class ClientPlan:
     n_test: int
     n_train_full: int  # of the whole data set
     n_test_full: int
+    head: FCLayer | None = None  # U-shaped (--labels client): the board's head
 
 
 def plan_client(
@@ -608,7 +609,7 @@ def plan_client(
     return ClientPlan(
         c.name, c.cut, c.input_size, c.cut_size, c.max_batch, tuple(ops), layout, plan,
         len(dataset.y_train), len(dataset.y_test), len(c.full_data.y_train),
-        len(c.full_data.y_test),
+        len(c.full_data.y_test), c.head_op(),
     )  # fmt: skip
 
 

@@ -53,6 +53,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     export = Export.load(args.model_dir)
     ck, config = _checkpoint(args.run, export)
     n_test = int(export.manifest["n_test"])
+    if args.live and export.manifest.get("labels") == "client":
+        raise BadInput(
+            "--live with a U-shaped export (--labels client): the board's head keeps the "
+            "predictions of live samples to itself; infer on the test shard (no --live)"
+        )
     count = n_test if args.samples is None else args.samples
     if not 1 <= count <= (0xFFFF if args.live else n_test):
         raise BadInput(f"--samples must be 1..{n_test} (the board holds {n_test} test samples)")

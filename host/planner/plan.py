@@ -94,14 +94,14 @@ class Wire:
     fits_frame: bool  # one sample's cut fits a SMASHED and a GRAD frame
 
     @classmethod
-    def of(cls, cut_size: int, batch: int) -> Wire:
+    def of(cls, cut_size: int, batch: int, head_size: int = 0) -> Wire:
         from tinysplit.core.protocol import spec
 
         def framed(payload: int) -> int:
             # a 0x00 before the frame, COBS(header | payload | crc) at worst, the 0x00 after
             return 1 + spec.cobs_max_encoded(spec.HEADER_SIZE + payload + spec.CRC_SIZE) + 1
 
-        frames = spec.training_step_payloads(batch, cut_size)
+        frames = spec.training_step_payloads(batch, cut_size, head_size)
         fits = spec.smashed_per_frame(cut_size) >= 1 and spec.grad_per_frame(cut_size) >= 1
         up = sum(framed(p) for m in spec.TO_HOST for p in frames[m])
         down = sum(framed(p) for m in spec.TO_BOARD for p in frames[m])
@@ -184,6 +184,7 @@ class PlanReport:
     skipped: tuple[Skipped, ...]
     #: cut -> {"dcor", "ssim"} from a `tinysplit audit` of the model (plan --audit FILE)
     privacy: dict[int, dict[str, float]] = field(default_factory=dict)
+    labels: str = "host"  # "client": U-shaped (the head and the loss on the board)
 
     @property
     def recommended(self) -> CutPlan | None:
@@ -196,6 +197,7 @@ class PlanReport:
             "board": asdict(self.board),
             "baud": self.baud,
             "batch": self.batch,
+            "labels": self.labels,
             "cycles_per_insn": _cpi(self.board.core),
             "cuts": [self._cut_json(c) for c in self.cuts],
             "skipped": [asdict(s) for s in self.skipped],
@@ -308,7 +310,8 @@ def plan_cut(
     from tinysplit.core.golden.ops import op_kind
     from tinysplit.host.costmodel.model import predict_training
 
-    wire = Wire.of(cp.cut_size, cp.max_batch)
+    head = cp.head
+    wire = Wire.of(cp.cut_size, cp.max_batch, 0 if head is None else head.in_features)
     cost = predict_training(
         cp.ops,
         cp.layout,
@@ -317,6 +320,13 @@ def plan_cut(
         grad_share=wire.grad_payload,
     )
     total = cost.per_sample_amortized(cp.max_batch)
+    macs = cost.macs
+    if head is not None:  # U-shaped: the head's logits, weight and input gradient per sample
+        from tinysplit.host.costmodel.model import kernel_insns, op_case
+
+        kinds = ("fc_forward", "fc_backward_weights", "fc_backward_input")
+        total += sum(kernel_insns(op_case(head, k), board.core) for k in kinds)
+        macs += 3 * head.in_features * head.out_features
     return CutPlan(
         cut=cp.cut if cut is None else cut,
         after=after,
@@ -324,7 +334,7 @@ def plan_cut(
         flash=cp.plan.flash,
         ram=cp.plan.ram_peak,
         n_train=cp.n_train,
-        macs=cost.macs,
+        macs=macs,
         insns=cost.per_sample,
         insns_total=total,
         device_s=total * _cpi(board.core) / board.clock_hz,
@@ -375,8 +385,10 @@ def plan_model(
     data: Path | None = None,
     seed: int = 0,
     say: Callable[[str], None] | None = None,
+    labels: str = "host",
 ) -> PlanReport:
-    """Plans every candidate cut of `model` for `board_name`."""
+    """Plans every candidate cut of `model` for `board_name`. labels "client": U-shaped (the
+    model's last Dense and the loss on the board too: its RAM, compute and extra hop)."""
     from tinysplit.codegen.export import plan_client
 
     board = Board.load(board_name)
@@ -392,7 +404,7 @@ def plan_model(
         if say is not None:
             say(f"planning the cut after {after} (cut {cut}) ...")
         try:
-            cp = plan_client(model, cut, data=data, seed=seed, board=board_name)
+            cp = plan_client(model, cut, data=data, seed=seed, board=board_name, labels=labels)
         except BadInput as e:  # e.g. this client leaves no flash for a data shard
             skipped.append(Skipped(cut, after, str(e)))
             refused.append(e)
@@ -403,8 +415,9 @@ def plan_model(
         raise refused[0]
     name = str(model) if not isinstance(model, Path) else model.name
     return PlanReport(
-        name, board, rate, batch, tuple(mark(cuts)), tuple(sorted(skipped, key=lambda s: s.cut))
-    )
+        name, board, rate, batch, tuple(mark(cuts)), tuple(sorted(skipped, key=lambda s: s.cut)),
+        labels=labels,
+    )  # fmt: skip
 
 
 # ---- output ---------------------------------------------------------------------------------
@@ -457,7 +470,9 @@ def format_table(r: PlanReport) -> str:
     title = (
         f"{r.model} on {b.name} ({b.core}, {b.clock_hz / 1e6:g} MHz, RAM {ram} B, flash "
         f"{flash} B), {r.baud:,} baud 8N1, batch {r.batch}"
-    )
+        + (", labels on the board (U-shaped: its head and loss included)"
+           if r.labels == "client" else "")
+    )  # fmt: skip
     legend = [
         "per training sample: MACs forward + backward; insns = instructions (cost model fitted "
         f"to exact counts on the emulated {b.core}), with framing and 1/{r.batch} of the step's "

@@ -42,7 +42,8 @@ class FullModel:
 
 def join(export_dir: Path, client_state: bytes, server_weights: list[npt.NDArray[Any]]) -> Any:
     """The whole model with a run's trained weights: the export's folded client layers with the
-    master copies of the state image, then the server segment with the run's weights."""
+    master copies of the state image, then the server segment with the run's weights (and, for
+    a U-shaped export, the board's head from the state image last)."""
     import keras
 
     from tinysplit.codegen.client_ops import _kind, fold_client
@@ -55,8 +56,9 @@ def join(export_dir: Path, client_state: bytes, server_weights: list[npt.NDArray
         net = keras.models.load_model(export_dir / "full.keras", compile=False)
         server = keras.models.load_model(export_dir / "server.keras", compile=False)
     layers, cut = fold_client(chain_layers(net), manifest_cut)
-    ops = load_client_state(export_dir).ops
-    load_state_image(ops, client_state)
+    state = load_client_state(export_dir)
+    ops = state.ops
+    load_state_image([*ops, state.head] if state.head is not None else ops, client_state)
     trained = iter(op for op in ops if isinstance(op, FCLayer | ConvLayer))
     for layer in layers[:cut]:
         kind = _kind(layer)
@@ -77,7 +79,15 @@ def join(export_dir: Path, client_state: bytes, server_weights: list[npt.NDArray
     probe = keras.Sequential([keras.Input((size,)), *client_out])
     if len(probe.outputs[0].shape) > 2:
         client_out.append(keras.layers.Flatten(name="tinysplit_cut_flat"))
-    return keras.Sequential([keras.Input((size,)), *client_out, server], name="tinysplit_full")
+    tail: list[Any] = []
+    if state.head is not None:  # U-shaped: the last Dense trained on the board
+        head_layer = layers[-1]
+        kernel = keras_kernel(state.head.master_w, "dense", tuple(head_layer.kernel.shape))
+        head_layer.set_weights([kernel, state.head.master_b][: len(head_layer.get_weights())])
+        tail = [head_layer]
+    return keras.Sequential(
+        [keras.Input((size,)), *client_out, server, *tail], name="tinysplit_full"
+    )
 
 
 def _manifest(export_dir: Path) -> dict[str, Any]:

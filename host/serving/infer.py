@@ -22,8 +22,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from tinysplit.core.protocol import Split
-from tinysplit.host.transport.link import SmashedBatch
+from tinysplit.core.protocol import HeadMode, Split
+from tinysplit.host.transport.link import HeadResult, SmashedBatch
 
 #: EVAL request ids of an inference run start here (training's use small step numbers).
 FIRST_REQUEST = 0x4000_0000
@@ -36,6 +36,13 @@ class TimedClient(Protocol):
     def timed_evaluate(
         self, split: int, start: int, count: int, request_id: int
     ) -> tuple[SmashedBatch, int]: ...
+    def head(
+        self,
+        step: int,
+        mode: HeadMode,
+        scales: npt.NDArray[np.float32],
+        acts: npt.NDArray[np.int8],
+    ) -> HeadResult: ...
 
 
 class Predictor(Protocol):
@@ -44,7 +51,9 @@ class Predictor(Protocol):
 
 @dataclass
 class Inference:
-    """Per sample: label (UNKNOWN if the board does not know it), logits, times (s), bytes."""
+    """Per sample: label (UNKNOWN if the board does not know it), logits, times (s), bytes.
+    U-shaped: no label and no logit reaches the host; `correct` has the board's verdicts and
+    `logits` the server segment's outputs (the head's inputs)."""
 
     labels: list[int] = field(default_factory=list)
     logits: list[npt.NDArray[np.float32]] = field(default_factory=list)
@@ -54,6 +63,7 @@ class Inference:
     server_s: list[float] = field(default_factory=list)
     bytes_up: list[int] = field(default_factory=list)  # board -> host
     bytes_down: list[int] = field(default_factory=list)  # host -> board
+    correct: list[int] = field(default_factory=list)  # U-shaped: 1 if the board's head was right
 
     @property
     def predictions(self) -> npt.NDArray[np.int64]:
@@ -61,6 +71,8 @@ class Inference:
 
     def accuracy(self) -> float | None:
         """Over the samples whose label is known; None if there are none."""
+        if self.correct:
+            return float(np.mean(self.correct))
         y = np.array(self.labels)
         known = y != UNKNOWN
         if not known.any():
@@ -88,9 +100,15 @@ def predict(
         t1 = time.perf_counter()
         logits = server.predict(batch.dequantize())[0]
         t2 = time.perf_counter()
+        if batch.labels is None:  # U-shaped: the board's head finishes, against its label
+            from tinysplit.host.training.trainer import quantize_head_input
+
+            q, scales = quantize_head_input(logits[None, :], FIRST_REQUEST + n)
+            out.correct.append(link.head(FIRST_REQUEST + n, HeadMode.EVAL, scales, q).correct)
+            t1 += time.perf_counter() - t2  # the head's round trip is wire (and head) time
         up1, down1 = byte_counts()
         device = cycles / clock_hz if clock_hz else float("nan")
-        out.labels.append(int(batch.labels[0]))
+        out.labels.append(UNKNOWN if batch.labels is None else int(batch.labels[0]))
         out.logits.append(np.asarray(logits, np.float32))
         out.acts.append(batch.acts[0].copy())
         out.device_s.append(device)
