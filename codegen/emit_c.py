@@ -202,7 +202,7 @@ extern int8_t ts_grad_buf[2][TS_MODEL_GRAD_BYTES];
 def _head_decl(m: CModel) -> str:
     if m.head is None:
         return "#define TS_MODEL_HEAD 0 /* labels on the host */"
-    return f"""/* U-shaped (--labels client): the model's last Dense and the loss run here too (head.c). */
+    return f"""/* U-shaped (--labels client): the last Dense and the loss run here too (head.c). */
 #define TS_MODEL_HEAD 1
 #define TS_MODEL_HEAD_SIZE {m.head.in_features} /* inputs of the head: HEAD_IN values per sample */
 #define TS_MODEL_N_CLASSES {m.head.out_features}

@@ -101,7 +101,7 @@ def head_logits(head: FCLayer, h: npt.ArrayLike, s_h: npt.ArrayLike) -> F32:
 
 def head_predict(head: FCLayer, h: npt.ArrayLike, s_h: npt.ArrayLike) -> npt.NDArray[np.int64]:
     """The board's predictions: the first largest logit."""
-    return np.argmax(head_logits(head, h, s_h), axis=1)
+    return np.asarray(np.argmax(head_logits(head, h, s_h), axis=1), dtype=np.int64)
 
 
 @dataclass
@@ -138,9 +138,7 @@ def head_train(
         total = (total + e[:, j]).astype(np.float32)
     loss = (head_log(total) - (z[np.arange(n), y] - zmax)).astype(np.float32)
     onehot = (np.arange(c)[None, :] == y[:, None]).astype(np.float32)
-    dz = (((e / total[:, None]).astype(np.float32) - onehot) / np.float32(batch)).astype(
-        np.float32
-    )
+    dz = (((e / total[:, None]).astype(np.float32) - onehot) / np.float32(batch)).astype(np.float32)
     dh = np.zeros(h8.shape, np.int8)
     s_dh = np.zeros(n, np.float32)
     loss_sum = np.float32(0.0)

@@ -411,9 +411,7 @@ class HeadOut:
         tail = b""
         if self.scales is not None and self.grads is not None:
             tail = self.scales.astype("<f4").tobytes() + self.grads.tobytes()
-        return _pack(
-            self.TYPE, self.mode, 0, self.count, self.correct, 0, self.loss_sum, tail=tail
-        )
+        return _pack(self.TYPE, self.mode, 0, self.count, self.correct, 0, self.loss_sum, tail=tail)
 
     @classmethod
     def unpack(cls, payload: bytes) -> Self:

@@ -211,10 +211,16 @@ LAYOUTS: dict[MsgType, Layout] = {
     ),
     MsgType.HEAD_OUT: Layout(
         "device->host",
-        (("mode", "B"), ("pad", "B"), ("count", "H"), ("correct", "H"), ("pad2", "H"),
-         ("loss_sum", "f")),
+        (
+            ("mode", "B"),
+            ("pad", "B"),
+            ("count", "H"),
+            ("correct", "H"),
+            ("pad2", "H"),
+            ("loss_sum", "f"),
+        ),
         "TRAIN: f32 scale[count], i8 grad[count * head_size]; EVAL: nothing",
-    ),  # fmt: skip
+    ),
     MsgType.EVAL: Layout(
         "host->device", (("split", "B"), ("flags", "B"), ("start", "H"), ("count", "H"))
     ),
@@ -292,9 +298,7 @@ def training_step_payloads(
         MsgType.TRAIN_STEP: frames(TRAIN_STEP_MAX_COUNT, TRAIN_STEP_FIXED_SIZE, 2),
         MsgType.GRAD: frames(grad_per_frame(cut_size), GRAD_FIXED_SIZE, cut_size + 4),
         MsgType.COMMIT: [COMMIT_FIXED_SIZE],
-        MsgType.SMASHED: frames(
-            smashed_per_frame(cut_size), SMASHED_FIXED_SIZE, cut_size + label
-        ),
+        MsgType.SMASHED: frames(smashed_per_frame(cut_size), SMASHED_FIXED_SIZE, cut_size + label),
         MsgType.STEP_DONE: [STEP_DONE_FIXED_SIZE],
         MsgType.HEAD_IN: [],
         MsgType.HEAD_OUT: [],

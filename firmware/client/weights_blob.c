@@ -1,7 +1,7 @@
 /*
  * The state image GET_WEIGHTS reads and PUT_WEIGHTS writes (docs/protocol.md, "Weights"):
  *
- *   weight blob: for each trainable op in order f32 master_w[C*K], f32 master_b[C], i8 w[C*K],
+ *   weight blob: for each trainable op in order (a U-shaped export's head last) f32 master_w[C*K], f32 master_b[C], i8 w[C*K],
  *                i32 b[C], f32 w_scale[C], f32 range_min, f32 range_max
  *   quant tail:  for each trainable op in order f32 in_scale, i32 in_zp, f32 out_scale, i32 out_zp,
  *                i32 out_mult[C], i32 out_shift[C]

@@ -102,9 +102,16 @@ def client_seeds() -> dict[str, bytes]:
             for o in range(0, IMAGE, 2048)
         ),
         "head": step + head + grad + commit,
-        "head-dup-gap": step + record(head_in(HeadMode.TRAIN, 2), IN_FLIGHT, seq=2) + head
-        + record(head_in(HeadMode.TRAIN, 2), IN_FLIGHT) + head + grad + commit + head,
-        "head-eval": record(Eval(1, 0, 40), 4) + record(head_in(HeadMode.EVAL, 40), 4)
+        "head-dup-gap": step
+        + record(head_in(HeadMode.TRAIN, 2), IN_FLIGHT, seq=2)
+        + head
+        + record(head_in(HeadMode.TRAIN, 2), IN_FLIGHT)
+        + head
+        + grad
+        + commit
+        + head,
+        "head-eval": record(Eval(1, 0, 40), 4)
+        + record(head_in(HeadMode.EVAL, 40), 4)
         + record(head_in(HeadMode.EVAL, 3), 4, seq=39),
         "push-then-train": push + step + grad + commit,
         "stats": record(StatsReq(), 4) + record(HelloReq(), 4),

@@ -736,6 +736,11 @@ def measure_training(
             for s, _ in zip(order, range(steps), strict=False):
                 step = hello.committed + s.step
                 smashed = link.forward(step, lr, s.indices.astype(np.int64))
+                if smashed.labels is None:
+                    raise InsnModelError(
+                        "instruction counts of a U-shaped export (--labels client) are not "
+                        "measured yet: measure its --labels host twin"
+                    )
                 loss, grad, _ = server.train_step(smashed.dequantize(), smashed.labels)
                 q, scales = quantize_cut_gradient(grad, loss, step)
                 link.backward(step, q, scales)

@@ -1,11 +1,11 @@
-"""The host end of wire protocol v2: one request/response layer over any pyserial port.
+"""The host end of wire protocol v4: one request/response layer over any pyserial port.
 
 Framing and message layouts live in :mod:`tinysplit.core.protocol`; this module knows the
 conversation — HELLO, SYNC, a training step (TRAIN_STEP → SMASHED… → GRAD… + COMMIT →
-STEP_DONE), evaluation, pulling and pushing the client's state, STATS — and makes every request
-survive a lossy link: each is sent again after a timeout that scales with its size, a bounded
-number of times, and the board answers a repeat from what it kept without applying it twice
-(docs/protocol.md, "Exactly once"). A board that reboots is noticed by its new session id
+STEP_DONE; U-shaped: HEAD_IN… → HEAD_OUT… before GRAD), evaluation, pulling and pushing the
+client's state, STATS — and makes every request survive a lossy link: each is sent again after
+a timeout that scales with its size, a bounded number of times, and the board answers a repeat
+from what it kept without applying it twice (docs/protocol.md, "Exactly once"). A board that reboots is noticed by its new session id
 (BoardReset); what to do then is the trainer's business.
 """
 
@@ -574,9 +574,8 @@ class ClientLink:
 
         self._converse(f"HEAD_IN {step}", send, handle, n * (size + 4) + 64)
         outs = [answers[first] for first, _ in frames]
-        result = HeadResult(
-            sum(o.correct for o in outs), float(np.sum([o.loss_sum for o in outs], dtype=np.float64))
-        )
+        loss_sum = float(np.sum([o.loss_sum for o in outs], dtype=np.float64))
+        result = HeadResult(sum(o.correct for o in outs), loss_sum)
         if mode == HeadMode.TRAIN:
             result.grads = np.concatenate([o.grads for o in outs if o.grads is not None])
             result.scales = np.concatenate([o.scales for o in outs if o.scales is not None])

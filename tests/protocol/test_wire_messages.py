@@ -21,7 +21,6 @@ from tinysplit.core.protocol import (
     Header,
     HeadIn,
     HeadOut,
-    HeadOut,
     Hello,
     HelloReq,
     Message,
