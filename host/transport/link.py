@@ -5,8 +5,9 @@ conversation — HELLO, SYNC, a training step (TRAIN_STEP → SMASHED… → GRA
 STEP_DONE; U-shaped: HEAD_IN… → HEAD_OUT… before GRAD), evaluation, pulling and pushing the
 client's state, STATS — and makes every request survive a lossy link: each is sent again after
 a timeout that scales with its size, a bounded number of times, and the board answers a repeat
-from what it kept without applying it twice (docs/protocol.md, "Exactly once"). A board that reboots is noticed by its new session id
-(BoardReset); what to do then is the trainer's business.
+from what it kept without applying it twice (docs/protocol.md, "Exactly once"). A board that
+reboots is noticed by its new session id (BoardReset); what to do then is the trainer's
+business.
 """
 
 from __future__ import annotations
