@@ -187,3 +187,36 @@ def test_labels_client_refuses_a_model_without_a_dense_head(tmp_path: Path) -> N
         export_client("digits-mlp", 2, tmp_path / "e", labels="client")
     with pytest.raises(BadInput, match="--labels nowhere"):
         export_client("digits-mlp", None, tmp_path / "f", labels="nowhere")
+
+
+def test_u_shaped_run_through_every_fault_ends_bit_identical(u_export: Path) -> None:
+    """HEAD_IN and HEAD_OUT dropped, repeated, reordered, cut, flipped, and the board reset
+    mid-step: each position goes through the head once, and the run ends with a clean run's
+    client state (head included) and server weights."""
+    from tinysplit.host.board.build import build_firmware
+    from tinysplit.host.training.soak import (
+        LOCAL_TIMEOUTS,
+        board_factory,
+        identical,
+        lost_steps,
+        train_through_proxy,
+    )
+    from tinysplit.host.transport.faults import FRAME_KINDS, FaultRates
+
+    image = build_firmware("native", u_export)
+    export = Export.load(u_export)
+    steps, cfg = 50, TrainConfig(epochs=2, batch=32, lr=0.1, seed=3)
+    clean = train_through_proxy(board_factory("native", image), export, cfg, rates=FaultRates(),
+                                seed=0, timeouts=LOCAL_TIMEOUTS, max_steps=steps)  # fmt: skip
+    faulty = train_through_proxy(
+        board_factory("native", image), export, cfg, rates=FaultRates.uniform(0.03, reset=0.0),
+        seed=5, timeouts=LOCAL_TIMEOUTS, max_steps=steps, reset_at=(60, 250),
+    )  # fmt: skip
+    print(f"\nfaults {faulty.faults}; host link {faulty.link}; board {faulty.board}")
+    assert clean.error is None and faulty.error is None, faulty.error
+    assert all(faulty.faults[k] > 0 for k in FRAME_KINDS) and faulty.faults["reset"] >= 2
+    assert lost_steps(faulty, clean) == 0
+    assert identical(faulty, clean), "client state or server weights differ from the clean run"
+    assert faulty.result is not None and clean.result is not None
+    assert faulty.result.history == clean.result.history
+    assert faulty.board["duplicates"] > 0
