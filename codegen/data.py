@@ -303,3 +303,55 @@ def _labels(
             f"{path}: {key}[{i}] = {int(y[i])} is out of range; labels must be in 0..{limit - 1}"
         )
     return np.ascontiguousarray(y)
+
+
+#: `--shards` rules: how a data set is dealt to several clients (data holders).
+SHARD_RULES = ("iid", "by-class", "dirichlet:ALPHA")
+
+
+def partition(y: npt.ArrayLike, clients: int, rule: str, seed: int = 0) -> list[npt.NDArray[np.int64]]:
+    """Row indices of each client's private shard of a training set with labels y.
+
+    iid: a random permutation dealt into `clients` nearly equal parts. by-class: class c goes
+    whole to client c mod clients (each client holds only some classes). dirichlet:ALPHA: each
+    class is split among the clients in proportions drawn from Dirichlet(ALPHA) (small ALPHA:
+    skewed). Every row goes to exactly one client; each client gets at least one row."""
+    labels = np.asarray(y, dtype=np.int64)
+    n = len(labels)
+    if not 1 <= clients <= n:
+        raise BadInput(f"--clients {clients}: give 1..{n} (the training set has {n} samples)")
+    rng = np.random.default_rng(seed)
+    owner = np.zeros(n, dtype=np.int64)
+    if rule == "iid":
+        owner[rng.permutation(n)] = np.arange(n) % clients
+    elif rule == "by-class":
+        owner = labels % clients
+    elif rule.startswith("dirichlet:"):
+        try:
+            alpha = float(rule.split(":", 1)[1])
+        except ValueError:
+            alpha = float("nan")
+        if not (np.isfinite(alpha) and alpha > 0):
+            raise BadInput(f"--shards {rule}: give dirichlet:ALPHA with ALPHA > 0 (e.g. 0.5)")
+        for c in np.unique(labels):
+            rows = rng.permutation(np.flatnonzero(labels == c))
+            cuts = (np.cumsum(rng.dirichlet([alpha] * clients))[:-1] * len(rows)).astype(int)
+            for k, part in enumerate(np.split(rows, cuts)):
+                owner[part] = k
+    else:
+        raise BadInput(f"--shards {rule}: choose one of {', '.join(SHARD_RULES)}")
+    shards = [np.flatnonzero(owner == k) for k in range(clients)]
+    empty = [k for k, s in enumerate(shards) if len(s) == 0]
+    if empty:
+        raise BadInput(
+            f"--shards {rule} leaves client {empty[0]} without data ({clients} clients, "
+            f"{len(np.unique(labels))} classes): use fewer clients or another rule"
+        )
+    return shards
+
+
+def subset(d: Dataset, rows: npt.ArrayLike) -> Dataset:
+    """d with only these training rows (the test set whole)."""
+    idx = np.asarray(rows, dtype=np.int64)
+    return Dataset(np.ascontiguousarray(d.x_train[idx]), np.ascontiguousarray(d.y_train[idx]),
+                   d.x_test, d.y_test, d.n_classes, d.name, d.sample_shape)  # fmt: skip

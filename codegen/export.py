@@ -36,7 +36,7 @@ from tinysplit.codegen.client_ops import (
     golden_ops,
     trainable_layer,
 )
-from tinysplit.codegen.data import Dataset, fit_flash, load_npz
+from tinysplit.codegen.data import Dataset, fit_flash, load_npz, partition, subset
 from tinysplit.codegen.emit_c import CModel, write_c
 from tinysplit.codegen.memory_plan import (
     FLASH_HEADROOM_BYTES,
@@ -149,6 +149,82 @@ def export_client(
 
 
 @dataclass(frozen=True)
+class Member:
+    """One client of a federation: which client, of how many, and its training rows."""
+
+    index: int
+    clients: int
+    rule: str
+    rows: npt.NDArray[np.int64]
+
+
+def export_clients(
+    model: str | Path,
+    cut: int | None,
+    out_dir: Path,
+    clients: int,
+    shards: str = "iid",
+    *,
+    data: Path | None = None,
+    seed: int = 0,
+    board: str | None = DEFAULT_BOARD,
+    labels: str = "host",
+    private: bool = False,
+) -> list[ExportResult]:
+    """Several data holders: one export per client in out_dir/client<k> (k from 0), the same
+    model (initial weights, int8 quantization) with each client's own shard of the training
+    set (partition rule `shards`; the test set whole on each), and out_dir/federation.json
+    listing them. Raises what export_client raises, and BadInput for a bad --clients/--shards."""
+    out_dir = Path(out_dir)
+    if not 1 <= clients <= MAX_CLIENTS:
+        raise BadInput(f"--clients {clients}: give 1..{MAX_CLIENTS}")
+    earlier = (out_dir / "federation.json").is_file() and all(
+        p.name == "federation.json" or p.name.startswith("client") for p in out_dir.iterdir()
+    )
+    if earlier:  # an earlier federation export: replaced client by client
+        for p in out_dir.iterdir():
+            if p.is_dir() and p.name.startswith("client") and p.name[6:].isdigit() and (
+                int(p.name[6:]) >= clients
+            ):
+                shutil.rmtree(p)
+    else:
+        check_out_dir(out_dir, [Path(model)] + ([Path(data)] if data is not None else []))
+    load_tensorflow()
+    c = _prepare(model, cut, data, seed, None, 4096, board, CALIBRATION_SAMPLES, labels)
+    rows = partition(c.full_data.y_train, clients, shards, seed)
+    results = []
+    for k, part in enumerate(rows):
+        member = Member(k, clients, shards, part)
+        target = out_dir / f"client{k}"
+        staged = _staging_dir(target)
+        try:
+            res = _export_into(model, cut, staged, data, seed, None, 4096, board,
+                               CALIBRATION_SAMPLES, None, private, labels, member)  # fmt: skip
+            _replace_dir(staged, target)
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+        results.append(ExportResult(target, res.manifest, res.plan))
+    index = {
+        "clients": clients,
+        "shards": shards,
+        "model": results[0].manifest["model"],
+        "exports": [
+            {"dir": f"client{k}", "model_hash": r.manifest["model_hash"],
+             "n_train": r.manifest["n_train"],
+             "classes": sorted({int(v) for v in c.full_data.y_train[rows[k]]})}
+            for k, r in enumerate(results)
+        ],
+    }  # fmt: skip
+    (out_dir / "federation.json").write_text(json.dumps(index, indent=2) + "\n")
+    return results
+
+
+#: Most clients one export writes (and one host trains).
+MAX_CLIENTS = 16
+
+
+@dataclass(frozen=True)
 class Noise:
     """Noise on the board's smashed data (core/golden/noise.py): kind and scale."""
 
@@ -210,8 +286,10 @@ def _export_into(
     noise: Noise | None = None,
     private: bool = False,
     labels: str = "host",
+    member: Member | None = None,
 ) -> ExportResult:
-    """export_client's work, written into out_dir (a fresh staging folder)."""
+    """export_client's work, written into out_dir (a fresh staging folder). member: one client
+    of several (export_clients): its shard of the training set, calibrated on the whole set."""
     load_tensorflow()  # TensorFlow's start-up log lines off stderr, on every CPU
     c = _prepare(model, cut, data, seed, max_batch, stack_bytes, board, calibration_samples,
                  labels)  # fmt: skip
@@ -221,9 +299,15 @@ def _export_into(
     max_batch = c.max_batch
 
     tflite, ops = c.convert(full_data)
-    dataset, data_note = _fit_shard(c, ops)
-    if dataset is not full_data:
-        tflite, ops = c.convert(dataset)
+    if member is not None:
+        # Every client of a federation runs the same int8 model: calibrated on the whole
+        # training set once, whatever shard each holds.
+        c.full_data = full_data = subset(full_data, member.rows)
+        dataset, data_note = _fit_shard(c, ops)
+    else:
+        dataset, data_note = _fit_shard(c, ops)
+        if dataset is not full_data:
+            tflite, ops = c.convert(dataset)
 
     first_scale, first_zp = _input_quant(ops[0])
     shard = (
@@ -297,6 +381,9 @@ def _export_into(
         manifest["noise"] = {"kind": noise.kind, "scale": noise.scale}
     if private:
         manifest["sealed"] = True
+    if member is not None:
+        manifest["federation"] = {"client": member.index, "clients": member.clients,
+                                  "shards": member.rule}  # fmt: skip
     if c.head is not None:
         manifest["labels"] = "client"
         manifest["head"] = {"in": c.head_size, "out": dataset_outputs(c)}

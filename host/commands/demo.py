@@ -11,6 +11,7 @@ from typing import Any
 from tinysplit.core.boards import board_profile, emulated_boards
 from tinysplit.core.errors import BadInput
 from tinysplit.host.commands.export import add_labels_option, add_noise_options
+from tinysplit.host.commands.federated import add_federation_options
 from tinysplit.host.commands.runs import (
     RunOptions,
     add_hyper_options,
@@ -40,6 +41,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="work directory")
     add_noise_options(p)
     add_labels_option(p)
+    add_federation_options(p)
     add_hyper_options(p)
     add_run_options(p)
 
@@ -53,6 +55,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     model: str | Path = args.model if args.model is not None else args.workload
     if args.model is not None and (args.cut is None or opts.data is None):
         raise BadInput("demo --model FILE.keras needs --cut N and --data FILE.npz")
+    if args.clients != 1:
+        from tinysplit.host.commands.federated import print_federation, run_federation
+
+        summary = run_federation(args, opts, model, out)
+        if not opts.json:
+            print_federation(summary)
+        return summary
     say(opts, f"[1/4] exporting the client segment of {model} ...")
     # --seed seeds the initial weights as well as the data order (a run per seed is a new model)
     seed = opts.seed if opts.seed is not None else 0

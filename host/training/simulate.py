@@ -9,6 +9,7 @@ protocol and transport take.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +20,7 @@ from tinysplit.core.golden.head import head_commit, head_predict, head_train
 from tinysplit.core.golden.noise import with_noise
 from tinysplit.core.golden.step import cut_quant, ops_forward, ops_train_step
 from tinysplit.core.protocol import HeadMode, StepDone
+from tinysplit.host.training.weights import load_state_image, state_image
 from tinysplit.host.transport.link import HeadResult, SmashedBatch
 
 
@@ -86,6 +88,18 @@ class GoldenClient:
             head_commit(self.head_layer, p.lr)
         _, _, rmin, rmax = cut_quant(self.ops)
         return StepDone(0, float(rmin), float(rmax), 0)
+
+    def _layers(self) -> list[Any]:
+        return [*self.ops, self.head_layer] if self.head_layer is not None else list(self.ops)
+
+    def pull_state(self) -> bytes:
+        """The state image a board holding this client's state would send."""
+        return state_image(self._layers())
+
+    def push_state(self, image: bytes, step: int, weights_crc: int) -> None:
+        """Takes a state image as a board does (PUT_WEIGHTS)."""
+        self._pending = None
+        load_state_image(self._layers(), image)
 
     def head(
         self,

@@ -1,0 +1,196 @@
+"""Several data holders from the command line: `tinysplit demo --clients K` (and the pieces it
+shares with `tinysplit train` on a federation export)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from tinysplit.core.errors import BadInput
+from tinysplit.host.commands.runs import RunOptions, hyper, say
+from tinysplit.host.training.session import Export, board_url
+
+
+def add_federation_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--clients", type=int, default=1, help="data holders, each with its own board (default 1)"
+    )
+    p.add_argument(
+        "--shards",
+        default="iid",
+        help="how the training set is dealt: iid (default), by-class, dirichlet:ALPHA",
+    )
+    p.add_argument(
+        "--schedule",
+        default="splitfed",
+        help="splitfed (default: all boards at once, client weights averaged) or sequential "
+        "(boards take turns, weights relayed)",
+    )
+    p.add_argument(
+        "--average-every",
+        type=int,
+        default=1,
+        help="splitfed: average the client weights every R rounds (default 1)",
+    )
+
+
+def federation_exports(folder: Path) -> list[Export]:
+    """The client exports of a `--clients K` export folder, in client order."""
+    index_path = folder / "federation.json"
+    try:
+        index = json.loads(index_path.read_text())
+        dirs = [folder / e["dir"] for e in index["exports"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BadInput(f"{folder} is not a --clients export ({index_path}: {exc})") from None
+    return [Export.load(d) for d in dirs]
+
+
+def template(export: Export) -> list[Any]:
+    """The golden client layers of an export, the U-shaped head last."""
+    from tinysplit.codegen.export import load_client_state
+
+    st = load_client_state(export.path)
+    return [*st.ops, st.head] if st.head is not None else list(st.ops)
+
+
+@contextlib.contextmanager
+def local_links(
+    board: str, exports: Sequence[Export], opts: RunOptions
+) -> Iterator[list[Any]]:
+    """K local boards (native or emulated), booted and greeted, one per export."""
+    from tinysplit.host.commands.runs import timeouts
+    from tinysplit.host.training.session import connect
+
+    with contextlib.ExitStack() as stack:
+        links = []
+        for e in exports:
+            url = stack.enter_context(board_url(board, e))
+            link, _ = stack.enter_context(connect(url, e, timeouts=timeouts(opts)))
+            links.append(link)
+        yield links
+
+
+def reconnect_same(link: Any, export: Export) -> Callable[[], Any]:
+    """A dropped board asked again on its own port (a board that rebooted on the same cable)."""
+
+    def again() -> Any:
+        link.hello(export.model_hash)
+        return link
+
+    return again
+
+
+def run_federation(
+    args: argparse.Namespace, opts: RunOptions, model: str | Path, out: Path
+) -> dict[str, Any]:
+    from tinysplit.codegen.export import export_clients
+    from tinysplit.host.training.federation import SCHEDULES, Member, federated_train
+    from tinysplit.host.training.schedule import Schedule
+
+    if args.schedule not in SCHEDULES:
+        raise BadInput(f"--schedule {args.schedule}: choose one of {', '.join(SCHEDULES)}")
+    if opts.private:
+        raise BadInput(
+            "--private with --clients: the host averages and relays the client weights, so "
+            "they cannot be sealed; drop --private (or train one board)"
+        )
+    seed = opts.seed if opts.seed is not None else 0
+    say(opts, f"[1/4] exporting {args.clients} clients of {model} ({args.shards} shards) ...")
+    export_clients(model, args.cut, out / "export", args.clients, args.shards, data=opts.data,
+                   seed=seed, board=args.board, labels=args.labels)  # fmt: skip
+    exports = federation_exports(out / "export")
+    cfg = hyper(opts, exports[0])
+    say(opts, f"[2/4] building and booting {args.clients} x {args.board} ...")
+    with local_links(args.board, exports, opts) as links:
+        say(opts, f"[3/4] {args.schedule} training on {args.clients} boards ...")
+        from tinysplit.host.training.server import ServerSegment
+
+        server = ServerSegment.load(exports[0].path / "server.keras", cfg.lr)
+        members = [
+            Member(k, link, Schedule(link.n_train, cfg.batch, cfg.epochs, cfg.seed + k),
+                   reconnect_same(link, e))
+            for k, (link, e) in enumerate(zip(links, exports, strict=True))
+        ]  # fmt: skip
+        result = federated_train(
+            members, server, cfg, template(exports[0]), schedule=args.schedule,
+            average_every=args.average_every, say=lambda t: say(opts, t),
+        )  # fmt: skip
+        link_bytes = [link.stats.as_dict() for link in links]
+    summary: dict[str, Any] = {
+        "board": args.board,
+        "clients": args.clients,
+        "shards": args.shards,
+        "schedule": args.schedule,
+        "labels": exports[0].manifest.get("labels", "host"),
+        "split_accuracy": result.test_accuracy,
+        "epochs": cfg.epochs,
+        "batch": cfg.batch,
+        "lr": cfg.lr,
+        "rounds" if args.schedule == "splitfed" else "steps": result.steps,
+        "samples": result.samples,
+        "samples_per_s": result.samples_per_s,
+        "train_seconds": result.train_seconds,
+        "host_server_cpu_s_per_sample": result.server_seconds / max(result.samples, 1),
+        "averages": result.averages,
+        "events": [vars(e) for e in result.events],
+        "history": [vars(h) for h in result.history],
+        "client_samples": [e.manifest["n_train"] for e in exports],
+        "link_host": link_bytes,
+    }
+    say(opts, "[4/4] one board with all the clients' data, and the centralized baseline ...")
+    summary.update(_one_board(model, args, opts, out, cfg, exports))
+    return summary
+
+
+def _one_board(
+    model: str | Path, args: argparse.Namespace, opts: RunOptions, out: Path, cfg: Any,
+    exports: Sequence[Export],
+) -> dict[str, Any]:  # fmt: skip
+    """The same total samples, epochs and batch on one board holding every client's shard: the
+    golden model in-process (bit-exact with the firmware), and the float Keras baseline."""
+    import numpy as np
+
+    from tinysplit.codegen.data import Dataset, load_npz
+    from tinysplit.codegen.export import export_client, load_client_state
+    from tinysplit.host.commands.runs import train_baseline
+    from tinysplit.host.training.server import ServerSegment
+    from tinysplit.host.training.simulate import GoldenClient
+    from tinysplit.host.training.trainer import split_train
+
+    parts = [load_npz(e.path / "data.npz") for e in exports]
+    union = Dataset(
+        np.concatenate([p.x_train for p in parts]), np.concatenate([p.y_train for p in parts]),
+        parts[0].x_test, parts[0].y_test, parts[0].n_classes, parts[0].name,
+    )  # fmt: skip
+    single = out / "single"
+    single.mkdir(parents=True, exist_ok=True)
+    union.save_npz(single / "union.npz")
+    export_client(model, args.cut, single / "export", data=single / "union.npz",
+                  seed=cfg.seed, board=None, labels=args.labels)  # fmt: skip
+    single_export = Export.load(single / "export")
+    server = ServerSegment.load(single_export.path / "server.keras", cfg.lr)
+    client = GoldenClient(load_client_state(single_export.path))
+    res = split_train(client, server, cfg, progress=False, eval_every_epoch=False)
+    out_: dict[str, Any] = {
+        "single_board_accuracy": res.test_accuracy,
+        "single_board_samples": len(union.y_train),
+    }
+    if not opts.no_baseline:
+        out_["centralized_accuracy"] = train_baseline(opts, single_export, cfg).test_accuracy
+    return out_
+
+
+def print_federation(s: dict[str, Any]) -> None:
+    print(f"\n== tinysplit {s['schedule']}: {s['clients']} clients ({s['shards']}) ==")
+    print(f"split accuracy        {s['split_accuracy']:.4f}")
+    print(f"one board, all data   {s['single_board_accuracy']:.4f}  (golden model, same samples)")
+    if "centralized_accuracy" in s:
+        print(f"centralized accuracy  {s['centralized_accuracy']:.4f}  (float Keras)")
+    print(f"samples               {s['samples']:,} in {s['train_seconds']:.1f} s "
+          f"({s['samples_per_s']:.1f} samples/s)")  # fmt: skip
+    for e in s["events"]:
+        print(f"  step {e['step']}: client {e['client']} {e['what']} {e['why']}")
