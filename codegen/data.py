@@ -309,7 +309,9 @@ def _labels(
 SHARD_RULES = ("iid", "by-class", "dirichlet:ALPHA")
 
 
-def partition(y: npt.ArrayLike, clients: int, rule: str, seed: int = 0) -> list[npt.NDArray[np.int64]]:
+def partition(
+    y: npt.ArrayLike, clients: int, rule: str, seed: int = 0
+) -> list[npt.NDArray[np.int64]]:
     """Row indices of each client's private shard of a training set with labels y.
 
     iid: a random permutation dealt into `clients` nearly equal parts. by-class: class c goes

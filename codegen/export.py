@@ -183,8 +183,11 @@ def export_clients(
     )
     if earlier:  # an earlier federation export: replaced client by client
         for p in out_dir.iterdir():
-            if p.is_dir() and p.name.startswith("client") and p.name[6:].isdigit() and (
-                int(p.name[6:]) >= clients
+            if (
+                p.is_dir()
+                and p.name.startswith("client")
+                and p.name[6:].isdigit()
+                and (int(p.name[6:]) >= clients)
             ):
                 shutil.rmtree(p)
     else:

@@ -58,9 +58,7 @@ def template(export: Export) -> list[Any]:
 
 
 @contextlib.contextmanager
-def local_links(
-    board: str, exports: Sequence[Export], opts: RunOptions
-) -> Iterator[list[Any]]:
+def local_links(board: str, exports: Sequence[Export], opts: RunOptions) -> Iterator[list[Any]]:
     """K local boards (native or emulated), booted and greeted, one per export."""
     from tinysplit.host.commands.runs import timeouts
     from tinysplit.host.training.session import connect

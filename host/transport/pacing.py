@@ -1,0 +1,113 @@
+"""A link paced like a real UART: a proxy in front of a port that lets baud/10 bytes per second
+through each way (8N1: ten bits a byte), full duplex, as a board's serial line does.
+
+The emulated and native boards answer at memory speed; a real board's UART at 115,200 baud
+moves 11,520 bytes a second. PacedPort puts that limit back, so that what several boards gain
+from running at the same time is measured where a real fleet is bound: on the wire.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+#: How long the proxy may run ahead of the line: about a UART FIFO's worth at 115,200 baud.
+BURST_S = 0.002
+
+
+class PacedPort:
+    """The pyserial subset ClientLink uses (write, read, in_waiting, close) over `port`, paced
+    at `baud` (bits per second, 10 bits a byte) in each direction."""
+
+    def __init__(self, port: Any, baud: int, *, timeout: float = 0.05) -> None:
+        if baud <= 0:
+            raise ValueError("baud must be > 0")
+        self.port, self.rate, self.timeout = port, baud / 10.0, timeout
+        self._tx = bytearray()  # written by the host, not on the line yet
+        self._rx_line = bytearray()  # received from the board, still "on the line"
+        self._rx = bytearray()  # arrived: what read() returns
+        self._cv = threading.Condition()
+        self._stop = False
+        self._error: BaseException | None = None
+        self._pump = threading.Thread(target=self._run, name="paced-port", daemon=True)
+        self._pump.start()
+
+    # ---- the pump: one thread moves bytes each way at the line's rate -----------------------
+
+    def _run(self) -> None:
+        credit_tx = credit_rx = 0.0
+        last = time.monotonic()
+        try:
+            while not self._stop:
+                waiting = self.port.in_waiting
+                data = self.port.read(waiting) if waiting else b""
+                now = time.monotonic()
+                dt, last = now - last, now
+                out = b""
+                with self._cv:
+                    self._rx_line += data
+                    # credit accrues only while bytes wait, and never beyond a FIFO's worth
+                    cap = max(1.0, self.rate * BURST_S)
+                    credit_rx = min(credit_rx + dt * self.rate, cap) if self._rx_line else 0.0
+                    credit_tx = min(credit_tx + dt * self.rate, cap) if self._tx else 0.0
+                    n = min(int(credit_rx), len(self._rx_line))
+                    if n:
+                        self._rx += self._rx_line[:n]
+                        del self._rx_line[:n]
+                        credit_rx -= n
+                        self._cv.notify_all()
+                    m = min(int(credit_tx), len(self._tx))
+                    if m:
+                        out = bytes(self._tx[:m])
+                        del self._tx[:m]
+                        credit_tx -= m
+                if out:
+                    self.port.write(out)
+                if not (data or out):
+                    time.sleep(0.0005)
+        except BaseException as error:  # the board's port closed under us: tell the reader
+            with self._cv:
+                self._error = error
+                self._cv.notify_all()
+
+    # ---- the port ---------------------------------------------------------------------------
+
+    def write(self, data: bytes, /) -> int:
+        with self._cv:
+            self._tx += data
+        return len(data)
+
+    def read(self, size: int = 1, /) -> bytes:
+        deadline = time.monotonic() + self.timeout
+        with self._cv:
+            while not self._rx and self._error is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return b""
+                self._cv.wait(left)
+            if not self._rx and self._error is not None:
+                raise OSError(f"the paced port's board side failed: {self._error}")
+            out = bytes(self._rx[:size])
+            del self._rx[:size]
+            return out
+
+    @property
+    def in_waiting(self) -> int:
+        with self._cv:
+            return len(self._rx)
+
+    def reset_input_buffer(self) -> None:
+        with self._cv:
+            self._rx.clear()
+
+    def close(self) -> None:
+        self._stop = True
+        self._pump.join(timeout=1.0)
+        self.port.close()
+
+    def __enter__(self) -> PacedPort:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
