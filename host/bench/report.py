@@ -111,6 +111,10 @@ def run_bench(
         soak = _soak(soak_seconds, say)
         seconds["soak"] = time.monotonic() - t
 
+        t = time.monotonic()
+        fleet = run_fleet(work / "fleet", workloads, say, quick)
+        seconds["fleet"] = time.monotonic() - t
+
     seconds["total"] = time.monotonic() - t0
     return {
         "bench": {
@@ -131,7 +135,22 @@ def run_bench(
         "accuracy": accuracy,
         "memory": memory,
         "soak": soak,
+        "fleet": fleet,
     }
+
+
+def run_fleet(
+    work: Path, workloads: list[str], say: Callable[[str], None], quick: bool
+) -> dict[str, Any]:
+    """Section 7, with its own provenance (`tinysplit bench --fleet-only` runs it alone)."""
+    from tinysplit.host.bench import fleet
+
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    section = _attempt(say, "fleet", fleet.measure, work, workloads, say, quick)
+    if section.get("status") != "not run":
+        section["started"] = started
+        section["commit"] = _provenance().get("commit")
+    return dict(section)
 
 
 def _soak(seconds: float, say: Callable[[str], None]) -> dict[str, Any]:
@@ -384,8 +403,23 @@ def markdown(report: dict[str, Any]) -> str:
                 "## 6. Robustness: the soak",
                 soak_markdown,
             ),
+            _section_or(
+                report.get("fleet", md.not_run("not measured")), "## 7. Several boards", _fleet_md
+            ),
         ]
     )
+
+
+def _fleet_md(section: dict[str, Any]) -> str:
+    from tinysplit.host.bench import fleet
+
+    text = fleet.markdown(section)
+    if section.get("started"):
+        text += (
+            f"\nMeasured on {section['started']}, commit {section.get('commit') or '?'} "
+            "(`tinysplit bench --fleet-only` updates this section alone).\n"
+        )
+    return text
 
 
 def _section_or(

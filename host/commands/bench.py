@@ -34,6 +34,11 @@ def add_parser(sub: Any) -> None:
         help="also run `tinysplit soak` this long on the native build (reference: 600)",
     )
     p.add_argument(
+        "--fleet-only",
+        action="store_true",
+        help="measure only section 7 (several paced boards) and update BENCHMARKS.md/.json",
+    )
+    p.add_argument(
         "--workload",
         action="append",
         metavar="NAME",
@@ -58,8 +63,31 @@ def run(args: argparse.Namespace) -> None:
 
     if args.soak < 0:
         raise BadInput(f"--soak {args.soak:g}: give seconds >= 0")
+    if args.fleet_only:
+        _fleet_only(args, workloads, out_dir)
+        return
     report = run_bench(
         quick=args.quick, workloads=workloads, say=Progress(), soak_seconds=args.soak
     )
     md_path, json_path = write_report(report, out_dir)
     print(f"wrote {md_path} and {json_path} ({report['bench']['seconds']:.0f} s)")
+
+
+def _fleet_only(args: argparse.Namespace, workloads: list[str], out_dir: Path) -> None:
+    """Section 7 alone, merged into the BENCHMARKS.json already there (the other sections and
+    their provenance unchanged), and BENCHMARKS.md rendered again from it."""
+    import json
+    import tempfile
+
+    from tinysplit.host.bench.report import JSON_NAME, run_fleet
+
+    path = out_dir / JSON_NAME
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise BadInput(f"--fleet-only updates {path}, which cannot be read ({e}): run a full "
+                       "`tinysplit bench` first") from None  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="tinysplit-fleet-") as tmp:
+        report["fleet"] = run_fleet(Path(tmp), workloads, Progress(), args.quick)
+    md_path, json_path = write_report(report, out_dir)
+    print(f"wrote section 7 into {md_path} and {json_path}")

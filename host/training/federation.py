@@ -158,6 +158,7 @@ class _Federation:
         say: Callable[[str], None],
         eval_every_epoch: bool,
         max_steps: int | None = None,
+        first_step: int = 0,
     ) -> None:
         if schedule not in SCHEDULES:
             raise BadInput(f"--schedule {schedule}: choose one of {', '.join(SCHEDULES)}")
@@ -167,7 +168,7 @@ class _Federation:
         self.server, self.cfg, self.template = server, cfg, list(template)
         self.schedule, self.average_every = schedule, average_every
         self.say, self.eval_every_epoch = say, eval_every_epoch
-        self.max_steps = max_steps
+        self.max_steps, self.first_step = max_steps, first_step
         # Averaging divides each client's move by the number of clients: their learning rate
         # is scaled up by as much, so that an averaged round moves the client layers as far
         # as that many single-board steps would (the server takes that many steps itself).
@@ -303,7 +304,7 @@ class _Federation:
             return
         for r in range(rounds):
             epoch, i = self.round(r, per_epoch)
-            step = r + 1
+            step = self.first_step + r + 1
             end_of_epoch = i == per_epoch - 1
             if (step % self.average_every == 0) or end_of_epoch:
                 self.result.final_state, _ = self.average(step)
@@ -313,7 +314,7 @@ class _Federation:
     def round(self, r: int, per_epoch: int) -> tuple[int, int]:
         """Round r (from 0): one step on every present client that has one; (epoch, i)."""
         epoch, i = divmod(r, per_epoch)
-        step = r + 1
+        step = self.first_step + r + 1
         active = [m for m in self.present() if i < m.schedule.per_epoch]
         steps = {m.index: m.schedule[epoch * m.schedule.per_epoch + i] for m in active}
         fwd: dict[int, Future[SmashedBatch]] = {
@@ -342,7 +343,7 @@ class _Federation:
         return epoch, i
 
     def sequential(self) -> None:
-        step = 0
+        step = self.first_step
         image: bytes | None = None
         crc = 0
         for epoch in range(self.cfg.epochs):
@@ -400,13 +401,14 @@ def federated_train(
     say: Callable[[str], None] = lambda text: None,
     eval_every_epoch: bool = True,
     max_steps: int | None = None,
+    first_step: int = 0,
 ) -> FedResult:
     """Trains with every member for cfg.epochs of its own data (see the module docstring).
     template: the export's golden client layers (with the head of a U-shaped export), for
     averaging and relaying states."""
     fed = _Federation(members, server, cfg, template, schedule=schedule,
                       average_every=average_every, say=say, eval_every_epoch=eval_every_epoch,
-                      max_steps=max_steps)  # fmt: skip
+                      max_steps=max_steps, first_step=first_step)  # fmt: skip
     start = time.monotonic()
     try:
         fed.splitfed() if schedule == "splitfed" else fed.sequential()

@@ -12,8 +12,9 @@ import threading
 import time
 from typing import Any
 
-#: How long the proxy may run ahead of the line: about a UART FIFO's worth at 115,200 baud.
-BURST_S = 0.002
+#: The pump's tick: bytes move in bursts of this much line time (23 bytes at 115,200 baud);
+#: the average rate is exact, the granularity is this.
+TICK_S = 0.002
 
 
 class PacedPort:
@@ -30,16 +31,27 @@ class PacedPort:
         self._cv = threading.Condition()
         self._stop = False
         self._error: BaseException | None = None
+        self.cpu_seconds = 0.0  # the pump thread's own CPU time (a harness cost, not the host's)
         self._pump = threading.Thread(target=self._run, name="paced-port", daemon=True)
         self._pump.start()
 
     # ---- the pump: one thread moves bytes each way at the line's rate -----------------------
 
     def _run(self) -> None:
+        """Every TICK_S: take what the board sent, let through what the line allows each way
+        (credit accrues only while bytes wait, so an idle line saves none up)."""
         credit_tx = credit_rx = 0.0
-        last = time.monotonic()
+        cap = max(1.0, 2 * self.rate * TICK_S)
+        last = next_tick = time.monotonic()
+        cpu0 = time.thread_time()
         try:
             while not self._stop:
+                next_tick += TICK_S
+                delay = next_tick - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                else:
+                    next_tick = time.monotonic()  # fell behind: no burst to catch up
                 waiting = self.port.in_waiting
                 data = self.port.read(waiting) if waiting else b""
                 now = time.monotonic()
@@ -47,8 +59,6 @@ class PacedPort:
                 out = b""
                 with self._cv:
                     self._rx_line += data
-                    # credit accrues only while bytes wait, and never beyond a FIFO's worth
-                    cap = max(1.0, self.rate * BURST_S)
                     credit_rx = min(credit_rx + dt * self.rate, cap) if self._rx_line else 0.0
                     credit_tx = min(credit_tx + dt * self.rate, cap) if self._tx else 0.0
                     n = min(int(credit_rx), len(self._rx_line))
@@ -64,8 +74,7 @@ class PacedPort:
                         credit_tx -= m
                 if out:
                     self.port.write(out)
-                if not (data or out):
-                    time.sleep(0.0005)
+                self.cpu_seconds = time.thread_time() - cpu0
         except BaseException as error:  # the board's port closed under us: tell the reader
             with self._cv:
                 self._error = error
