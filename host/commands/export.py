@@ -22,6 +22,16 @@ def add_parser(sub: Any) -> None:
     add_noise_options(p)
     add_labels_option(p)
     p.add_argument(
+        "--clients",
+        type=int,
+        default=1,
+        help="several data holders: one export per client in OUT/client<k>, each with its own "
+        "shard of the training set (default 1)",
+    )
+    p.add_argument(
+        "--shards", default="iid", help="with --clients: iid (default), by-class, dirichlet:ALPHA"
+    )
+    p.add_argument(
         "--private",
         action="store_true",
         help="the board seals its state image (weights, master copies, ranges) with a key only "
@@ -60,6 +70,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     noise = Noise(args.noise, args.noise_scale) if args.noise_scale else None
     if noise is None and args.noise != "laplace":
         raise BadInput("--noise goes with --noise-scale S (> 0)")
+    if args.clients != 1:
+        return _export_clients(args, opts, noise)
     res = export_client(
         args.model,
         args.cut,
@@ -77,3 +89,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     say(opts, res.plan.format_table())
     return res.plan.to_json()  # type: ignore[no-any-return]
+
+
+def _export_clients(args: argparse.Namespace, opts: RunOptions, noise: Any) -> dict[str, Any]:
+    from tinysplit.codegen.export import export_clients
+
+    if noise is not None or args.private:
+        raise BadInput(
+            "--clients with --noise-scale or --private is not supported yet: the host averages "
+            "and relays the client weights in clear"
+        )
+    results = export_clients(args.model, args.cut, args.out, args.clients, args.shards,
+                             data=args.data, seed=args.seed, labels=args.labels)  # fmt: skip
+    for k, res in enumerate(results):
+        say(opts, f"client {k}: {res.manifest['n_train']} training samples, model hash "
+                  f"{res.manifest['model_hash']}, RAM {res.plan.ram_peak:,} B")  # fmt: skip
+    say(opts, f"wrote {args.clients} client exports and federation.json into {args.out}")
+    return {"clients": [res.plan.to_json() | {"n_train": res.manifest["n_train"]}
+                        for res in results]}  # fmt: skip

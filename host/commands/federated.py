@@ -24,18 +24,7 @@ def add_federation_options(p: argparse.ArgumentParser) -> None:
         default="iid",
         help="how the training set is dealt: iid (default), by-class, dirichlet:ALPHA",
     )
-    p.add_argument(
-        "--schedule",
-        default="splitfed",
-        help="splitfed (default: all boards at once, client weights averaged) or sequential "
-        "(boards take turns, weights relayed)",
-    )
-    p.add_argument(
-        "--average-every",
-        type=int,
-        default=1,
-        help="splitfed: average the client weights every R rounds (default 1)",
-    )
+    add_schedule_options(p)
 
 
 def federation_exports(folder: Path) -> list[Export]:
@@ -86,8 +75,7 @@ def run_federation(
     args: argparse.Namespace, opts: RunOptions, model: str | Path, out: Path
 ) -> dict[str, Any]:
     from tinysplit.codegen.export import export_clients
-    from tinysplit.host.training.federation import SCHEDULES, Member, federated_train
-    from tinysplit.host.training.schedule import Schedule
+    from tinysplit.host.training.federation import SCHEDULES
 
     if args.schedule not in SCHEDULES:
         raise BadInput(f"--schedule {args.schedule}: choose one of {', '.join(SCHEDULES)}")
@@ -101,27 +89,40 @@ def run_federation(
     export_clients(model, args.cut, out / "export", args.clients, args.shards, data=opts.data,
                    seed=seed, board=args.board, labels=args.labels)  # fmt: skip
     exports = federation_exports(out / "export")
-    cfg = hyper(opts, exports[0])
     say(opts, f"[2/4] building and booting {args.clients} x {args.board} ...")
     with local_links(args.board, exports, opts) as links:
         say(opts, f"[3/4] {args.schedule} training on {args.clients} boards ...")
-        from tinysplit.host.training.server import ServerSegment
+        summary = train_federation(args, opts, exports, links, args.board)
+    summary["shards"] = args.shards
+    say(opts, "[4/4] one board with all the clients' data, and the centralized baseline ...")
+    summary.update(_one_board(model, args, opts, out, hyper(opts, exports[0]), exports))
+    return summary
 
-        server = ServerSegment.load(exports[0].path / "server.keras", cfg.lr)
-        members = [
-            Member(k, link, Schedule(link.n_train, cfg.batch, cfg.epochs, cfg.seed + k),
-                   reconnect_same(link, e))
-            for k, (link, e) in enumerate(zip(links, exports, strict=True))
-        ]  # fmt: skip
-        result = federated_train(
-            members, server, cfg, template(exports[0]), schedule=args.schedule,
-            average_every=args.average_every, say=lambda t: say(opts, t),
-        )  # fmt: skip
-        link_bytes = [link.stats.as_dict() for link in links]
-    summary: dict[str, Any] = {
-        "board": args.board,
-        "clients": args.clients,
-        "shards": args.shards,
+
+def train_federation(
+    args: argparse.Namespace, opts: RunOptions, exports: Sequence[Export], links: Sequence[Any],
+    board: str,
+) -> dict[str, Any]:  # fmt: skip
+    """Trains the clients of a federation export on their links; the run's summary."""
+    from tinysplit.host.training.federation import Member, federated_train
+    from tinysplit.host.training.schedule import Schedule
+    from tinysplit.host.training.server import ServerSegment
+
+    cfg = hyper(opts, exports[0])
+    server = ServerSegment.load(exports[0].path / "server.keras", cfg.lr)
+    members = [
+        Member(k, link, Schedule(link.n_train, cfg.batch, cfg.epochs, cfg.seed + k),
+               reconnect_same(link, e))
+        for k, (link, e) in enumerate(zip(links, exports, strict=True))
+    ]  # fmt: skip
+    result = federated_train(
+        members, server, cfg, template(exports[0]), schedule=args.schedule,
+        average_every=args.average_every, say=lambda t: say(opts, t),
+    )  # fmt: skip
+    return {
+        "board": board,
+        "clients": len(exports),
+        "shards": exports[0].manifest.get("federation", {}).get("shards"),
         "schedule": args.schedule,
         "labels": exports[0].manifest.get("labels", "host"),
         "split_accuracy": result.test_accuracy,
@@ -137,11 +138,51 @@ def run_federation(
         "events": [vars(e) for e in result.events],
         "history": [vars(h) for h in result.history],
         "client_samples": [e.manifest["n_train"] for e in exports],
-        "link_host": link_bytes,
+        "link_host": [link.stats.as_dict() for link in links],
     }
-    say(opts, "[4/4] one board with all the clients' data, and the centralized baseline ...")
-    summary.update(_one_board(model, args, opts, out, cfg, exports))
-    return summary
+
+
+def add_schedule_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--schedule",
+        default="splitfed",
+        help="several clients: splitfed (default: all boards at once, client weights averaged) "
+        "or sequential (boards take turns, weights relayed)",
+    )
+    p.add_argument(
+        "--average-every",
+        type=int,
+        default=1,
+        help="splitfed: average the client weights every R rounds (default 1)",
+    )
+
+
+def train_command(args: argparse.Namespace, ports: Sequence[str]) -> dict[str, Any]:
+    """`tinysplit train --model-dir FEDERATION (--port URL ... | --board B)`."""
+    from tinysplit.host.commands.runs import timeouts
+    from tinysplit.host.training.federation import SCHEDULES
+    from tinysplit.host.training.session import connect
+
+    if args.schedule not in SCHEDULES:
+        raise BadInput(f"--schedule {args.schedule}: choose one of {', '.join(SCHEDULES)}")
+    opts = RunOptions.from_args(args)
+    exports = federation_exports(args.model_dir)
+    if ports and len(ports) != len(exports):
+        raise BadInput(
+            f"{args.model_dir} has {len(exports)} clients: give one --port per client, in "
+            f"client order ({len(ports)} given)"
+        )
+    if not ports and not args.board:
+        raise BadInput("train a --clients export with one --port per client, or --board BOARD")
+    with contextlib.ExitStack() as stack:
+        if ports:
+            links = [
+                stack.enter_context(connect(url, e, timeouts=timeouts(opts)))[0]
+                for url, e in zip(ports, exports, strict=True)
+            ]
+        else:
+            links = stack.enter_context(local_links(args.board, exports, opts))
+        return train_federation(args, opts, exports, links, args.board or "port")
 
 
 def _one_board(
@@ -185,7 +226,9 @@ def _one_board(
 def print_federation(s: dict[str, Any]) -> None:
     print(f"\n== tinysplit {s['schedule']}: {s['clients']} clients ({s['shards']}) ==")
     print(f"split accuracy        {s['split_accuracy']:.4f}")
-    print(f"one board, all data   {s['single_board_accuracy']:.4f}  (golden model, same samples)")
+    if "single_board_accuracy" in s:
+        print(f"one board, all data   {s['single_board_accuracy']:.4f}  (golden model, "
+              "same samples)")  # fmt: skip
     if "centralized_accuracy" in s:
         print(f"centralized accuracy  {s['centralized_accuracy']:.4f}  (float Keras)")
     print(f"samples               {s['samples']:,} in {s['train_seconds']:.1f} s "

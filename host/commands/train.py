@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tinysplit.core.errors import BadInput, ModelMismatch
+from tinysplit.host.commands.federated import add_schedule_options
 from tinysplit.host.commands.runs import (
     RunOptions,
     add_hyper_options,
@@ -26,7 +27,12 @@ if TYPE_CHECKING:
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("train", help="split-train with a board")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--port", help="pyserial URL: /dev/ttyACM0, socket://HOST:PORT, a pty path")
+    where.add_argument(
+        "--port",
+        action="append",
+        help="pyserial URL: /dev/ttyACM0, socket://HOST:PORT, a pty path (a --clients export: "
+        "one --port per client, in client order)",
+    )
     where.add_argument("--board", help="build and run a local board: native or mps2_an386 (QEMU)")
     p.add_argument("--model-dir", type=Path, help="the export directory")
     p.add_argument(
@@ -41,11 +47,27 @@ def add_parser(sub: Any) -> None:
         help="with --resume: go on from the checkpoint before the last (when the last is damaged)",
     )
     p.add_argument("--data", type=Path, help="FILE.npz for the centralized baseline")
+    add_schedule_options(p)
     add_hyper_options(p)
     add_run_options(p)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    ports = list(args.port or [])
+    if args.model_dir is not None and (Path(args.model_dir) / "federation.json").is_file():
+        from tinysplit.host.commands.federated import print_federation, train_command
+
+        args.port = None
+        summary = train_command(args, ports)
+        if not args.json:
+            print_federation(summary)
+        return summary
+    if len(ports) > 1:
+        raise BadInput(
+            "several --port train several boards: give --model-dir the folder `tinysplit "
+            "export --clients K` wrote"
+        )
+    args.port = ports[0] if ports else None
     opts = RunOptions.from_args(args)
     resume = None
     if args.previous and args.resume is None:
