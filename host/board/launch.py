@@ -298,6 +298,59 @@ def native_board(exe: Path) -> Iterator[str]:
         child.stop()
 
 
+#: Written for ser2net 4.x (Debian's `ser2net`): one connection, RFC 2217 on a loopback port.
+SER2NET_CONFIG = """%YAML 1.1
+---
+connection: &board
+  accepter: telnet(rfc2217),tcp,127.0.0.1,{port}
+  connector: serialdev,{device},115200n81,local
+  options:
+    kickolduser: true
+"""
+
+
+@contextlib.contextmanager
+def ser2net_board(exe: Path, workdir: Path) -> Iterator[str]:
+    """The native board behind a real ser2net on loopback, as a board at another site is
+    reached (README, "Boards at other sites"): yields the rfc2217:// URL pyserial opens.
+    `ign_set_control`: a pty (the native board's UART) has no modem lines to set, so ser2net
+    cannot acknowledge DTR/RTS; a USB-serial board at a real site does not need it."""
+    binary = shutil.which("ser2net") or (
+        "/usr/sbin/ser2net" if Path("/usr/sbin/ser2net").is_file() else None
+    )
+    if binary is None:
+        raise ToolMissing("ser2net not installed (Debian: apt-get install ser2net)")
+    with native_board(exe) as pty:
+        port = _free_port()
+        workdir.mkdir(parents=True, exist_ok=True)
+        config = workdir / f"ser2net-{port}.yaml"
+        config.write_text(SER2NET_CONFIG.format(port=port, device=pty))
+        proc = subprocess.Popen(
+            [binary, "-n", "-c", str(config), "-P", str(workdir / f"ser2net-{port}.pid")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while True:
+                with (
+                    contextlib.suppress(OSError),
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2),
+                ):
+                    break
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise BoardSilent(f"ser2net did not listen on 127.0.0.1:{port} ({config})")
+                time.sleep(0.05)
+            yield f"rfc2217://127.0.0.1:{port}?ign_set_control"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 def _errno_of(error: BaseException) -> int | None:
     """The OS error number behind a pyserial exception (it is not always on the exception)."""
     seen: BaseException | None = error
