@@ -101,15 +101,23 @@ def run_federation(
 
 def train_federation(
     args: argparse.Namespace, opts: RunOptions, exports: Sequence[Export], links: Sequence[Any],
-    board: str,
+    board: str, run: Any = None, resume: Any = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Trains the clients of a federation export on their links; the run's summary."""
+    """Trains the clients of a federation export on their links; the run's summary. run: a
+    RunDir that takes a checkpoint at every epoch's end; resume: (Checkpoint, RunConfig) of such
+    a run to go on from."""
+    from tinysplit.host.training.checkpoint import restore_server
     from tinysplit.host.training.federation import Member, federated_train
     from tinysplit.host.training.schedule import Schedule
     from tinysplit.host.training.server import ServerSegment
 
     cfg = hyper(opts, exports[0])
     server = ServerSegment.load(exports[0].path / "server.keras", cfg.lr)
+    start = None
+    if resume is not None:
+        ck, _ = resume
+        restore_server(server, ck.server_weights, ck.optimizer)
+        start = _fed_checkpoint(ck)
     members = [
         Member(k, link, Schedule(link.n_train, cfg.batch, cfg.epochs, cfg.seed + k),
                reconnect_same(link, e))
@@ -118,8 +126,11 @@ def train_federation(
     result = federated_train(
         members, server, cfg, template(exports[0]), schedule=args.schedule,
         average_every=args.average_every, say=lambda t: say(opts, t),
+        keep=None if run is None else _keeper(run, server, args, cfg, exports, board),
+        resume=start,
     )  # fmt: skip
     return {
+        "run_dir": None if run is None else str(run.path),
         "board": board,
         "clients": len(exports),
         "shards": exports[0].manifest.get("federation", {}).get("shards"),
@@ -142,6 +153,49 @@ def train_federation(
     }
 
 
+def _keeper(
+    run: Any, server: Any, args: argparse.Namespace, cfg: Any, exports: Sequence[Export],
+    board: str,
+) -> Callable[[Any], None]:  # fmt: skip
+    """Saves a federation checkpoint (the client state every board holds, the server segment)
+    in run (a RunDir) at each epoch's end."""
+    import numpy as np
+
+    from tinysplit.host.training.checkpoint import Checkpoint, RunConfig, capture_server
+
+    config = RunConfig(
+        model=str(exports[0].manifest.get("model", "?")),
+        model_hash=exports[0].model_hash.hex(), model_dir=str(Path(exports[0].path).parent),
+        epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr, seed=cfg.seed, max_steps=None,
+        checkpoint_every=0, private=False, board=board,
+        extra={"federation": {"clients": len(exports), "schedule": args.schedule,
+                              "average_every": args.average_every}},
+    )  # fmt: skip
+
+    def keep(fc: Any) -> None:
+        weights, optimizer = capture_server(server)
+        run.save(
+            Checkpoint(
+                step=fc.step, progress={"epoch": fc.epoch, "federation": fc.progress},
+                server_weights=weights, optimizer=optimizer, client_crc=0,
+                client_state=fc.image, weights_size=0, order=np.zeros(0, np.int64),
+                finished=fc.epoch == cfg.epochs,
+            ),
+            config,
+        )  # fmt: skip
+
+    return keep
+
+
+def _fed_checkpoint(ck: Any) -> Any:
+    from tinysplit.host.training.federation import FedCheckpoint
+
+    fed = ck.progress.get("federation")
+    if fed is None or ck.client_state is None:
+        raise BadInput("that run is not a run of several clients: resume it without --clients")
+    return FedCheckpoint(int(ck.progress["epoch"]), ck.step, ck.client_state, fed)
+
+
 def add_schedule_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--schedule",
@@ -158,8 +212,10 @@ def add_schedule_options(p: argparse.ArgumentParser) -> None:
 
 
 def train_command(args: argparse.Namespace, ports: Sequence[str]) -> dict[str, Any]:
-    """`tinysplit train --model-dir FEDERATION (--port URL ... | --board B)`."""
-    from tinysplit.host.commands.runs import timeouts
+    """`tinysplit train --model-dir FEDERATION (--port URL ... | --board B) [--run-dir D]`,
+    or `--resume D` of such a run (the same --model-dir, and --port or --board)."""
+    from tinysplit.host.commands.runs import new_run_dir, timeouts
+    from tinysplit.host.training.checkpoint import RunDir
     from tinysplit.host.training.federation import SCHEDULES
     from tinysplit.host.training.session import connect
 
@@ -174,6 +230,23 @@ def train_command(args: argparse.Namespace, ports: Sequence[str]) -> dict[str, A
         )
     if not ports and not args.board:
         raise BadInput("train a --clients export with one --port per client, or --board BOARD")
+    resume = None
+    run: RunDir | None = None
+    if args.resume is not None:
+        run = RunDir(args.resume)
+        resume = run.load(previous=args.previous)
+        ck, config = resume
+        if config.model_hash != exports[0].model_hash.hex():
+            raise BadInput(f"{args.resume} is a run of another export than {args.model_dir}")
+        if ck.finished:
+            raise BadInput(f"{args.resume} finished: nothing to resume")
+        fed = config.extra.get("federation", {})
+        args.schedule = fed.get("schedule", args.schedule)
+        args.average_every = fed.get("average_every", args.average_every)
+        opts.epochs, opts.batch, opts.lr, opts.seed = (config.epochs, config.batch, config.lr,
+                                                       config.seed)  # fmt: skip
+    else:
+        run = new_run_dir(args.run_dir, exports[0]) if args.run_dir is not None else None
     with contextlib.ExitStack() as stack:
         if ports:
             links = [
@@ -182,7 +255,7 @@ def train_command(args: argparse.Namespace, ports: Sequence[str]) -> dict[str, A
             ]
         else:
             links = stack.enter_context(local_links(args.board, exports, opts))
-        return train_federation(args, opts, exports, links, args.board or "port")
+        return train_federation(args, opts, exports, links, args.board or "port", run, resume)
 
 
 def _one_board(

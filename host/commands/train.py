@@ -55,6 +55,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     ports = list(args.port or [])
     if args.model_dir is not None and (Path(args.model_dir) / "federation.json").is_file():
+        # several clients: --resume RUN_DIR needs the --model-dir and --port/--board again
         from tinysplit.host.commands.federated import print_federation, train_command
 
         args.port = None

@@ -86,6 +86,27 @@ class Event:
 
 
 @dataclass
+class FedCheckpoint:
+    """Where a federated run is at the end of an epoch: every present board holds `image`
+    (pushed at `step`); the server segment's weights are the caller's to keep with it."""
+
+    epoch: int  # epochs done
+    step: int
+    image: bytes
+    progress: dict[str, Any]  # history, events, counters, who is present
+
+    @staticmethod
+    def progress_of(result: FedResult, members: Sequence[Member]) -> dict[str, Any]:
+        return {
+            "history": [vars(h) for h in result.history],
+            "events": [vars(e) for e in result.events],
+            "samples": result.samples,
+            "averages": result.averages,
+            "present": [m.present for m in members],
+        }
+
+
+@dataclass
 class FedResult:
     history: list[EpochLog] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
@@ -159,6 +180,8 @@ class _Federation:
         eval_every_epoch: bool,
         max_steps: int | None = None,
         first_step: int = 0,
+        keep: Callable[[FedCheckpoint], None] | None = None,
+        resume: FedCheckpoint | None = None,
     ) -> None:
         if schedule not in SCHEDULES:
             raise BadInput(f"--schedule {schedule}: choose one of {', '.join(SCHEDULES)}")
@@ -169,6 +192,8 @@ class _Federation:
         self.schedule, self.average_every = schedule, average_every
         self.say, self.eval_every_epoch = say, eval_every_epoch
         self.max_steps, self.first_step = max_steps, first_step
+        self.keep = keep
+        self.start_epoch = 0
         # Averaging divides each client's move by the number of clients: their learning rate
         # is scaled up by as much, so that an averaged round moves the client layers as far
         # as that many single-board steps would (the server takes that many steps itself).
@@ -181,6 +206,8 @@ class _Federation:
         self.correct = self.seen = 0
         self.eval_id = 0x8000_0000
         self.eval_seconds = 0.0
+        if resume is not None:
+            self._resume(resume)
 
     # ---- membership ------------------------------------------------------------------------
 
@@ -293,6 +320,33 @@ class _Federation:
         self.rejoin(step, image, crc)
         return image, crc
 
+    # ---- checkpoints ---------------------------------------------------------------------------
+
+    def _resume(self, ck: FedCheckpoint) -> None:
+        """The run as it was at the end of epoch ck.epoch: its report so far, who was present,
+        and the checkpoint's client state on every board that is (the caller restored the
+        server segment)."""
+        p = ck.progress
+        self.result.history = [EpochLog(**h) for h in p["history"]]
+        self.result.events = [Event(**e) for e in p["events"]]
+        self.result.samples, self.result.averages = int(p["samples"]), int(p["averages"])
+        self.result.final_state, self.result.steps = ck.image, ck.step
+        self.first_step, self.start_epoch = ck.step, ck.epoch
+        crc = zlib.crc32(ck.image[: self._blob_size()])
+        for m, present in zip(self.members, p["present"], strict=True):
+            m.present = bool(present)
+            if m.present:
+                try:
+                    m.link.push_state(ck.image, ck.step, crc)
+                except GONE as error:
+                    self.drop(m, ck.step, error)
+        self.rejoin(ck.step, ck.image, crc)
+
+    def checkpoint(self, epoch: int, step: int, image: bytes) -> None:
+        if self.keep is not None:
+            progress = FedCheckpoint.progress_of(self.result, self.members)
+            self.keep(FedCheckpoint(epoch, step, image, progress))
+
     # ---- the schedules -----------------------------------------------------------------------
 
     def splitfed(self) -> None:
@@ -302,7 +356,9 @@ class _Federation:
             for r in range(min(rounds, self.max_steps)):
                 self.round(r, per_epoch)
             return
-        for r in range(rounds):
+        base = self.start_epoch * per_epoch  # rounds done before a resume
+        self.first_step -= base
+        for r in range(base, rounds):
             epoch, i = self.round(r, per_epoch)
             step = self.first_step + r + 1
             end_of_epoch = i == per_epoch - 1
@@ -310,6 +366,7 @@ class _Federation:
                 self.result.final_state, _ = self.average(step)
             if end_of_epoch:
                 self.end_epoch(epoch, last=r == rounds - 1)
+                self.checkpoint(epoch + 1, step, self.result.final_state)
 
     def round(self, r: int, per_epoch: int) -> tuple[int, int]:
         """Round r (from 0): one step on every present client that has one; (epoch, i)."""
@@ -344,9 +401,9 @@ class _Federation:
 
     def sequential(self) -> None:
         step = self.first_step
-        image: bytes | None = None
-        crc = 0
-        for epoch in range(self.cfg.epochs):
+        image: bytes | None = self.result.final_state or None
+        crc = zlib.crc32(image[: self._blob_size()]) if image else 0
+        for epoch in range(self.start_epoch, self.cfg.epochs):
             for m in self.members:
                 if not m.present and image is not None:
                     step += 1
@@ -378,6 +435,8 @@ class _Federation:
                     except GONE as error:
                         self.drop(m, step, error)
             self.end_epoch(epoch, last=epoch == self.cfg.epochs - 1)
+            if image is not None:
+                self.checkpoint(epoch + 1, step, image)
 
     def _blob_size(self) -> int:
         return len(ops_blob(self.template))
@@ -402,13 +461,18 @@ def federated_train(
     eval_every_epoch: bool = True,
     max_steps: int | None = None,
     first_step: int = 0,
+    keep: Callable[[FedCheckpoint], None] | None = None,
+    resume: FedCheckpoint | None = None,
 ) -> FedResult:
     """Trains with every member for cfg.epochs of its own data (see the module docstring).
     template: the export's golden client layers (with the head of a U-shaped export), for
-    averaging and relaying states."""
+    averaging and relaying states. keep: called with a checkpoint at the end of every epoch
+    (the server segment's weights go with it); resume: go on from such a checkpoint, the
+    server segment already restored to it."""
     fed = _Federation(members, server, cfg, template, schedule=schedule,
                       average_every=average_every, say=say, eval_every_epoch=eval_every_epoch,
-                      max_steps=max_steps, first_step=first_step)  # fmt: skip
+                      max_steps=max_steps, first_step=first_step, keep=keep,
+                      resume=resume)  # fmt: skip
     start = time.monotonic()
     try:
         fed.splitfed() if schedule == "splitfed" else fed.sequential()

@@ -201,3 +201,55 @@ def test_native_boards_with_a_drop_out_and_rejoin_equal_the_golden_replay(
         assert a == b, f"{'server' if k == K else f'client {k}'} differs from the golden replay"
     assert res.history[-1].test_accuracy == golden.history[-1].test_accuracy
     assert res.history[-1].test_accuracy > 0.2  # it learns (10 classes: chance is 0.1)
+
+
+@pytest.mark.parametrize("schedule", ["splitfed", "sequential"])
+def test_a_run_resumed_from_an_epoch_checkpoint_ends_as_the_uninterrupted_one(
+    federation: Path, schedule: str
+) -> None:
+    from tinysplit.host.training.checkpoint import capture_server, restore_server
+
+    exports = federation_exports(federation)
+    cfg = TrainConfig(epochs=3, batch=32, lr=0.1, seed=0)
+
+    def run(resume: Any = None, server: Any = None, keep: Any = None) -> tuple[Any, list[Any]]:
+        clients = [GoldenClient(load_client_state(e.path)) for e in exports]
+        members = [Member(k, c, Schedule(c.n_train, cfg.batch, cfg.epochs, k))
+                   for k, c in enumerate(clients)]  # fmt: skip
+        server = server or ServerSegment.load(exports[0].path / "server.keras", cfg.lr)
+        res = federated_train(members, server, cfg, template(exports[0]), schedule=schedule,
+                              keep=keep, resume=resume)  # fmt: skip
+        return res, [c.pull_state() for c in clients] + [_server_bytes(server)]
+
+    full, full_state = run()
+    kept: dict[int, Any] = {}
+    server = ServerSegment.load(exports[0].path / "server.keras", cfg.lr)
+    run(server=server, keep=lambda ck: kept.setdefault(ck.epoch, (ck, capture_server(server))))
+    ck, (weights, optimizer) = kept[1]
+    fresh = ServerSegment.load(exports[0].path / "server.keras", cfg.lr)
+    restore_server(fresh, weights, optimizer)
+    resumed, resumed_state = run(resume=ck, server=fresh)
+    assert resumed_state == full_state
+    assert resumed.history == full.history and resumed.samples == full.samples
+
+
+def test_train_resumes_a_federation_run_from_its_run_dir(federation: Path, tmp_path: Path) -> None:
+    """`tinysplit train --model-dir FED --board native --run-dir D`, then `--resume D --previous`
+    (from the checkpoint before the last epoch): the same final accuracy."""
+    import contextlib as _c
+    import io
+    import json
+
+    from tinysplit.host.cli import main
+
+    def cli(argv: list[str]) -> Any:
+        out = io.StringIO()
+        with _c.redirect_stdout(out):
+            assert main(argv) == 0
+        return json.loads(out.getvalue())
+
+    base = ["train", "--model-dir", str(federation), "--board", "native", "--json"]
+    first = cli([*base, "--epochs", "2", "--run-dir", str(tmp_path / "run")])
+    again = cli([*base, "--resume", str(tmp_path / "run"), "--previous"])
+    assert again["split_accuracy"] == first["split_accuracy"]
+    assert again["history"] == first["history"]
