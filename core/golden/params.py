@@ -52,6 +52,15 @@ def running_range(
         return None
     rmin = range_min * np.float32(0.99) + lo * np.float32(0.01)
     rmax = range_max * np.float32(0.99) + hi * np.float32(0.01)
+    return range_quant(rmin, rmax)
+
+
+def range_quant(
+    rmin: float | np.float32, rmax: float | np.float32
+) -> tuple[np.float32, np.float32, np.float32, int]:
+    """(range_min, range_max, out_scale, out_zp) of an output range: the range made to hold 0
+    and at least 1e-6 wide, then asymmetric int8 over it (ts_range_update's last part)."""
+    rmin, rmax = np.float32(rmin), np.float32(rmax)
     rmin = min(rmin, np.float32(0.0))
     rmax = max(rmax, np.float32(0.0))
     if rmax - rmin < np.float32(1e-6):

@@ -37,9 +37,8 @@ import numpy as np
 import numpy.typing as npt
 
 from tinysplit.core.errors import BadInput, ProtocolError, TinysplitError
-from tinysplit.core.golden.params import requantize
-from tinysplit.core.golden.quant import ts_round
-from tinysplit.core.protocol import HeadMode, StepDone
+from tinysplit.core.golden.params import range_quant, requantize
+from tinysplit.core.protocol import StepDone
 from tinysplit.host.training.schedule import Schedule
 from tinysplit.host.training.trainer import (
     TEST_SPLIT,
@@ -47,8 +46,7 @@ from tinysplit.host.training.trainer import (
     SplitClient,
     TrainConfig,
     evaluate,
-    quantize_cut_gradient,
-    quantize_head_input,
+    server_step,
 )
 from tinysplit.host.training.weights import load_state_image, ops_blob, state_image
 from tinysplit.host.transport.link import SmashedBatch
@@ -154,10 +152,9 @@ def average_states(
         rmin = np.float32(sum(wk * float(s[j].range_min) for wk, s in zip(w, states, strict=True)))
         rmax = np.float32(sum(wk * float(s[j].range_max) for wk, s in zip(w, states, strict=True)))
         if rmax > rmin:  # a layer with an output range (not the U-shaped head's float logits)
-            layer.range_min, layer.range_max = rmin, rmax
-            s_y = (rmax - rmin) / np.float32(255.0)
-            layer.out_scale = np.float32(s_y)
-            layer.out_zp = int(min(max(-128 - int(ts_round(rmin / s_y)), -128), 127))
+            layer.range_min, layer.range_max, layer.out_scale, layer.out_zp = range_quant(
+                rmin, rmax
+            )
     chain = [op for op in layers if op.range_max > op.range_min]
     for prev, op in itertools.pairwise(chain):
         op.in_scale, op.in_zp = np.float32(prev.out_scale), int(prev.out_zp)
@@ -240,19 +237,9 @@ class _Federation:
     def server_step(
         self, m: Member, step: int, smashed: SmashedBatch, n: int
     ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]:
-        t0 = time.process_time()
-        if smashed.labels is None:  # U-shaped: the board's head has the labels and the loss
-            hq, hs = quantize_head_input(self.server.forward(smashed.dequantize()), step)
-            t1 = time.process_time()
-            head = m.link.head(step, HeadMode.TRAIN, hs, hq)
-            t0 += time.process_time() - t1
-            grad = self.server.backward(head.gradient())
-            loss, correct = head.loss_sum / n, head.correct
-        else:
-            loss, grad, logits = self.server.train_step(smashed.dequantize(), smashed.labels)
-            correct = int(np.sum(np.argmax(logits, axis=1) == smashed.labels))
-        q, scales = quantize_cut_gradient(grad, loss, step)
-        self.result.server_seconds += time.process_time() - t0
+        t0 = time.thread_time()  # this thread's: the server segment, quantization, HEAD_IN
+        q, scales, loss, correct = server_step(m.link, self.server, step, smashed, n)
+        self.result.server_seconds += time.thread_time() - t0
         self.losses.append(loss)
         self.correct += correct
         self.seen += n

@@ -175,6 +175,24 @@ def quantize_head_input(
     return q, scales
 
 
+def server_step(
+    link: SplitClient, server: ServerSegment, step: int, smashed: SmashedBatch, n: int
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32], float, int]:
+    """The host's part of a training step on one client's minibatch of n samples: the server
+    segment's forward, loss (U-shaped: the board's head, over HEAD_IN/HEAD_OUT), backward and
+    update. Returns the int8 cut gradient and its scales, the mean loss and correct count."""
+    if smashed.labels is None:  # U-shaped: the board's head has the labels and the loss
+        hq, hs = quantize_head_input(server.forward(smashed.dequantize()), step)
+        head = link.head(step, HeadMode.TRAIN, hs, hq)
+        grad = server.backward(head.gradient())
+        loss, correct = head.loss_sum / n, head.correct
+    else:
+        loss, grad, logits = server.train_step(smashed.dequantize(), smashed.labels)
+        correct = int(np.sum(np.argmax(logits, axis=1) == smashed.labels))
+    q, scales = quantize_cut_gradient(grad, loss, step)
+    return q, scales, loss, correct
+
+
 def evaluate(
     link: SplitClient,
     server: ServerSegment,
@@ -306,15 +324,9 @@ class _Run:
 
     def train_step(self, s: Step) -> None:
         smashed = self.link.forward(s.step, self.cfg.lr, s.indices)
-        if smashed.labels is None:  # U-shaped: the board's head has the labels and the loss
-            hq, hs = quantize_head_input(self.server.forward(smashed.dequantize()), s.step)
-            head = self.link.head(s.step, HeadMode.TRAIN, hs, hq)
-            grad = self.server.backward(head.gradient())
-            loss, correct = head.loss_sum / len(s.indices), head.correct
-        else:
-            loss, grad, logits = self.server.train_step(smashed.dequantize(), smashed.labels)
-            correct = int(np.sum(np.argmax(logits, axis=1) == smashed.labels))
-        q, scales = quantize_cut_gradient(grad, loss, s.step)
+        q, scales, loss, correct = server_step(
+            self.link, self.server, s.step, smashed, len(s.indices)
+        )
         done = self.link.backward(s.step, q, scales)
         st = self.state
         st.step = s.step
