@@ -77,18 +77,26 @@ def test_truncated_payloads_are_rejected_or_still_well_formed(
         short = type(msg).unpack(payload[:cut])
     except ProtocolError:
         return
-    # Only a free-length tail survives truncation; SMASHED and GRAD derive cut_size from the
-    # length, so the caller must compare it with HELLO's (the frame CRC catches truncation).
+    # Only a free-length tail survives truncation; SMASHED, GRAD, HEAD_IN and HEAD_OUT derive
+    # their width from the length, so the caller must compare it with HELLO's cut size or the
+    # export's head size (the link does; the frame CRC catches truncation).
     assert msg.TYPE in (
         MsgType.WEIGHTS,
         MsgType.PUT_WEIGHTS,
         MsgType.ERROR,
         MsgType.SMASHED,
         MsgType.GRAD,
+        MsgType.HEAD_IN,
+        MsgType.HEAD_OUT,
     )
     if isinstance(short, Smashed | Grad):
         assert isinstance(msg, Smashed | Grad)
         assert short.cut_size < msg.cut_size
+    if isinstance(short, HeadIn):
+        assert isinstance(msg, HeadIn) and short.acts.shape[1] < msg.acts.shape[1]
+    if isinstance(short, HeadOut):
+        assert isinstance(msg, HeadOut) and msg.grads is not None and short.grads is not None
+        assert short.grads.shape[1] < msg.grads.shape[1]
 
 
 def smashed_payload(count: int, cut: int, pad: int = 0) -> bytes:
