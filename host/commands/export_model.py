@@ -65,9 +65,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     out = Path(args.out)
     check_out(out, (export.path, Path(args.run_dir)))
-    from tinysplit.host.serving.full_model import export_full_model
+    from tinysplit.host.serving.full_model import board_fit, export_full_model
 
     full = export_full_model(export.path, ck.client_state, ck.server_weights)
+    fit = board_fit(full.tflite, export.manifest.get("board"))
     out.mkdir(parents=True, exist_ok=True)
     full.model.save(out / "model.keras")
     (out / "model.tflite").write_bytes(full.tflite)
@@ -81,11 +82,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "keras_accuracy": full.keras_accuracy,
         "tflite_accuracy": full.tflite_accuracy,
         "step": ck.step,
+        "board_fit": fit,
     }
     if not args.json:
         print(f"wrote {report['keras']} and {report['tflite']} ({len(full.tflite):,} bytes)")
         print(f"test accuracy: split model {split if split is None else f'{split:.4f}'}, "
               f"whole model float {full.keras_accuracy:.4f}, "
               f"int8 .tflite in TFLite Micro {full.tflite_accuracy:.4f}")  # fmt: skip
+        print(_fit_line(fit))
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _fit_line(fit: dict[str, Any]) -> str:
+    """One line: does the whole model run alone on the export's board?"""
+    what = (f"whole model alone: TFLite Micro arena {fit['arena_bytes']:,} B RAM, model "
+            f"{fit['model_bytes']:,} B flash")  # fmt: skip
+    if fit.get("board") is None:
+        return what + " (the export names no board to check against)"
+    verdict = "fits" if fit["fits"] else "does NOT fit"
+    limits = f"RAM {fit['ram_bytes']:,} B, flash {fit['flash_bytes']:,} B"
+    return f"{what}: {verdict} {fit['board']} ({limits}; TFLite Micro's code, stack not counted)"

@@ -108,6 +108,61 @@ def tflite_accuracy(tflite: bytes, x: npt.NDArray[np.float32], y: npt.NDArray[An
     return float(np.mean(np.argmax(logits, axis=1) == np.asarray(y)))
 
 
+def tflm_arena_bytes(tflite: bytes) -> int:
+    """The tensor arena TFLite Micro allocates for the model: its own recording allocator's
+    total, read from what the interpreter prints (on this 64-bit host: its pointers make the
+    structs larger than on a Cortex-M, so this is a slight upper bound)."""
+    import ctypes
+    import os
+    import re
+    import sys
+    import tempfile
+
+    from tflite_micro.python.tflite_micro import runtime
+
+    interpreter = runtime.Interpreter.from_bytes(tflite)
+    libc = ctypes.CDLL(None)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as log:
+        saved = [os.dup(1), os.dup(2)]
+        try:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            interpreter.print_allocations()
+            libc.fflush(None)  # C stdio buffers what it prints to a file
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+        log.seek(0)
+        text = log.read().decode(errors="replace")
+    found = re.search(r"Arena allocation total (\d+) bytes", text)
+    if found is None:
+        raise BadInput("TFLite Micro did not report its arena size for the joined model")
+    return int(found.group(1))
+
+
+def board_fit(tflite: bytes, board: str | None) -> dict[str, Any]:
+    """Whether the whole int8 model runs alone on `board` (the export's): the tensor arena
+    against its RAM, the .tflite against its flash. TFLite Micro's own code and the
+    application's stack are not counted (about 30-60 KB of flash, a few KB of RAM)."""
+    arena = tflm_arena_bytes(tflite)
+    out: dict[str, Any] = {"arena_bytes": arena, "model_bytes": len(tflite), "board": board}
+    if board is None:
+        return out
+    from tinysplit.core.boards import board_profile
+
+    profile = board_profile(board)
+    ram, flash = profile.get("ram_bytes"), profile.get("flash_bytes")
+    out["ram_bytes"], out["flash_bytes"] = ram, flash
+    out["fits"] = (ram is None or arena <= int(ram)) and (
+        flash is None or len(tflite) <= int(flash)
+    )
+    return out
+
+
 def export_full_model(
     export_dir: Path, client_state: bytes, server_weights: list[npt.NDArray[Any]], seed: int = 0
 ) -> FullModel:

@@ -124,6 +124,11 @@ def test_export_model_tflite_within_one_point_of_split(
     assert r["split_accuracy"] == summary["split_accuracy"]
     assert abs(r["tflite_accuracy"] - r["split_accuracy"]) <= 0.01, r
     assert abs(r["keras_accuracy"] - r["split_accuracy"]) <= 0.02, r
+    # where it fits: TFLite Micro's own arena for the whole model against the export's board
+    fit = r["board_fit"]
+    assert fit["board"] == Export.load(digits_export).manifest["board"]
+    assert 0 < fit["arena_bytes"] < fit["ram_bytes"] and fit["model_bytes"] == r["tflite_bytes"]
+    assert fit["fits"] is True
     # again into the same folder: replaced; into a folder of other files: refused, untouched
     _cli_json(["export-model", str(run), "--out", str(out), "--json"])
     other = tmp_path / "other"
