@@ -970,6 +970,12 @@ class ClientState:
     noise: tuple[npt.NDArray[np.int16], int] | None = None  # board_noise(): (table, key)
     head: FCLayer | None = None  # U-shaped: the head as the board boots with it
 
+    @property
+    def layers(self) -> list[Any]:
+        """Every op whose state the board's state image holds, in its order: the ops, then the
+        head of a U-shaped export."""
+        return [*self.ops, self.head] if self.head is not None else list(self.ops)
+
 
 def load_client_state(out_dir: Path) -> ClientState:
     """Rebuilds the golden model of an export's client (for tests and host-side simulation)."""

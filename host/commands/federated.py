@@ -42,8 +42,7 @@ def template(export: Export) -> list[Any]:
     """The golden client layers of an export, the U-shaped head last."""
     from tinysplit.codegen.export import load_client_state
 
-    st = load_client_state(export.path)
-    return [*st.ops, st.head] if st.head is not None else list(st.ops)
+    return load_client_state(export.path).layers
 
 
 @contextlib.contextmanager
@@ -75,10 +74,8 @@ def run_federation(
     args: argparse.Namespace, opts: RunOptions, model: str | Path, out: Path
 ) -> dict[str, Any]:
     from tinysplit.codegen.export import export_clients
-    from tinysplit.host.training.federation import SCHEDULES
 
-    if args.schedule not in SCHEDULES:
-        raise BadInput(f"--schedule {args.schedule}: choose one of {', '.join(SCHEDULES)}")
+    check_schedule(args)
     if opts.private:
         raise BadInput(
             "--private with --clients: the host averages and relays the client weights, so "
@@ -93,7 +90,6 @@ def run_federation(
     with local_links(args.board, exports, opts) as links:
         say(opts, f"[3/4] {args.schedule} training on {args.clients} boards ...")
         summary = train_federation(args, opts, exports, links, args.board)
-    summary["shards"] = args.shards
     say(opts, "[4/4] one board with all the clients' data, and the centralized baseline ...")
     summary.update(_one_board(model, args, opts, out, hyper(opts, exports[0]), exports))
     return summary
@@ -211,16 +207,24 @@ def add_schedule_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def check_schedule(args: argparse.Namespace) -> None:
+    """--schedule and --average-every, before anything is exported or booted."""
+    from tinysplit.host.training.federation import SCHEDULES
+
+    if args.schedule not in SCHEDULES:
+        raise BadInput(f"--schedule {args.schedule}: choose one of {', '.join(SCHEDULES)}")
+    if args.average_every < 1:
+        raise BadInput(f"--average-every {args.average_every}: give at least 1 round")
+
+
 def train_command(args: argparse.Namespace, ports: Sequence[str]) -> dict[str, Any]:
     """`tinysplit train --model-dir FEDERATION (--port URL ... | --board B) [--run-dir D]`,
     or `--resume D` of such a run (the same --model-dir, and --port or --board)."""
     from tinysplit.host.commands.runs import new_run_dir, timeouts
     from tinysplit.host.training.checkpoint import RunDir
-    from tinysplit.host.training.federation import SCHEDULES
     from tinysplit.host.training.session import connect
 
-    if args.schedule not in SCHEDULES:
-        raise BadInput(f"--schedule {args.schedule}: choose one of {', '.join(SCHEDULES)}")
+    check_schedule(args)
     opts = RunOptions.from_args(args)
     exports = federation_exports(args.model_dir)
     if ports and len(ports) != len(exports):

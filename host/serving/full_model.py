@@ -58,7 +58,7 @@ def join(export_dir: Path, client_state: bytes, server_weights: list[npt.NDArray
     layers, cut = fold_client(chain_layers(net), manifest_cut)
     state = load_client_state(export_dir)
     ops = state.ops
-    load_state_image([*ops, state.head] if state.head is not None else ops, client_state)
+    load_state_image(state.layers, client_state)
     trained = iter(op for op in ops if isinstance(op, FCLayer | ConvLayer))
     for layer in layers[:cut]:
         kind = _kind(layer)

@@ -9,7 +9,6 @@ protocol and transport take.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -89,17 +88,14 @@ class GoldenClient:
         _, _, rmin, rmax = cut_quant(self.ops)
         return StepDone(0, float(rmin), float(rmax), 0)
 
-    def _layers(self) -> list[Any]:
-        return [*self.ops, self.head_layer] if self.head_layer is not None else list(self.ops)
-
     def pull_state(self) -> bytes:
         """The state image a board holding this client's state would send."""
-        return state_image(self._layers())
+        return state_image(self.state.layers)
 
     def push_state(self, image: bytes, step: int, weights_crc: int) -> None:
         """Takes a state image as a board does (PUT_WEIGHTS)."""
         self._pending = None
-        load_state_image(self._layers(), image)
+        load_state_image(self.state.layers, image)
 
     def head(
         self,

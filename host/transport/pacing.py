@@ -106,10 +106,6 @@ class PacedPort:
         with self._cv:
             return len(self._rx)
 
-    def reset_input_buffer(self) -> None:
-        with self._cv:
-            self._rx.clear()
-
     def close(self) -> None:
         self._stop = True
         self._pump.join(timeout=1.0)

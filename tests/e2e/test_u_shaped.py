@@ -105,7 +105,7 @@ def test_board_head_trains_bit_exact_with_the_golden_model(u_export: Path) -> No
     golden = GoldenClient(state)
     server = ServerSegment.load(u_export / "server.keras", CFG.lr)
     replay = split_train(golden, server, CFG, progress=False, max_steps=STEPS)
-    layers = [*state.ops, state.head]
+    layers = state.layers
     blob = ops_blob(layers)
     assert first_blob_difference(image[: len(blob)], layers) is None, (
         f"after {STEPS} steps: {first_blob_difference(image[: len(blob)], layers)}"
