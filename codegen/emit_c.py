@@ -46,6 +46,7 @@ class CModel:
     noise_table: npt.NDArray[np.int16] | None = None  # core/golden/noise.py; None: no noise
     noise_key: int = 0
     seal_key: bytes | None = None  # firmware/client/seal.c; None: the state crosses in clear
+    pair_key: bytes | None = None  # firmware/client/pairing.c; None: frames cross in clear
     head: FCLayer | None = None  # U-shaped (--labels client): the last Dense, on the board
 
     @property
@@ -178,6 +179,7 @@ def _model_header(m: CModel) -> str:
 #define TS_MODEL_HASH_BYTES {len(m.model_hash)}
 {_noise_decl(m)}
 {_seal_decl(m)}
+{_pair_decl(m)}
 {_head_decl(m)}
 
 /** The trainable layers and pools the ops point to (layers in RAM: training moves them). */
@@ -324,9 +326,23 @@ def _seal_decl(m: CModel) -> str:
 
 
 def _seal_block(m: CModel) -> str:
-    if m.seal_key is None:
-        return ""
-    return _array("const uint8_t ts_seal_key[32]", [f"0x{b:02x}" for b in m.seal_key])
+    out = []
+    if m.seal_key is not None:
+        out.append(_array("const uint8_t ts_seal_key[32]", [f"0x{b:02x}" for b in m.seal_key]))
+    if m.pair_key is not None:
+        out.append(_array("const uint8_t ts_pair_key[32]", [f"0x{b:02x}" for b in m.pair_key]))
+    return "\n".join(out)
+
+
+def _pair_decl(m: CModel) -> str:
+    if m.pair_key is None:
+        return "#define TS_MODEL_PAIRED 0 /* exported --insecure: frames cross in clear */"
+    return (
+        "/* Frames are sealed with a session key drawn from this pairing key; the host holds it\n"
+        " * in DIR/pairing.key (firmware/client/pairing.c). */\n"
+        "#define TS_MODEL_PAIRED 1\n"
+        "extern const uint8_t ts_pair_key[32];"
+    )
 
 
 def _noise_block(m: CModel) -> str:

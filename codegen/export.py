@@ -46,6 +46,7 @@ from tinysplit.codegen.memory_plan import (
     choose_kept,
 )
 from tinysplit.codegen.models import REGISTRY, Hyperparameters, ModelSpec, load_model
+from tinysplit.codegen.pairing import PAIRING_FILE, write_pairing_key
 from tinysplit.codegen.seal import PLACEHOLDER, seal
 from tinysplit.core.errors import BadInput, UnsupportedLayer
 from tinysplit.core.golden import ConvLayer, FCLayer
@@ -54,6 +55,7 @@ from tinysplit.core.golden.ops import ClientOp, PoolOp, ReshapeOp, op_dims, op_k
 from tinysplit.core.protocol.spec import (
     GRAD_FIXED_SIZE,
     MAX_PAYLOAD,
+    PAIR_KEY_SIZE,
     SMASHED_FIXED_SIZE,
     grad_per_frame,
     smashed_per_frame,
@@ -118,6 +120,7 @@ def export_client(
     noise: Noise | None = None,
     private: bool = False,
     labels: str = "host",
+    insecure: bool = False,
 ) -> ExportResult:
     """Exports the client segment (layers 0..cut-1) of `model` into out_dir.
 
@@ -131,6 +134,9 @@ def export_client(
     with a key drawn here and written into model_data.c only (firmware/client/seal.c).
     labels: "host" (the board sends labels with its smashed data) or "client" (U-shaped: the
     model's last Dense layer and the loss run on the board too, and no label leaves it).
+    insecure: no pairing key; by default one is drawn here and written into model_data.c and
+    DIR/pairing.key (the host's copy): the board then talks only sealed, to a host holding it
+    (firmware/client/pairing.c).
     Raises BadInput / UnsupportedLayer with a one-line message the CLI prints as is.
     """
     out_dir = Path(out_dir)
@@ -140,7 +146,8 @@ def export_client(
     staged = _staging_dir(out_dir)
     try:
         res = _export_into(model, cut, staged, data, seed, max_batch, stack_bytes, board,
-                           calibration_samples, noise, private, labels)  # fmt: skip
+                           calibration_samples, noise, private, labels,
+                           insecure=insecure)  # fmt: skip
         _replace_dir(staged, out_dir)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
@@ -170,6 +177,7 @@ def export_clients(
     board: str | None = DEFAULT_BOARD,
     labels: str = "host",
     private: bool = False,
+    insecure: bool = False,
 ) -> list[ExportResult]:
     """Several data holders: one export per client in out_dir/client<k> (k from 0), the same
     model (initial weights, int8 quantization) with each client's own shard of the training
@@ -202,7 +210,8 @@ def export_clients(
         staged = _staging_dir(target)
         try:
             res = _export_into(model, cut, staged, data, seed, None, 4096, board,
-                               CALIBRATION_SAMPLES, None, private, labels, member)  # fmt: skip
+                               CALIBRATION_SAMPLES, None, private, labels, member,
+                               insecure=insecure)  # fmt: skip
             _replace_dir(staged, target)
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
@@ -290,6 +299,8 @@ def _export_into(
     private: bool = False,
     labels: str = "host",
     member: Member | None = None,
+    *,
+    insecure: bool = False,
 ) -> ExportResult:
     """export_client's work, written into out_dir (a fresh staging folder). member: one client
     of several (export_clients): its shard of the training set, calibrated on the whole set."""
@@ -328,6 +339,9 @@ def _export_into(
     out_dir = Path(out_dir)
     (out_dir / "client.tflite").write_bytes(tflite)
     version = tool_version()
+    pair_key = None if insecure else secrets.token_bytes(PAIR_KEY_SIZE)
+    if pair_key is not None:
+        write_pairing_key(out_dir, pair_key)
     write_c(
         CModel(
             model_hash=PLACEHOLDER,
@@ -345,6 +359,7 @@ def _export_into(
             noise_table=noise.table() if noise is not None and noise.scale > 0 else None,
             noise_key=secrets.randbits(32) if noise is not None and noise.scale > 0 else 0,
             seal_key=secrets.token_bytes(32) if private else None,
+            pair_key=pair_key,
             head=c.head_op(),
         ),
         out_dir,
@@ -384,6 +399,7 @@ def _export_into(
         manifest["noise"] = {"kind": noise.kind, "scale": noise.scale}
     if private:
         manifest["sealed"] = True
+    manifest["paired"] = pair_key is not None
     if member is not None:
         manifest["federation"] = {"client": member.index, "clients": member.clients,
                                   "shards": member.rule}  # fmt: skip
@@ -401,7 +417,7 @@ def _export_into(
 #: Every file an export folder holds.
 EXPORT_FILES = frozenset({
     "client.tflite", "model_data.c", "model_data.h", "server.keras", "full.keras", "data.npz",
-    "data_full.npz", "plan.json", "manifest.json",
+    "data_full.npz", "plan.json", "manifest.json", PAIRING_FILE,
 })  # fmt: skip
 
 

@@ -20,6 +20,8 @@ from tinysplit.core.protocol.spec import (
     MAX_ENCODED,
     MAX_PAYLOAD,
     MAX_RAW,
+    MAX_WIRE_PAYLOAD,
+    SEALED,
     VERSION,
 )
 
@@ -68,8 +70,9 @@ class Frame:
 
 def encode_frame(msg_type: int, session: int, step: int, seq: int, payload: bytes) -> bytes:
     """One frame ready for the wire: COBS(header | payload | crc32) followed by 0x00."""
-    if len(payload) > MAX_PAYLOAD:
-        raise ValueError(f"payload of {len(payload)} bytes exceeds MAX_PAYLOAD ({MAX_PAYLOAD})")
+    most = MAX_WIRE_PAYLOAD if msg_type & SEALED else MAX_PAYLOAD  # sealed: + counter and tag
+    if len(payload) > most:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds the frame's {most}")
     body = Header(msg_type, session, step, seq, len(payload)).pack() + bytes(payload)
     encoded: bytes = cobs_encode(body + _CRC.pack(zlib.crc32(body)))
     return encoded + b"\x00"

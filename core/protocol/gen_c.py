@@ -16,7 +16,7 @@ from tinysplit.core.protocol import spec
 HEADER_PATH = source_root() / "firmware" / "protocol" / "ts_wire.h"
 COMMAND = "python -m tinysplit.core.protocol.gen_c"
 
-_CTYPE = {"B": "u8", "b": "i8", "H": "u16", "I": "u32", "f": "f32", "8s": "u8[8]"}
+_CTYPE = {"B": "u8", "b": "i8", "H": "u16", "I": "u32", "f": "f32", "8s": "u8[8]", "16s": "u8[16]"}
 
 
 def _define(name: str, value: str, comment: str = "") -> str:
@@ -42,8 +42,22 @@ def render() -> str:
         _define("TS_WIRE_HEADER_SIZE", f"{spec.HEADER_SIZE}u"),
         _define("TS_WIRE_CRC_SIZE", f"{spec.CRC_SIZE}u", "CRC-32/ISO-HDLC, little-endian"),
         _define("TS_WIRE_MAX_PAYLOAD", f"{spec.MAX_PAYLOAD}u"),
-        _define("TS_WIRE_MAX_RAW", f"{spec.MAX_RAW}u", "header + max payload + crc"),
+        _define(
+            "TS_WIRE_MAX_WIRE_PAYLOAD", f"{spec.MAX_WIRE_PAYLOAD}u", "max payload + seal overhead"
+        ),
+        _define("TS_WIRE_MAX_RAW", f"{spec.MAX_RAW}u", "header + max wire payload + crc"),
         _define("TS_WIRE_MAX_ENCODED", f"{spec.MAX_ENCODED}u", "COBS worst case + delimiter"),
+        "",
+        "/* Sealed frames: type | TS_WIRE_SEALED, payload = u32 counter | ciphertext | tag */",
+        _define("TS_WIRE_SEALED", f"0x{spec.SEALED:02X}u", "bit of the header's type"),
+        _define("TS_WIRE_SEAL_COUNTER_SIZE", f"{spec.SEAL_COUNTER_SIZE}u"),
+        _define("TS_WIRE_SEAL_TAG_SIZE", f"{spec.SEAL_TAG_SIZE}u"),
+        _define("TS_WIRE_SEAL_OVERHEAD", f"{spec.SEAL_OVERHEAD}u"),
+        _define("TS_WIRE_PAIR_KEY_SIZE", f"{spec.PAIR_KEY_SIZE}u"),
+        _define("TS_WIRE_OPEN_NONCE_SIZE", f"{spec.OPEN_NONCE_SIZE}u"),
+        _define("TS_WIRE_REPLAY_WINDOW", f"{spec.REPLAY_WINDOW}u", "counters, <= 32"),
+        _define("TS_DIR_TO_HOST", f"{spec.Direction.TO_HOST.value}u", "sealed-frame nonce"),
+        _define("TS_DIR_TO_BOARD", f"{spec.Direction.TO_BOARD.value}u", "sealed-frame nonce"),
         "",
         "/* Header field offsets (all little-endian) */",
     ]
@@ -59,6 +73,8 @@ def render() -> str:
     out += [_define(f"TS_MSG_{t.name}", f"0x{t.value:02X}u") for t in spec.MsgType]
     out += ["", "/* ERROR codes */"]
     out += [_define(f"TS_ERR_CODE_{c.name}", f"{c.value}u") for c in spec.ErrorCode]
+    out += ["", "/* HELLO flags (bits) */"]
+    out += [_define(f"TS_HELLO_FLAG_{f.name}", f"{f.value}u") for f in spec.HelloFlag]
     out += ["", "/* EVAL splits */"]
     out += [_define(f"TS_SPLIT_{s.name}", f"{s.value}u") for s in spec.Split]
     out += ["", "/* EVAL flags (bits) */"]

@@ -20,10 +20,13 @@ from tinysplit.core.protocol.spec import (
     LAYOUTS,
     MAX_BOARD_NAME,
     MODEL_HASH_SIZE,
+    OPEN_NONCE_SIZE,
+    SEAL_TAG_SIZE,
     STATS_COUNTERS,
     ErrorCode,
     EvalFlag,
     HeadMode,
+    HelloFlag,
     MsgType,
     SmashedFlag,
 )
@@ -105,6 +108,13 @@ class Hello:
     weights_crc: int  # CRC-32 of its weight blob now
     reset_cause: int
     board: str
+    challenge: int = 0  # paired boards: the board's share of the next OPEN's session key
+    flags: int = 0  # HelloFlag bits
+
+    @property
+    def paired(self) -> bool:
+        """The image holds a pairing key: the board talks only sealed after OPEN."""
+        return bool(self.flags & HelloFlag.PAIRED)
 
     def pack(self) -> bytes:
         if len(self.model_hash) != MODEL_HASH_SIZE:
@@ -124,7 +134,9 @@ class Hello:
             self.boot_count,
             self.committed,
             self.weights_crc,
+            self.challenge,
             self.reset_cause,
+            self.flags,
             len(name),
             tail=name,
         )
@@ -142,7 +154,9 @@ class Hello:
             boot,
             committed,
             weights_crc,
+            challenge,
             reset,
+            flags,
             name_len,
         ) = _fixed(cls.TYPE, payload)
         fixed = _FIXED[cls.TYPE].size
@@ -164,7 +178,29 @@ class Hello:
             weights_crc,
             reset,
             board,
+            challenge,
+            flags,
         )
+
+
+@dataclass(frozen=True)
+class Open:
+    """Starts a sealed session on a paired board: the host's share of the session key and the
+    tag that proves it holds the pairing key (core/protocol/secure.py)."""
+
+    TYPE: ClassVar[MsgType] = MsgType.OPEN
+    host_nonce: bytes
+    tag: bytes
+
+    def pack(self) -> bytes:
+        if len(self.host_nonce) != OPEN_NONCE_SIZE or len(self.tag) != SEAL_TAG_SIZE:
+            raise ValueError("OPEN takes an 8-byte host nonce and a 16-byte tag")
+        return _pack(self.TYPE, bytes(self.host_nonce), bytes(self.tag))
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        host_nonce, tag = _fixed(cls.TYPE, payload, exact=True)
+        return cls(host_nonce, tag)
 
 
 @dataclass(frozen=True)
@@ -698,6 +734,7 @@ class ErrorMsg:
 Message = (
     HelloReq
     | Hello
+    | Open
     | Sync
     | Status
     | TrainStep
@@ -722,6 +759,7 @@ MESSAGE_CLASSES: dict[int, type[Message]] = {
     for cls in (
         HelloReq,
         Hello,
+        Open,
         Sync,
         Status,
         TrainStep,

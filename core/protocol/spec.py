@@ -1,4 +1,4 @@
-"""Wire protocol v4: the one definition of every constant and payload layout (docs/protocol.md).
+"""Wire protocol v5: the one definition of every constant and payload layout (docs/protocol.md).
 
 `python -m tinysplit.core.protocol.gen_c` turns this module into firmware/protocol/ts_wire.h;
 a test fails when the committed header is stale. Change the protocol here, nowhere else.
@@ -11,12 +11,31 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 MAGIC = 0x5354  # bytes "TS" on the wire (little-endian u16)
-VERSION = 4
+VERSION = 5
 HEADER_SIZE = 16
 HEADER_FORMAT = "<HBBIIHH"  # magic, version, type, session, step, seq, length
 CRC_SIZE = 4
 MAX_PAYLOAD = 2048  # one SMASHED/GRAD frame holds a cut of up to 2040 bytes
-MAX_RAW = HEADER_SIZE + MAX_PAYLOAD + CRC_SIZE
+
+# Sealed frames (docs/protocol.md, "Paired boards"): a paired board and its host encrypt and
+# authenticate every frame after OPEN with ChaCha20-Poly1305 (RFC 8439) under a session key.
+SEALED = 0x80  # set in the header's type: payload = u32 counter | ciphertext | tag
+SEAL_COUNTER_SIZE = 4
+SEAL_TAG_SIZE = 16
+SEAL_OVERHEAD = SEAL_COUNTER_SIZE + SEAL_TAG_SIZE
+PAIR_KEY_SIZE = 32  # written by `tinysplit export` into the image and DIR/pairing.key
+OPEN_NONCE_SIZE = 8  # the host's share of the session key, fresh per OPEN
+REPLAY_WINDOW = 32  # counters this far below the highest accepted one may still arrive late
+
+MAX_WIRE_PAYLOAD = MAX_PAYLOAD + SEAL_OVERHEAD  # what a frame carries between header and crc
+MAX_RAW = HEADER_SIZE + MAX_WIRE_PAYLOAD + CRC_SIZE
+
+
+class Direction(IntEnum):
+    """Which way a sealed frame travels: part of its nonce, so the two never share one."""
+
+    TO_HOST = 1
+    TO_BOARD = 2
 
 
 def cobs_max_encoded(n: int) -> int:
@@ -32,6 +51,7 @@ class MsgType(IntEnum):
     HELLO = 0x02
     SYNC = 0x03
     STATUS = 0x04
+    OPEN = 0x05  # paired boards: the host proves the key and the board starts a sealed session
     TRAIN_STEP = 0x10
     SMASHED = 0x11
     GRAD = 0x12
@@ -65,6 +85,12 @@ class ErrorCode(IntEnum):
     SEAL_INVALID = 13  # a pushed sealed state image failed its tag: tampered, or not this export's
 
 
+class HelloFlag(IntEnum):
+    """HELLO's flags field (bits)."""
+
+    PAIRED = 1  # the image holds a pairing key: only HELLO_REQ and OPEN are taken in clear
+
+
 class BoardState(IntEnum):
     """STATUS's state field: where the board's training state machine is."""
 
@@ -96,6 +122,9 @@ STATS_COUNTERS = (
     "grad_crc_errors",  # COMMITs whose CRC did not match the staged gradients
     "pushes",  # PUT_WEIGHTS images applied
     "errors_sent",  # ERROR replies
+    "auth_failures",  # sealed frames and OPENs whose tag did not verify (wrong key, forged)
+    "replays",  # sealed frames whose counter was seen before (or is too old): refused
+    "unsealed",  # frames in clear that a paired board does not take in clear: refused
     "uptime_ms",
 )
 
@@ -167,11 +196,14 @@ LAYOUTS: dict[MsgType, Layout] = {
             ("boot_count", "I"),
             ("committed", "I"),
             ("weights_crc", "I"),
+            ("challenge", "I"),
             ("reset_cause", "B"),
+            ("flags", "B"),
             ("name_len", "B"),
         ),
         "char board[name_len]",
     ),
+    MsgType.OPEN: Layout("host->device", (("host_nonce", "8s"), ("tag", "16s"))),
     MsgType.SYNC: Layout("host->device", (("committed", "I"),)),
     MsgType.STATUS: Layout(
         "device->host",
@@ -245,6 +277,7 @@ MAX_BOARD_NAME = 255  # HELLO's name_len is a u8
 FIXED_SIZE: dict[MsgType, int] = {t: layout.fixed_size for t, layout in LAYOUTS.items()}
 HELLO_REQ_FIXED_SIZE = FIXED_SIZE[MsgType.HELLO_REQ]
 HELLO_FIXED_SIZE = FIXED_SIZE[MsgType.HELLO]
+OPEN_FIXED_SIZE = FIXED_SIZE[MsgType.OPEN]
 TRAIN_STEP_FIXED_SIZE = FIXED_SIZE[MsgType.TRAIN_STEP]
 SMASHED_FIXED_SIZE = FIXED_SIZE[MsgType.SMASHED]
 GRAD_FIXED_SIZE = FIXED_SIZE[MsgType.GRAD]

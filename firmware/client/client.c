@@ -18,8 +18,8 @@ static ts_frame_decoder_t decoder;
  * the next frame. A sender writes a frame in one go, so a gap this long inside one is a fault. */
 #define TS_RX_GAP_MS 100u
 
-void ts_client_send(uint8_t type, uint32_t step, uint16_t seq, const uint8_t *payload,
-                    uint16_t len)
+static void send_frame(uint8_t type, uint32_t step, uint16_t seq, const uint8_t *payload,
+                       uint16_t len, int sealed)
 {
     static const uint8_t delimiter = 0u;
     ts_header_t h;
@@ -28,11 +28,24 @@ void ts_client_send(uint8_t type, uint32_t step, uint16_t seq, const uint8_t *pa
     h.step = step;
     h.seq = seq;
     h.length = len;
-    size_t n = ts_frame_encode(&h, payload, len, tx_frame, sizeof tx_frame);
+    size_t n = sealed ? ts_pairing_encode(&h, payload, len, tx_frame, sizeof tx_frame)
+                      : ts_frame_encode(&h, payload, len, tx_frame, sizeof tx_frame);
     if (n > 0) {
         ts_board_uart_write(&delimiter, 1u);
         ts_board_uart_write(tx_frame, n);
     }
+}
+
+void ts_client_send(uint8_t type, uint32_t step, uint16_t seq, const uint8_t *payload,
+                    uint16_t len)
+{
+    send_frame(type, step, seq, payload, len, ts_pairing_open());
+}
+
+void ts_client_send_clear(uint8_t type, uint32_t step, uint16_t seq, const uint8_t *payload,
+                          uint16_t len)
+{
+    send_frame(type, step, seq, payload, len, 0);
 }
 
 void ts_client_error(uint32_t step, uint16_t code, const char *message)
@@ -78,13 +91,17 @@ void ts_client_init(void)
     ts_client.model_ok = ts_model_check() == TS_OK;
     ts_client.weights_crc = ts_client.model_ok ? ts_weights_blob_crc() : 0u;
     ts_frame_decoder_init(&decoder);
-    ts_send_hello(0u);
+    ts_send_hello(0u, 0);
 }
 
 void ts_client_handle(const ts_header_t *h, const uint8_t *payload)
 {
     if (h->type == TS_MSG_HELLO_REQ) {
         ts_msg_hello_req(h, payload);
+        return;
+    }
+    if (h->type == TS_MSG_OPEN) {
+        ts_msg_open(h, payload);
         return;
     }
     if (!ts_client.model_ok) {
@@ -150,10 +167,12 @@ void ts_client_run(void)
         const uint8_t *payload;
         uint32_t bad_version = decoder.bad_version;
         if (ts_frame_decoder_push(&decoder, byte, &h, &payload)) {
-            ts_client_handle(&h, payload);
+            if (ts_pairing_accept(&h, decoder.raw, &payload)) {
+                ts_client_handle(&h, payload);
+            }
         } else if (decoder.bad_version != bad_version) {
             /* A host of another protocol version: tell it ours, so it can name both. */
-            ts_send_hello(0u);
+            ts_send_hello(0u, 0);
         }
     }
 }

@@ -29,6 +29,9 @@ typedef struct {
     uint32_t grad_crc_errors; /**< COMMITs whose CRC did not match the staged gradients */
     uint32_t pushes;          /**< PUT_WEIGHTS images applied */
     uint32_t errors_sent;     /**< ERROR replies */
+    uint32_t auth_failures;   /**< sealed frames and OPENs whose tag did not verify */
+    uint32_t replays;         /**< sealed frames whose counter was taken before */
+    uint32_t unsealed;        /**< clear frames a paired board does not take in clear */
 } ts_client_stats_t;
 
 typedef struct {
@@ -64,9 +67,14 @@ extern ts_client_t ts_client;
 extern uint8_t ts_tx_payload[TS_WIRE_MAX_PAYLOAD];
 
 /** Encodes and sends one frame (session is the client's), after a 0x00 that ends whatever
- *  partial frame the link left at the receiver. */
+ *  partial frame the link left at the receiver. Sealed once a paired board's session is open
+ *  (pairing.c), in clear otherwise. */
 void ts_client_send(uint8_t type, uint32_t step, uint16_t seq, const uint8_t *payload,
                     uint16_t len);
+
+/** ts_client_send, always in clear (HELLO: what a host without the key may see). */
+void ts_client_send_clear(uint8_t type, uint32_t step, uint16_t seq, const uint8_t *payload,
+                          uint16_t len);
 
 /** Sends an ERROR frame with a code and a short message. */
 void ts_client_error(uint32_t step, uint16_t code, const char *message);
@@ -80,6 +88,7 @@ const ts_frame_decoder_t *ts_client_decoder(void);
 
 /* Message handlers: one file each. `payload` has h->length bytes, already CRC-checked. */
 void ts_msg_hello_req(const ts_header_t *h, const uint8_t *payload);
+void ts_msg_open(const ts_header_t *h, const uint8_t *payload);
 void ts_msg_sync(const ts_header_t *h, const uint8_t *payload);
 void ts_msg_train_step(const ts_header_t *h, const uint8_t *payload);
 void ts_msg_grad(const ts_header_t *h, const uint8_t *payload);
@@ -110,8 +119,26 @@ uint32_t ts_forward_sample(uint32_t step, uint16_t i, uint16_t n, const int8_t *
 /** Sends the in-flight step's SMASHED frames again, from the kept cut-layer outputs. */
 void ts_resend_smashed(void);
 
-/** Sends HELLO: step 0 at boot, the request's step id in reply to HELLO_REQ. */
-void ts_send_hello(uint32_t step);
+/** Sends HELLO: step 0 at boot, the request's step id in reply to HELLO_REQ (and OPEN). In
+ *  clear unless `sealed` (the reply to an accepted OPEN). */
+void ts_send_hello(uint32_t step, int sealed);
+
+/* The paired link (pairing.c; docs/protocol.md, "Paired boards"). */
+
+/** Whether a decoded frame goes on to ts_client_handle. A sealed frame is opened in place
+ *  (raw: the decoder's frame, header first): *h and *payload then describe the clear message.
+ *  Refused frames are counted (auth_failures, replays, unsealed) and dropped. */
+int ts_pairing_accept(ts_header_t *h, uint8_t *raw, const uint8_t **payload);
+
+/** 1 while a paired board's session is open: replies are sealed. */
+int ts_pairing_open(void);
+
+/** Seals and frames a reply into out (ts_secure_encode with the board's session). */
+size_t ts_pairing_encode(const ts_header_t *h, const uint8_t *payload, size_t len, uint8_t *out,
+                         size_t cap);
+
+/** HELLO's challenge: the board's share of the next OPEN's session key (0: not paired). */
+uint32_t ts_pairing_challenge(void);
 
 /** Sends STATUS (reply to SYNC and PUT_WEIGHTS). */
 void ts_send_status(uint32_t step);

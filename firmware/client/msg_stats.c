@@ -32,6 +32,9 @@ void ts_msg_stats(const ts_header_t *h, const uint8_t *payload)
     ts_put_u32(p + TS_STATS_OFF_GRAD_CRC_ERRORS, s->grad_crc_errors);
     ts_put_u32(p + TS_STATS_OFF_PUSHES, s->pushes);
     ts_put_u32(p + TS_STATS_OFF_ERRORS_SENT, s->errors_sent);
+    ts_put_u32(p + TS_STATS_OFF_AUTH_FAILURES, s->auth_failures);
+    ts_put_u32(p + TS_STATS_OFF_REPLAYS, s->replays);
+    ts_put_u32(p + TS_STATS_OFF_UNSEALED, s->unsealed);
     ts_put_u32(p + TS_STATS_OFF_UPTIME_MS, ts_board_millis());
     ts_client_send(TS_MSG_STATS, h->step, 0u, p, TS_STATS_FIXED_SIZE);
 }

@@ -279,6 +279,12 @@ void ts_aead_decrypt(ts_aead_t *a, const uint8_t *in, uint8_t *out, size_t n)
     a->text_len += (uint32_t)n;
 }
 
+void ts_aead_authenticate(ts_aead_t *a, const uint8_t *in, size_t n)
+{
+    ts_poly1305_update(&a->mac, in, n);
+    a->text_len += (uint32_t)n;
+}
+
 void ts_aead_finish(ts_aead_t *a, uint8_t tag[16])
 {
     uint8_t lens[16];

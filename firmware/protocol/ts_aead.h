@@ -1,8 +1,9 @@
 /*
- * ChaCha20-Poly1305 AEAD (RFC 8439), streaming and allocation-free, for sealing the client's
- * state image on the board. Checked against the RFC's test vectors and pyca `cryptography`
- * (tests/protocol/test_aead.py). Not constant-time beyond the tag comparison: the board holds
- * the key and no attacker times it; the host side uses pyca.
+ * ChaCha20-Poly1305 AEAD (RFC 8439), streaming and allocation-free: it seals the client's state
+ * image and the frames of a paired link (ts_secure.c). Checked against the RFC's test vectors
+ * and pyca `cryptography` (tests/protocol/test_aead.py). ChaCha20 is add-rotate-xor and the tag
+ * comparison is constant-time; Poly1305's 32x32->64 multiplies are constant-time on cores with
+ * a single-cycle UMULL (M4, M7, M33, M55), not on the M3 (early-terminating multiplier).
  */
 #ifndef TS_AEAD_H
 #define TS_AEAD_H
@@ -51,6 +52,10 @@ void ts_aead_init(ts_aead_t *a, const uint8_t key[32], const uint8_t nonce[12],
 void ts_aead_encrypt(ts_aead_t *a, const uint8_t *in, uint8_t *out, size_t n);
 /** Decrypts the next n bytes of the ciphertext (in may equal out). */
 void ts_aead_decrypt(ts_aead_t *a, const uint8_t *in, uint8_t *out, size_t n);
+/** Feeds the next n bytes of ciphertext to the MAC only, leaving them as they are: a receiver
+ *  that must not touch a frame before its tag is checked decrypts afterwards with
+ *  ts_chacha20_xor(key, nonce, 1, offset, ...). */
+void ts_aead_authenticate(ts_aead_t *a, const uint8_t *in, size_t n);
 /** The tag of everything given so far. */
 void ts_aead_finish(ts_aead_t *a, uint8_t tag[16]);
 /** 1 if the two tags are equal, compared in time independent of where they differ. */

@@ -11,6 +11,17 @@ _Static_assert(sizeof(ts_frame_decoder_t) == TS_FRAME_DECODER_SIZE,
                "TS_FRAME_DECODER_SIZE is out of date");
 _Static_assert(TS_WIRE_MAX_RAW <= UINT16_MAX, "raw_len is a uint16_t");
 
+void ts_frame_pack_header(const ts_header_t *h, uint8_t out[TS_WIRE_HEADER_SIZE])
+{
+    ts_put_u16(out + TS_HDR_OFF_MAGIC, TS_WIRE_MAGIC);
+    out[TS_HDR_OFF_VERSION] = TS_WIRE_VERSION;
+    out[TS_HDR_OFF_TYPE] = h->type;
+    ts_put_u32(out + TS_HDR_OFF_SESSION, h->session);
+    ts_put_u32(out + TS_HDR_OFF_STEP, h->step);
+    ts_put_u16(out + TS_HDR_OFF_SEQ, h->seq);
+    ts_put_u16(out + TS_HDR_OFF_LENGTH, h->length);
+}
+
 size_t ts_frame_encode(const ts_header_t *h, const uint8_t *payload, size_t payload_len,
                        uint8_t *out, size_t cap)
 {
@@ -18,13 +29,9 @@ size_t ts_frame_encode(const ts_header_t *h, const uint8_t *payload, size_t payl
         return 0;
     }
     uint8_t head[TS_WIRE_HEADER_SIZE];
-    ts_put_u16(head + TS_HDR_OFF_MAGIC, TS_WIRE_MAGIC);
-    head[TS_HDR_OFF_VERSION] = TS_WIRE_VERSION;
-    head[TS_HDR_OFF_TYPE] = h->type;
-    ts_put_u32(head + TS_HDR_OFF_SESSION, h->session);
-    ts_put_u32(head + TS_HDR_OFF_STEP, h->step);
-    ts_put_u16(head + TS_HDR_OFF_SEQ, h->seq);
-    ts_put_u16(head + TS_HDR_OFF_LENGTH, (uint16_t)payload_len);
+    ts_header_t copy = *h;
+    copy.length = (uint16_t)payload_len;
+    ts_frame_pack_header(&copy, head);
 
     uint32_t crc = ts_crc32_begin();
     crc = ts_crc32_update(crc, head, sizeof head);

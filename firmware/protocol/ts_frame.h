@@ -1,5 +1,5 @@
 /*
- * Frames of wire protocol v2 (docs/protocol.md, Framing): COBS(header | payload | crc32) 0x00.
+ * Frames of the wire protocol (docs/protocol.md, Framing): COBS(header | payload | crc32) 0x00.
  * Host twin: core/protocol/frame.py; both give the same frames and counters for a byte stream.
  */
 #ifndef TS_FRAME_H
@@ -19,6 +19,9 @@ typedef struct {
     uint16_t length;  /**< payload bytes */
 } ts_header_t;
 
+/** The 16 header bytes of h as they go on the wire (magic and version included). */
+void ts_frame_pack_header(const ts_header_t *h, uint8_t out[TS_WIRE_HEADER_SIZE]);
+
 /**
  * Encodes header + payload + crc, COBS, trailing 0x00 into out (cap bytes; TS_WIRE_MAX_ENCODED
  * always suffices). Returns bytes written, 0 if it does not fit or payload_len exceeds
@@ -33,7 +36,7 @@ size_t ts_frame_encode(const ts_header_t *h, const uint8_t *payload, size_t payl
  * counted once, when its delimiter arrives, under the first check it fails, in this order:
  * oversize, cobs_errors, short_frames, crc_errors, bad_magic, bad_version, bad_length.
  * resyncs counts all dropped frames. Empty frames (0x00 0x00) are ignored and not counted.
- * Size: TS_FRAME_DECODER_SIZE bytes (2112 with TS_WIRE_MAX_RAW = 2068), same on every target.
+ * Size: TS_FRAME_DECODER_SIZE bytes (2132 with TS_WIRE_MAX_RAW = 2088), same on every target.
  */
 typedef struct {
     uint32_t frames_ok;    /**< valid frames returned */

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
+from tinysplit.codegen.pairing import PAIRING_FILE, pairing_key
 from tinysplit.core.boards import emulated_boards, local_boards
 from tinysplit.core.errors import BadInput
 from tinysplit.core.protocol import Hello
@@ -51,6 +55,21 @@ def _check_manifest(path: Path, manifest: Any) -> None:
         raise bad("max_batch is below 1")
 
 
+_warned_insecure: set[Path] = set()
+
+
+def warn_insecure(path: Path) -> None:
+    """Says once per export folder that its board's link is in clear."""
+    if path in _warned_insecure:
+        return
+    _warned_insecure.add(path)
+    tqdm.write(
+        f"tinysplit: the link is NOT encrypted: {path} was exported with --insecure (fine on a "
+        "local cable; on any network path the smashed data and gradients are readable)",
+        file=sys.stderr,
+    )
+
+
 @dataclass(frozen=True)
 class Export:
     """An export directory written by `tinysplit export`."""
@@ -89,6 +108,14 @@ class Export:
         check_seal(path, manifest)
         return cls(path, manifest)
 
+    def link_key(self) -> dict[str, Any]:
+        """ClientLink's key arguments: the export's pairing key and where it lives. An
+        --insecure export's board talks in clear: said once, on stderr."""
+        key = pairing_key(self.path, self.manifest)
+        if key is None:
+            warn_insecure(self.path)
+        return {"key": key, "key_name": f"the pairing key {self.path / PAIRING_FILE}"}
+
     @property
     def model_hash(self) -> bytes:
         return bytes.fromhex(self.manifest["model_hash"])
@@ -124,7 +151,7 @@ def connect(
 
     port = open_port(url, timeout=0.05)
     try:
-        link = ClientLink(port, trace=trace, timeouts=timeouts)
+        link = ClientLink(port, trace=trace, timeouts=timeouts, **export.link_key())
         hello = link.hello(export.model_hash)
         yield link, hello
     finally:

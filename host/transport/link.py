@@ -1,4 +1,4 @@
-"""The host end of wire protocol v4: one request/response layer over any pyserial port.
+"""The host end of wire protocol v5: one request/response layer over any pyserial port.
 
 Framing and message layouts live in :mod:`tinysplit.core.protocol`; this module knows the
 conversation — HELLO, SYNC, a training step (TRAIN_STEP → SMASHED… → GRAD… + COMMIT →
@@ -7,7 +7,9 @@ client's state, STATS — and makes every request survive a lossy link: each is 
 a timeout that scales with its size, a bounded number of times, and the board answers a repeat
 from what it kept without applying it twice (docs/protocol.md, "Exactly once"). A board that
 reboots is noticed by its new session id (BoardReset); what to do then is the trainer's
-business.
+business. A paired board (HELLO says so) talks only sealed: hello() opens a sealed session
+with the export's pairing key (OPEN), and every frame after that is encrypted and
+authenticated both ways (core/protocol/secure.py); frames that fail are counted and dropped.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from tqdm import tqdm
 from tinysplit.core.errors import BoardSilent, ModelMismatch, PortError, ProtocolError
 from tinysplit.core.protocol import (
     PUT_WEIGHTS_MAX_DATA,
+    SEALED,
     TRAIN_STEP_MAX_COUNT,
     VERSION,
     WEIGHTS_MAX_DATA,
@@ -51,6 +54,7 @@ from tinysplit.core.protocol import (
     HelloReq,
     Message,
     MsgType,
+    Open,
     PutWeights,
     Smashed,
     Stats,
@@ -65,7 +69,14 @@ from tinysplit.core.protocol import (
     grad_per_frame,
     head_per_frame,
 )
-from tinysplit.core.protocol.spec import LAYOUTS
+from tinysplit.core.protocol.secure import (
+    Refusal,
+    SealedSession,
+    derive_session_key,
+    open_header,
+    open_tag,
+)
+from tinysplit.core.protocol.spec import LAYOUTS, Direction
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,10 @@ class Timeouts:
 
 class BoardReset(ProtocolError):
     """The board rebooted (its frames carry a new session id): the step in flight is lost."""
+
+
+class PairingRefused(ProtocolError):
+    """A paired board refused this host's key, or a board and host disagree on pairing."""
 
 
 class StepLost(ProtocolError):
@@ -149,6 +164,9 @@ class LinkStats:
     stale: int = 0  # frames for another request or step, ignored
     rx_gaps: int = 0  # frames cut short (no byte for Timeouts.gap_s), dropped
     resets: int = 0  # board reboots noticed
+    auth_failures: int = 0  # sealed frames whose tag did not verify: forged, or not ours
+    replays: int = 0  # sealed frames whose counter was taken before
+    unsealed: int = 0  # frames in clear from a paired board that only HELLO may be
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: int(getattr(self, f.name)) for f in fields(self)}
@@ -180,8 +198,21 @@ _TYPES = {int(t) for t in MsgType}
 class ClientLink:
     """A conversation with one board."""
 
-    def __init__(self, port: Port, *, trace: bool = False, timeouts: Timeouts | None = None):
+    def __init__(
+        self,
+        port: Port,
+        *,
+        trace: bool = False,
+        timeouts: Timeouts | None = None,
+        key: bytes | None = None,
+        key_name: str = "this host's pairing key",
+    ):
+        """key: the pairing key of the export the board was built from (None: an --insecure
+        export, whose board talks in clear); key_name: where it came from, for messages."""
         self.port = port
+        self.key = key
+        self.key_name = key_name
+        self.sealed: SealedSession | None = None  # the open sealed session, if any
         self.trace = trace
         self.timeouts = timeouts or Timeouts()
         self.decoder = FrameDecoder()
@@ -192,7 +223,8 @@ class ClientLink:
         # STEP_DONE): each TRAIN_STEP carries it, and a board holding others refuses the step.
         self.weights_crc: int | None = None
         self.stats = LinkStats()
-        self._pending: deque[Frame] = deque()
+        self._pending: deque[tuple[Frame, bool]] = deque()  # (frame, it came sealed)
+        self.last_sealed = False  # whether the frame _next_frame returned last came sealed
         self._old_sessions: set[int] = set()  # of boots before this one: their frames are late
         self._t0 = time.monotonic()
         self._last = self._t0
@@ -218,11 +250,17 @@ class ClientLink:
         if self.trace:
             tqdm.write(f"[{time.monotonic() - self._t0:9.4f}s] -- {text}", file=sys.stderr)
 
-    def send(self, msg: Message, *, step: int = 0, seq: int = 0, again: bool = False) -> int:
+    def send(
+        self, msg: Message, *, step: int = 0, seq: int = 0, again: bool = False, clear: bool = False
+    ) -> int:
         """Writes one frame, after a 0x00 that ends any partial frame the link left at the
-        board. Returns the bytes written."""
+        board; sealed while a sealed session is open, unless `clear`. Returns the bytes
+        written."""
         payload = msg.pack()
-        wire = b"\x00" + encode_frame(int(msg.TYPE), self.session, step, seq, payload)
+        if self.sealed is not None and not clear:
+            wire = b"\x00" + self.sealed.seal(int(msg.TYPE), step, seq, payload)
+        else:
+            wire = b"\x00" + encode_frame(int(msg.TYPE), self.session, step, seq, payload)
         try:
             self.port.write(wire)
         except OSError as exc:
@@ -255,10 +293,38 @@ class ClientLink:
             for frame in self.decoder.feed(data):
                 self._last_frame = now
                 self.stats.frames_in += 1
+                taken = self._unseal(frame)
+                if taken is None:
+                    continue
                 if self.trace:
-                    self._trace("<-", frame, None)
-                self._pending.append(frame)
-        return self._pending.popleft()
+                    self._trace("<-", taken, None, " (sealed)" if taken is not frame else "")
+                self._pending.append((taken, taken is not frame))
+        frame, self.last_sealed = self._pending.popleft()
+        return frame
+
+    def _unseal(self, frame: Frame) -> Frame | None:
+        """The clear frame to act on, or None for one refused (counted). A sealed frame is
+        opened with the session's key; in clear, a paired board sends only HELLO."""
+        if not frame.header.type & SEALED:
+            if self.sealed is not None and frame.header.type != MsgType.HELLO:
+                self.stats.unsealed += 1
+                return None
+            return frame
+        if self.sealed is None:
+            self.stats.stale += 1  # of a session this host closed (or never had)
+            return None
+        opened = self.sealed.open(frame)
+        if opened is Refusal.FORGED:
+            if frame.header.session != self.sealed.session:
+                self.stats.stale += 1  # an earlier session's, or another boot's
+            else:
+                self.stats.auth_failures += 1
+            return None
+        if opened is Refusal.REPLAY:
+            self.stats.replays += 1
+            return None
+        assert isinstance(opened, Frame)
+        return opened
 
     def _check_session(self, frame: Frame) -> bool:
         """False for a late frame of an earlier boot. A frame with a session id never seen
@@ -272,6 +338,7 @@ class ClientLink:
         self._old_sessions.add(old)
         self.stats.resets += 1
         self._pending.clear()
+        self.sealed = None  # a new boot has no sealed session: hello() opens one
         self.note(f"board rebooted: session {old:08x} -> {session:08x}")
         raise BoardReset(
             f"the board rebooted in the middle of a run (session {old:08x} became "
@@ -398,6 +465,7 @@ class ClientLink:
         if self.session:
             self._old_sessions.add(self.session)
         self.session = 0
+        self.sealed = None
         got: list[tuple[Hello, int]] = []
 
         def handle(frame: Frame, msg: Message) -> _Verdict:
@@ -407,7 +475,10 @@ class ClientLink:
             return IGNORE
 
         self._converse(
-            "HELLO_REQ", lambda again: self.send(HelloReq(), step=nonce, again=again), handle, 64
+            "HELLO_REQ",
+            lambda again: self.send(HelloReq(), step=nonce, again=again, clear=True),
+            handle,
+            64,
         )
         hello, self.session = got[0]
         self._old_sessions.discard(self.session)
@@ -423,9 +494,65 @@ class ClientLink:
                 f"directory has {expected_hash.hex()}; rebuild and flash the firmware from "
                 "this export, or point --model-dir at the export the board was built from"
             )
+        if hello.paired:
+            hello = self._open(hello)
+        elif self.key is not None:
+            raise PairingRefused(
+                "the board has no pairing key but this host holds one: a board flashed from an "
+                "--insecure export (or something posing as the board); this host talks to it "
+                "only sealed"
+            )
         self.hello_msg = hello
         self.weights_crc = hello.weights_crc
         return hello
+
+    def _open_once(self, key: bytes, challenge: int) -> tuple[Hello, bool]:
+        """One OPEN for the board's challenge: its HELLO answer, and whether it came sealed."""
+        host_nonce = secrets.token_bytes(8)
+        nonce = _nonce()
+        session_key = derive_session_key(key, challenge, host_nonce)
+        tag = open_tag(session_key, open_header(self.session, nonce), host_nonce)
+        got: list[tuple[Hello, bool]] = []
+
+        def handle(frame: Frame, msg: Message) -> _Verdict:
+            if isinstance(msg, Hello) and frame.header.step == nonce:
+                got.append((msg, self.last_sealed))
+                return DONE
+            return IGNORE
+
+        self.sealed = SealedSession(session_key, self.session, sends=Direction.TO_BOARD)
+        try:
+            self._converse(
+                "OPEN",
+                lambda again: self.send(Open(host_nonce, tag), step=nonce, again=again, clear=True),
+                handle,
+                64,
+            )
+        finally:
+            if not (got and got[0][1]):
+                self.sealed = None  # refused (or failed): no session
+        return got[0]
+
+    def _open(self, hello: Hello) -> Hello:
+        """OPEN: proves the pairing key to a paired board and starts a sealed session. The
+        board answers a good OPEN with HELLO, sealed, and any other with HELLO in clear."""
+        if self.key is None:
+            raise PairingRefused(
+                "the board is paired: it talks only to a host holding the pairing key its "
+                "export wrote (DIR/pairing.key); point --model-dir at that export"
+            )
+        for _ in range(3):
+            reply, sealed = self._open_once(self.key, hello.challenge)
+            if sealed:
+                return reply
+            if reply.challenge == hello.challenge:
+                raise PairingRefused(
+                    f"the board refused {self.key_name}: it was built from another export "
+                    "(each export draws its own key); point --model-dir at the export this "
+                    "board runs, or flash it from this one"
+                )
+            hello = reply  # another OPEN came first: try again with the board's new challenge
+        raise PairingRefused("the board kept refusing OPEN: another host is opening it too")
 
     def _status_request(self, what: str, msg: Message, nonce: int) -> Status:
         got: list[Status] = []
