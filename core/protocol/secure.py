@@ -116,6 +116,7 @@ class SealedSession:
     """One direction pair of a sealed session, as one end of it (the host, or a test's board)."""
 
     def __init__(self, session_key: bytes, session: int, *, sends: Direction) -> None:
+        self.session_key = session_key
         self._aead = ChaCha20Poly1305(session_key)
         self.session = session
         self.sends = sends

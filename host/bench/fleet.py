@@ -51,7 +51,7 @@ def measure_workload(
                 url = stack.enter_context(native_board(image))
                 paced = stack.enter_context(PacedPort(open_port(url, timeout=0), FLEET_BAUD))
                 pacers.append(paced)
-                link = ClientLink(paced)
+                link = ClientLink(paced, **export.link_key())
                 link.hello(export.model_hash)
                 links.append(link)
             members = [

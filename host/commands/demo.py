@@ -10,7 +10,11 @@ from typing import Any
 
 from tinysplit.core.boards import board_profile, emulated_boards
 from tinysplit.core.errors import BadInput
-from tinysplit.host.commands.export import add_labels_option, add_noise_options
+from tinysplit.host.commands.export import (
+    add_insecure_option,
+    add_labels_option,
+    add_noise_options,
+)
 from tinysplit.host.commands.federated import add_federation_options
 from tinysplit.host.commands.runs import (
     RunOptions,
@@ -41,6 +45,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="work directory")
     add_noise_options(p)
     add_labels_option(p)
+    add_insecure_option(p)
     add_federation_options(p)
     add_hyper_options(p)
     add_run_options(p)
@@ -68,7 +73,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     noise = Noise(args.noise, args.noise_scale) if args.noise_scale else None
     res = export_client(
         model, args.cut, export_dir, data=opts.data, seed=seed, noise=noise, private=opts.private,
-        labels=args.labels,
+        labels=args.labels, insecure=args.insecure,
     )  # fmt: skip
     say(opts, res.plan.format_table())
     # The board holds the export's shard (data.npz: --data cut to what fits its flash); the

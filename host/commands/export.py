@@ -21,6 +21,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for the initial weights")
     add_noise_options(p)
     add_labels_option(p)
+    add_insecure_option(p)
     p.add_argument(
         "--clients",
         type=int,
@@ -38,6 +39,16 @@ def add_parser(sub: Any) -> None:
         "this export holds: checkpoints keep it sealed, the host reads none of it",
     )
     p.add_argument("--json", action="store_true", help="print the memory plan as JSON")
+
+
+def add_insecure_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="no pairing key: the board talks in clear (a local cable only). By default export "
+        "writes a key into the image and OUT/pairing.key, and every frame after HELLO is "
+        "encrypted and authenticated (ChaCha20-Poly1305)",
+    )
 
 
 def add_labels_option(p: argparse.ArgumentParser) -> None:
@@ -81,7 +92,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         noise=noise,
         private=args.private,
         labels=args.labels,
+        insecure=args.insecure,
     )
+    if args.insecure:
+        say(opts, "--insecure: no pairing key; the board's link will be in clear")
     say(
         opts,
         f"exported {res.manifest['model']} (cut {res.manifest['cut']}) to {args.out}, "
@@ -100,7 +114,8 @@ def _export_clients(args: argparse.Namespace, opts: RunOptions, noise: Any) -> d
             "and relays the client weights in clear"
         )
     results = export_clients(args.model, args.cut, args.out, args.clients, args.shards,
-                             data=args.data, seed=args.seed, labels=args.labels)  # fmt: skip
+                             data=args.data, seed=args.seed, labels=args.labels,
+                             insecure=args.insecure)  # fmt: skip
     for k, res in enumerate(results):
         say(opts, f"client {k}: {res.manifest['n_train']} training samples, model hash "
                   f"{res.manifest['model_hash']}, RAM {res.plan.ram_peak:,} B")  # fmt: skip

@@ -84,7 +84,8 @@ def run_federation(
     seed = opts.seed if opts.seed is not None else 0
     say(opts, f"[1/4] exporting {args.clients} clients of {model} ({args.shards} shards) ...")
     export_clients(model, args.cut, out / "export", args.clients, args.shards, data=opts.data,
-                   seed=seed, board=args.board, labels=args.labels)  # fmt: skip
+                   seed=seed, board=args.board, labels=args.labels,
+                   insecure=args.insecure)  # fmt: skip
     exports = federation_exports(out / "export")
     say(opts, f"[2/4] building and booting {args.clients} x {args.board} ...")
     with local_links(args.board, exports, opts) as links:

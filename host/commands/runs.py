@@ -277,7 +277,15 @@ def run_on_board(
             resume=resume,
         )
         board_link = board_stats(link)
+        from tqdm import tqdm
+
+        from tinysplit.host.transport.link import refusal_line
+
+        refused = refusal_line(link.stats.as_dict(), board_link)
+        if refused:
+            tqdm.write(refused, file=sys.stderr)
     summary = make_summary(opts, export, hello.board, cfg, result)
+    summary["link_sealed"] = link.sealed is not None
     summary.update(stats_dict(link.stats))
     summary["link_host"] = {**link.stats.as_dict(), **link.decoder.stats()}
     summary["link_board"] = board_link
@@ -396,4 +404,16 @@ def print_summary(s: dict[str, Any]) -> None:
                 f"resyncs {b['resyncs']}, duplicates {b['duplicates']}, retransmits "
                 f"{b['retransmits']}, stale {b['stale']} (STATS, since its last boot)"
             )
+        from tinysplit.host.transport.link import REFUSALS
+
+        n = [b.get(k, 0) + h.get(k, 0) for k in REFUSALS]
+        print(
+            "link, security        "
+            + (
+                "sealed (ChaCha20-Poly1305 with the export's pairing key)"
+                if s.get("link_sealed")
+                else "IN CLEAR (an --insecure export)"
+            )
+            + f"; refused {n[0]} forged, {n[1]} replayed, {n[2]} unsealed frame(s)"
+        )
         print(f"checkpoints           {s['checkpoints']} in {s['run_dir']}")

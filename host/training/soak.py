@@ -96,7 +96,7 @@ def train_through_proxy(
     started = time.monotonic()
     progress_faults = [0]
     with FaultyPort(start_board, rates, seed, reset_at=reset_at) as port:
-        link = ClientLink(port, timeouts=timeouts)
+        link = ClientLink(port, timeouts=timeouts, **export.link_key())
 
         def stop() -> bool:
             progress_faults[0] = sum(port.injected.values())

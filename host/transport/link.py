@@ -172,6 +172,26 @@ class LinkStats:
         return {f.name: int(getattr(self, f.name)) for f in fields(self)}
 
 
+#: Counters of frames refused for want of the pairing key, on either side of a link.
+REFUSALS = ("auth_failures", "replays", "unsealed")
+
+
+def refusal_line(host: dict[str, int], board: dict[str, int]) -> str | None:
+    """One line naming the frames either side refused as forged, replayed or unsealed (host:
+    LinkStats.as_dict(); board: STATS, since its boot); None when there were none."""
+    parts = []
+    for side, stats in (("board", board), ("host", host)):
+        n = [int(stats.get(k, 0)) for k in REFUSALS]
+        if any(n):
+            parts.append(f"the {side} refused {n[0]} forged, {n[1]} replayed, {n[2]} unsealed")
+    if not parts:
+        return None
+    return (
+        f"tinysplit: {'; '.join(parts)} frame(s): something on the link sent frames without "
+        "this pairing key (each was dropped and changed nothing)"
+    )
+
+
 class _Verdict(enum.Enum):
     DONE = enum.auto()  # the request is answered
     PROGRESS = enum.auto()  # part of the answer came: keep waiting, the board is alive

@@ -45,7 +45,7 @@ def run_steps(
     port = open_port(url, timeout=0.05)
     run = Run()
     try:
-        link = ClientLink(port)
+        link = ClientLink(port, **export.link_key())
         hello = link.hello(export.model_hash)
         run.board = hello.board
         for s in schedule(hello.n_train, batch, epochs=100, seed=seed):

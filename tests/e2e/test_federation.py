@@ -148,7 +148,7 @@ def _boards(federation: Path) -> Iterator[tuple[list[Any], list[contextlib.ExitS
             url = stack.enter_context(native_board(image))
             port = open_port(url, timeout=0.05)
             stack.callback(port.close)
-            link = ClientLink(port, timeouts=FAST)
+            link = ClientLink(port, timeouts=FAST, **e.link_key())
             link.hello(e.model_hash)
             links.append(link)
         yield links, stacks, images
@@ -178,7 +178,7 @@ def test_native_boards_with_a_drop_out_and_rejoin_equal_the_golden_replay(
             url = stack.enter_context(native_board(images[1]))
             port = open_port(url, timeout=0.05)
             stack.callback(port.close)
-            link = ClientLink(port, timeouts=FAST)
+            link = ClientLink(port, timeouts=FAST, **exports[1].link_key())
             link.hello(exports[1].model_hash)
             links[1] = link
             return link

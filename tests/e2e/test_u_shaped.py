@@ -17,7 +17,17 @@ from tinysplit.codegen.data import load_npz
 from tinysplit.codegen.export import export_client, load_client_state
 from tinysplit.core.errors import BadInput
 from tinysplit.core.golden.head import head_exp, head_log, head_train, make_head
-from tinysplit.core.protocol import FrameDecoder, HeadOut, MsgType, Smashed, decode_message
+from tinysplit.core.protocol import (
+    SEALED,
+    Frame,
+    FrameDecoder,
+    HeadOut,
+    MsgType,
+    Smashed,
+    decode_message,
+)
+from tinysplit.core.protocol.secure import SealedSession
+from tinysplit.core.protocol.spec import Direction
 from tinysplit.host.board.launch import open_port
 from tinysplit.host.training.server import ServerSegment
 from tinysplit.host.training.session import Export, board_url
@@ -74,9 +84,11 @@ def no_label_arrays() -> Iterator[list[str]]:
     assert np.load is real_load
 
 
-def _train_on_native(export_dir: Path, port_hook: Any = None) -> tuple[Any, bytes, list[Any]]:
+def _train_on_native(
+    export_dir: Path, port_hook: Any = None, sessions: list[Any] | None = None
+) -> tuple[Any, bytes, list[Any]]:
     """STEPS steps on the native board; the result, the board's state image and every
-    SmashedBatch the host got."""
+    SmashedBatch the host got. sessions: gets the link's sealed session (its key)."""
     export = Export.load(export_dir)
     server = ServerSegment.load(export_dir / "server.keras", CFG.lr)
     seen: list[Any] = []
@@ -84,7 +96,7 @@ def _train_on_native(export_dir: Path, port_hook: Any = None) -> tuple[Any, byte
         port = open_port(url, timeout=0.05)
         wrapped = port_hook(port) if port_hook else port
         try:
-            link = ClientLink(wrapped)
+            link = ClientLink(wrapped, **export.link_key())
             link.hello(export.model_hash)
             forward, evaluate = link.forward, link.evaluate
             link.forward = lambda *a: seen.append(forward(*a)) or seen[-1]  # type: ignore[method-assign]
@@ -93,6 +105,8 @@ def _train_on_native(export_dir: Path, port_hook: Any = None) -> tuple[Any, byte
                 result = split_train(link, server, CFG, progress=False, max_steps=STEPS)
             assert tried == []
             image = link.pull_state()
+            if sessions is not None:
+                sessions.append(link.sealed)
         finally:
             port.close()
     return result, image, seen
@@ -123,12 +137,19 @@ def test_no_byte_the_board_sends_carries_a_label_or_a_logit(u_export: Path) -> N
         ports.append(RecordingPort(port))
         return ports[0]
 
-    _, _, seen = _train_on_native(u_export, record)
+    sessions: list[Any] = []
+    _, _, seen = _train_on_native(u_export, record, sessions)
     # The host was never handed a label.
     assert seen and all(batch.labels is None for batch in seen)
-    # Decode every frame the board sent, independently of the link.
+    # Decode every frame the board sent, independently of the link: sealed ones with the
+    # session's key (an eavesdropper without it reads nothing: tests/robust/test_pairing.py).
     decoder = FrameDecoder()
-    frames = decoder.feed(bytes(ports[0].received))
+    host_end = SealedSession(sessions[0].session_key, sessions[0].session, sends=Direction.TO_BOARD)
+    frames = []
+    for f in decoder.feed(bytes(ports[0].received)):
+        opened = host_end.open(f) if f.header.type & SEALED else f
+        assert isinstance(opened, Frame), f"a board frame failed to open: {opened}"
+        frames.append(opened)
     msgs = [decode_message(f) for f in frames]
     kinds = {MsgType(f.header.type) for f in frames}
     assert kinds <= {MsgType.HELLO, MsgType.STATUS, MsgType.SMASHED, MsgType.HEAD_OUT,

@@ -35,6 +35,7 @@ from tinysplit.core.protocol import (
     Header,
     cobs_encode,
     encode_frame,
+    spec,
 )
 
 C_FAST = settings(max_examples=50, deadline=None)
@@ -43,8 +44,8 @@ C_CORRUPTION = settings(max_examples=150, deadline=None)
 
 def test_decoder_struct_mirror_and_size() -> None:
     text = (ROOT / "firmware/protocol/ts_frame.h").read_text()
-    assert "2112" in text  # the size documented for the memory plan
-    assert ctypes.sizeof(CDecoder) == 44 + MAX_RAW == 2112
+    assert "2132" in text  # the size documented for the memory plan
+    assert ctypes.sizeof(CDecoder) == 44 + MAX_RAW == 2132
 
 
 @given(st.binary(max_size=3000), st.integers(0, 3000))
@@ -82,7 +83,10 @@ def test_c_encoder_matches_python_byte_for_byte(
 
 def test_c_encoder_refuses_oversize_payload(clib: CLib) -> None:
     h = Header(1, 0, 0, 0, 0)
-    assert len(clib.encode_frame(h, b"\xff" * MAX_PAYLOAD)) == MAX_ENCODED
+    # the largest clear frame; a sealed one carries 20 bytes more (counter, tag): MAX_ENCODED
+    clear_max = spec.cobs_max_encoded(spec.HEADER_SIZE + MAX_PAYLOAD + spec.CRC_SIZE) + 1
+    assert len(clib.encode_frame(h, b"\xff" * MAX_PAYLOAD)) == clear_max == 2078
+    assert spec.cobs_max_encoded(spec.MAX_RAW) + 1 == MAX_ENCODED
     assert clib.encode_frame(h, bytes(MAX_PAYLOAD + 1)) == b""
 
 

@@ -30,7 +30,7 @@ def test_check_fails_on_a_stale_header(tmp_path: Path) -> None:
 
 
 def test_constants_match_docs_protocol_md() -> None:
-    assert (spec.MAX_RAW, spec.MAX_ENCODED) == (2068, 2077 + 1)
+    assert (spec.MAX_RAW, spec.MAX_ENCODED) == (2088, 2097 + 1)
     assert spec.TRAIN_STEP_MAX_COUNT == 1018
     for cut in (1, 16, 64, 255, 1352, 2036):
         assert spec.smashed_per_frame(cut) == (2048 - 8) // (cut + 1)

@@ -73,9 +73,12 @@ def test_frame_round_trip(t: int, session: int, step: int, seq: int, payload: by
 
 
 def test_largest_frame_fits_max_encoded() -> None:
-    wire = encode_frame(0xFF, 2**32 - 1, 2**32 - 1, 0xFFFF, b"\xff" * MAX_PAYLOAD)
+    # a sealed frame (type 0xFF has the SEALED bit) of the largest payload: counter and tag more
+    wire = encode_frame(0xFF, 2**32 - 1, 2**32 - 1, 0xFFFF, b"\xff" * (MAX_PAYLOAD + 20))
     assert len(wire) == MAX_ENCODED
-    with pytest.raises(ValueError, match="MAX_PAYLOAD"):
+    with pytest.raises(ValueError, match="exceeds the frame's 2068"):
+        encode_frame(0xFF, 0, 0, 0, bytes(MAX_PAYLOAD + 21))
+    with pytest.raises(ValueError, match="exceeds the frame's 2048"):
         encode_frame(1, 0, 0, 0, bytes(MAX_PAYLOAD + 1))
     with pytest.raises(ValueError, match="out of range"):
         encode_frame(1, 2**32, 0, 0, b"")

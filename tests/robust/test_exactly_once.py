@@ -30,6 +30,7 @@ from tinysplit.core.protocol import (
     grad_per_frame,
 )
 from tinysplit.host.board.launch import native_board, open_port
+from tinysplit.host.training.session import Export
 from tinysplit.host.transport.link import ClientLink, StepLost, Timeouts
 
 FAST = Timeouts(reply_s=0.2, silence_s=3.0)
@@ -37,11 +38,11 @@ BATCH = 32
 
 
 @pytest.fixture
-def link(robust_native: Path) -> Iterator[ClientLink]:
+def link(robust_native: Path, digits_export: Path) -> Iterator[ClientLink]:
     with native_board(robust_native) as url:
         port = open_port(url, timeout=0.02)
         try:
-            link = ClientLink(port, timeouts=FAST)
+            link = ClientLink(port, timeouts=FAST, **Export.load(digits_export).link_key())
             link.hello()
             link.sync(0)
             yield link
@@ -80,12 +81,12 @@ def grad_frames(link: ClientLink, step: int, grads: np.ndarray, scales: np.ndarr
     return Commit(zlib.crc32(b"".join(payloads)), BATCH)
 
 
-def clean_crc(robust_native: Path, seeds: list[int]) -> int:
+def clean_crc(robust_native: Path, digits_export: Path, seeds: list[int]) -> int:
     """The weights CRC a fresh board reports after these steps, each sent once."""
     with native_board(robust_native) as url:
         port = open_port(url, timeout=0.02)
         try:
-            link = ClientLink(port, timeouts=FAST)
+            link = ClientLink(port, timeouts=FAST, **Export.load(digits_export).link_key())
             link.hello()
             link.sync(0)
             for step, seed in enumerate(seeds, start=1):
@@ -98,7 +99,7 @@ def clean_crc(robust_native: Path, seeds: list[int]) -> int:
 
 
 def test_repeated_requests_are_answered_and_never_applied_twice(
-    link: ClientLink, robust_native: Path
+    link: ClientLink, robust_native: Path, digits_export: Path
 ) -> None:
     indices, grads, scales = step_inputs(1)
     first = link.forward(1, 0.1, indices)
@@ -117,10 +118,12 @@ def test_repeated_requests_are_answered_and_never_applied_twice(
     assert [m for _, m in replies(link) if isinstance(m, StepDone)] == done[:1]
     stats = link.board_stats()
     assert stats["commits"] == 1 and stats["duplicates"] >= 4 and stats["retransmits"] >= 3
-    assert done[0].weights_crc == clean_crc(robust_native, [1])
+    assert done[0].weights_crc == clean_crc(robust_native, digits_export, [1])
 
 
-def test_a_step_commits_only_whole_and_with_its_crc(link: ClientLink, robust_native: Path) -> None:
+def test_a_step_commits_only_whole_and_with_its_crc(
+    link: ClientLink, robust_native: Path, digits_export: Path
+) -> None:
     indices, grads, scales = step_inputs(2)
     link.forward(1, 0.1, indices)
     per = min(grad_per_frame(32), BATCH) // 2
@@ -134,7 +137,7 @@ def test_a_step_commits_only_whole_and_with_its_crc(link: ClientLink, robust_nat
     assert errors(replies(link)) == [ErrorCode.GRAD_CRC]
     assert link.board_stats()["grad_crc_errors"] == 1
     done = link.backward(1, grads, scales)  # everything again: staged from scratch
-    assert done.weights_crc == clean_crc(robust_native, [2])
+    assert done.weights_crc == clean_crc(robust_native, digits_export, [2])
 
 
 def test_a_step_on_other_weights_is_refused(link: ClientLink) -> None:
