@@ -20,7 +20,8 @@ if [ "${2:-}" = "--update-corpus" ]; then update=1; fi
 out=build/fuzz
 model=${MODEL_DIR:-$out/model}
 mkdir -p "$out"
-if [ ! -f "$model/model_data.c" ]; then
+# an export by an older tinysplit (before pairing keys) no longer builds: export it again
+if [ ! -f "$model/model_data.c" ] || ! grep -q TS_MODEL_PAIRED "$model/model_data.h"; then
   echo "fuzz: exporting digits-mlp into $model"
   .venv/bin/python -c "from tinysplit.codegen.export import export_client; \
 from tinysplit.codegen.export import Noise; \

@@ -11,7 +11,13 @@
  *                base_crc, COMMIT's grad_crc) so the deeper paths are reached.
  *   kind 0xFE:   a PUT_WEIGHTS of a whole image: the initial one XOR the payload bytes, with
  *                its correct CRC, in chunks (so pushed values reach validation and training).
- *   kind 0xFF:   the payload goes through the client's frame decoder byte by byte (the wire).
+ *   kind 0xFF:   the payload goes through the client's frame decoder byte by byte (the wire),
+ *                and the paired link's filter (pairing.c) as on the board.
+ *   kind 0xFD:   (paired images) a sealed message, as a host holding the key sends it: the
+ *                harness opens a session first (a genuine OPEN), then seals payload[1..) as
+ *                the message types[payload[0]] (step from sel) and sends it over the wire path;
+ *                sel bit 7 flips the bit (seq % 8) of byte (seq / 8) of the sealed frame (a
+ *                forgery), sel bit 6 sends the same sealed bytes twice (a replay).
  * Every input starts from the same state: the weights of the export, a fresh client.
  */
 #include <stdint.h>
@@ -20,8 +26,10 @@
 
 #include "client.h"
 #include "client_internal.h"
+#include "ts_aead.h"
 #include "ts_crc32.h"
 #include "ts_le.h"
+#include "ts_secure.h"
 
 void fuzz_board_reset(void);
 
@@ -109,6 +117,73 @@ static void push_image(uint8_t sel, const uint8_t *data, uint16_t len)
     }
 }
 
+static void wire_in(const uint8_t *bytes, size_t n)
+{
+    for (size_t i = 0; i < n; ++i) {
+        ts_header_t h;
+        const uint8_t *payload;
+        if (ts_frame_decoder_push(&wire, bytes[i], &h, &payload) &&
+            ts_pairing_accept(&h, wire.raw, &payload)) {
+            ts_client_handle(&h, payload);
+        }
+    }
+}
+
+#if TS_MODEL_PAIRED
+static ts_secure_t host_end;
+static uint8_t sealed_frame[TS_WIRE_MAX_ENCODED];
+
+/* A genuine OPEN, as core/protocol/secure.py makes it, unless the session is open. */
+static void open_session(void)
+{
+    if (ts_pairing_open()) {
+        return;
+    }
+    static const uint8_t host_nonce[TS_WIRE_OPEN_NONCE_SIZE] = {7, 6, 5, 4, 3, 2, 1, 0};
+    uint8_t key[32];
+    ts_secure_derive(ts_pair_key, ts_pairing_challenge(), host_nonce, key);
+    ts_header_t h = {TS_MSG_OPEN, ts_client.session, 0x0F0Fu, 0u, TS_OPEN_FIXED_SIZE};
+    uint8_t aad[TS_WIRE_HEADER_SIZE + TS_WIRE_OPEN_NONCE_SIZE];
+    ts_frame_pack_header(&h, aad);
+    memcpy(aad + TS_WIRE_HEADER_SIZE, host_nonce, sizeof host_nonce);
+    uint8_t nonce[TS_AEAD_NONCE_SIZE] = {0};
+    ts_put_u32(nonce, ts_client.session);
+    ts_put_u32(nonce + 4, TS_DIR_TO_BOARD);
+    uint8_t payload[TS_OPEN_FIXED_SIZE];
+    memcpy(payload + TS_OPEN_OFF_HOST_NONCE, host_nonce, sizeof host_nonce);
+    ts_aead_t a;
+    ts_aead_init(&a, key, nonce, aad, (uint32_t)sizeof aad);
+    ts_aead_finish(&a, payload + TS_OPEN_OFF_TAG);
+    size_t n = ts_frame_encode(&h, payload, sizeof payload, sealed_frame, sizeof sealed_frame);
+    wire_in(sealed_frame, n);
+    if (!ts_pairing_open()) {
+        abort(); /* the board refused a genuine OPEN */
+    }
+    ts_secure_start(&host_end, key, ts_client.session);
+}
+
+static void sealed(uint8_t sel, uint16_t seq, const uint8_t *data, uint16_t len)
+{
+    if (len == 0u) {
+        return;
+    }
+    open_session();
+    ts_header_t h = {types[data[0] % sizeof types], ts_client.session, pick_step(sel), seq, 0};
+    size_t n = ts_secure_encode(&host_end, TS_DIR_TO_BOARD, &h, data + 1, len - 1u,
+                                sealed_frame, sizeof sealed_frame);
+    if (n == 0u) {
+        abort();
+    }
+    if ((sel & 0x80u) && (size_t)(seq / 8u) < n - 1u) {
+        sealed_frame[seq / 8u] ^= (uint8_t)(1u << (seq % 8u));
+    }
+    wire_in(sealed_frame, n);
+    if (sel & 0x40u) {
+        wire_in(sealed_frame, n);
+    }
+}
+#endif
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_board_reset();
@@ -130,13 +205,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const uint8_t *body = data + pos;
         pos += len;
         if (kind == 0xFFu) {
-            for (size_t i = 0; i < len; ++i) {
-                ts_header_t h;
-                const uint8_t *payload;
-                if (ts_frame_decoder_push(&wire, body[i], &h, &payload)) {
-                    ts_client_handle(&h, payload);
-                }
-            }
+            wire_in(body, len);
+#if TS_MODEL_PAIRED
+        } else if (kind == 0xFDu) {
+            sealed(sel, seq, body, (uint16_t)len);
+#endif
         } else if (kind == 0xFEu) {
             push_image(sel, body, (uint16_t)len);
         } else {

@@ -4,7 +4,10 @@
  * Checks, beyond "no crash, no ASan/UBSan report": every dropped frame is counted once
  * (resyncs is the sum of the drop counters); every frame the decoder accepts is a frame the
  * encoder makes again byte for byte, and decodes again to itself; the whole-buffer COBS
- * decoder never writes past the buffer it is given. Build: firmware/fuzz/fuzz.mk.
+ * decoder never writes past the buffer it is given. Sealed frames (ts_secure.c): every accepted
+ * frame is also opened with a fixed session key (a refused one is left byte for byte as it
+ * came, and only a frame that really was sealed with the key opens), and its payload sealed
+ * and opened again round trips. Build: firmware/fuzz/fuzz.mk.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,11 +15,17 @@
 
 #include "ts_cobs.h"
 #include "ts_frame.h"
+#include "ts_secure.h"
 
 static ts_frame_decoder_t decoder;
 static ts_frame_decoder_t again;
 static uint8_t wire[TS_WIRE_MAX_ENCODED];
-static uint8_t payload_copy[TS_WIRE_MAX_PAYLOAD];
+static uint8_t payload_copy[TS_WIRE_MAX_WIRE_PAYLOAD];
+static uint8_t body[TS_WIRE_MAX_WIRE_PAYLOAD];
+static const uint8_t session_key[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+static ts_secure_t board_in;  /* opens the input's frames */
+static ts_secure_t host_end;  /* seals their payloads again ... */
+static ts_secure_t board_end; /* ... and opens them */
 
 static void check(int ok)
 {
@@ -31,10 +40,46 @@ static uint32_t drops(const ts_frame_decoder_t *d)
            d->bad_version + d->bad_length;
 }
 
+/* Opening a frame with the fixed key: refused frames stay as they came; a clear payload sealed
+ * by the host end opens to itself at the board end. */
+static void secure(const ts_header_t *h, const uint8_t *payload)
+{
+    memcpy(body, payload, h->length);
+    uint16_t n = 0;
+    const ts_header_t opened = *h;
+    ts_seal_result_t r = ts_secure_open(&board_in, TS_DIR_TO_BOARD, body, &opened, &n);
+    if (r != TS_SEAL_OK) {
+        check(memcmp(body, payload, h->length) == 0);
+    } else {
+        check(n + TS_WIRE_SEAL_OVERHEAD == h->length);
+    }
+    if (h->length > TS_WIRE_MAX_PAYLOAD) {
+        return;
+    }
+    size_t m = ts_secure_encode(&host_end, TS_DIR_TO_BOARD, h, payload, h->length, wire,
+                                sizeof wire);
+    check(m > 0);
+    ts_frame_decoder_init(&again);
+    ts_header_t h2;
+    const uint8_t *p2 = NULL;
+    int got = 0;
+    for (size_t i = 0; i < m; ++i) {
+        got |= ts_frame_decoder_push(&again, wire[i], &h2, &p2);
+    }
+    check(got && (h2.type & TS_WIRE_SEALED));
+    memcpy(body, p2, h2.length);
+    check(ts_secure_open(&board_end, TS_DIR_TO_BOARD, body, &h2, &n) == TS_SEAL_OK);
+    check(n == h->length && memcmp(body + TS_WIRE_SEAL_COUNTER_SIZE, payload, n) == 0);
+}
+
 /* An accepted frame encodes to a frame that decodes to the same header and payload. */
 static void round_trip(const ts_header_t *h, const uint8_t *payload)
 {
-    check(h->length <= TS_WIRE_MAX_PAYLOAD);
+    check(h->length <= TS_WIRE_MAX_WIRE_PAYLOAD);
+    secure(h, payload);
+    if (h->length > TS_WIRE_MAX_PAYLOAD) {
+        return; /* only a sealed frame is this long: its clear encoding does not exist */
+    }
     memcpy(payload_copy, payload, h->length);
     size_t n = ts_frame_encode(h, payload_copy, h->length, wire, sizeof wire);
     check(n > 0 && n <= TS_WIRE_MAX_ENCODED && wire[n - 1] == 0u);
@@ -56,6 +101,9 @@ static void round_trip(const ts_header_t *h, const uint8_t *payload)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ts_frame_decoder_init(&decoder);
+    ts_secure_start(&board_in, session_key, 0x5354u);
+    ts_secure_start(&board_end, session_key, 0x5354u);
+    ts_secure_start(&host_end, session_key, 0x5354u);
     for (size_t i = 0; i < size; ++i) {
         ts_header_t h;
         const uint8_t *payload = NULL;

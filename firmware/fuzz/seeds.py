@@ -60,6 +60,13 @@ def record(msg: Message, sel: int, seq: int = 0) -> bytes:
     return struct.pack("<BBHH", TYPES.index(msg.TYPE), sel, seq, len(payload)) + payload
 
 
+def sealed(msg: Message, sel: int, seq: int = 0) -> bytes:
+    """A kind 0xFD record: fuzz_client.c seals the message as a paired host would (sel bit 7:
+    then flips bit seq % 8 of byte seq // 8; bit 6: sends it twice)."""
+    body = bytes([TYPES.index(msg.TYPE)]) + msg.pack()
+    return struct.pack("<BBHH", 0xFD, sel, seq, len(body)) + body
+
+
 def grads(n: int) -> Grad:
     import numpy as np
 
@@ -116,6 +123,13 @@ def client_seeds() -> dict[str, bytes]:
         "push-then-train": push + step + grad + commit,
         "stats": record(StatsReq(), 4) + record(HelloReq(), 4),
         "wire": struct.pack("<BBHH", 0xFF, 0, 0, len(wire)) + wire,
+        # the fuzz model is paired: the same messages sealed, then forged and replayed
+        "sealed-step": sealed(TrainStep(0.1, 0, BATCH, tuple(range(BATCH))), NEXT | FIX_CRC)
+        + sealed(grads(BATCH), IN_FLIGHT)
+        + sealed(Commit(0, BATCH), IN_FLIGHT | FIX_CRC),
+        "sealed-forged-replayed": sealed(StatsReq(), 0x80 | 4, seq=8 * 20 + 3)
+        + sealed(Sync(2), 0x40 | 7)
+        + sealed(GetWeights(0, 1012), 4),
     }
 
 
@@ -131,6 +145,13 @@ def frame_seeds() -> dict[str, bytes]:
         ("eval-live", Eval(2, 5, 2, 1)),
     ]
     out = {name: encode_message(m, 0x11223344, 9, 1) for name, m in msgs}
+    from tinysplit.core.protocol.secure import SealedSession
+    from tinysplit.core.protocol.spec import Direction
+
+    # fuzz_frame.c opens every frame with this session (key 1..16, zeros; session 0x5354)
+    host = SealedSession(bytes(range(1, 17)) + bytes(16), 0x5354, sends=Direction.TO_BOARD)
+    for name, m in msgs[:4]:
+        out[f"sealed-{name}"] = host.seal(int(m.TYPE), 9, 1, m.pack())
     out["stream"] = b"\x00".join(out.values()) + b"\x01" * 40 + b"\x00"
     out["oversize"] = b"\x05" * 1100 + b"\x00"
     return out
