@@ -5,8 +5,9 @@ PlatformIO's options cannot say.
 - Links with the env's custom_link_flags (cortex_m.mk's LINKFLAGS plus custom_arch): the
   platforms pass only -mcpu to the linker, and without the float ABI gcc would pick the wrong
   newlib/libgcc multilib. Writes a linker map next to the ELF, as the Makefile does.
-- Compiles the model: model_data.c from the export in $TINYSPLIT_MODEL_DIR, else the env's
-  custom_model_dir (relative to the project), with that folder on the include path.
+- Compiles the model: model_data.c (and pairing_key.c) from the export in $TINYSPLIT_MODEL_DIR,
+  else the env's custom_model_dir (relative to the project), with that folder on the include
+  path.
 - Runs custom_post_link (a Python script, e.g. boards/pico/boot2_crc.py) on the ELF as part of
   the link, before the platform turns it into .bin/.hex/.uf2.
 """

@@ -46,7 +46,7 @@ class CModel:
     noise_table: npt.NDArray[np.int16] | None = None  # core/golden/noise.py; None: no noise
     noise_key: int = 0
     seal_key: bytes | None = None  # firmware/client/seal.c; None: the state crosses in clear
-    pair_key: bytes | None = None  # firmware/client/pairing.c; None: frames cross in clear
+    paired: bool = False  # firmware/client/pairing.c; the key is in pairing_key.c (pairing.py)
     head: FCLayer | None = None  # U-shaped (--labels client): the last Dense, on the board
 
     @property
@@ -326,20 +326,18 @@ def _seal_decl(m: CModel) -> str:
 
 
 def _seal_block(m: CModel) -> str:
-    out = []
-    if m.seal_key is not None:
-        out.append(_array("const uint8_t ts_seal_key[32]", [f"0x{b:02x}" for b in m.seal_key]))
-    if m.pair_key is not None:
-        out.append(_array("const uint8_t ts_pair_key[32]", [f"0x{b:02x}" for b in m.pair_key]))
-    return "\n".join(out)
+    if m.seal_key is None:
+        return ""
+    return _array("const uint8_t ts_seal_key[32]", [f"0x{b:02x}" for b in m.seal_key])
 
 
 def _pair_decl(m: CModel) -> str:
-    if m.pair_key is None:
+    if not m.paired:
         return "#define TS_MODEL_PAIRED 0 /* exported --insecure: frames cross in clear */"
     return (
-        "/* Frames are sealed with a session key drawn from this pairing key; the host holds it\n"
-        " * in DIR/pairing.key (firmware/client/pairing.c). */\n"
+        "/* Frames are sealed with a session key drawn from this pairing key, which is in\n"
+        " * pairing_key.c (the host's copy: DIR/pairing.key; firmware/client/pairing.c). It is not\n"
+        " * part of the model hash: exporting the same model twice gives the same hash. */\n"
         "#define TS_MODEL_PAIRED 1\n"
         "extern const uint8_t ts_pair_key[32];"
     )

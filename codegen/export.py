@@ -46,7 +46,7 @@ from tinysplit.codegen.memory_plan import (
     choose_kept,
 )
 from tinysplit.codegen.models import REGISTRY, Hyperparameters, ModelSpec, load_model
-from tinysplit.codegen.pairing import PAIRING_FILE, write_pairing_key
+from tinysplit.codegen.pairing import PAIRING_C_FILE, PAIRING_FILE, write_pairing_key
 from tinysplit.codegen.seal import PLACEHOLDER, seal
 from tinysplit.core.errors import BadInput, UnsupportedLayer
 from tinysplit.core.golden import ConvLayer, FCLayer
@@ -359,7 +359,7 @@ def _export_into(
             noise_table=noise.table() if noise is not None and noise.scale > 0 else None,
             noise_key=secrets.randbits(32) if noise is not None and noise.scale > 0 else 0,
             seal_key=secrets.token_bytes(32) if private else None,
-            pair_key=pair_key,
+            paired=pair_key is not None,
             head=c.head_op(),
         ),
         out_dir,
@@ -417,7 +417,7 @@ def _export_into(
 #: Every file an export folder holds.
 EXPORT_FILES = frozenset({
     "client.tflite", "model_data.c", "model_data.h", "server.keras", "full.keras", "data.npz",
-    "data_full.npz", "plan.json", "manifest.json", PAIRING_FILE,
+    "data_full.npz", "plan.json", "manifest.json", PAIRING_FILE, PAIRING_C_FILE,
 })  # fmt: skip
 
 

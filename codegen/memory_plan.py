@@ -16,6 +16,7 @@ from tinysplit.core.protocol.spec import (
     MAX_ENCODED,
     MAX_PAYLOAD,
     MAX_RAW,
+    PAIR_KEY_SIZE,
     STEP_DONE_FIXED_SIZE,
     smashed_per_frame,
 )
@@ -396,6 +397,8 @@ def plan_ops(
         PlanRow("data.test", "flash", align(n_test * input_size) + align(n_test),
                 f"test shard: int8 [{n_test}][{input_size}] + u8 labels"),
         PlanRow("model_hash", "flash", MODEL_HASH_BYTES, "model hash (HELLO)"),
+        PlanRow("pair_key", "flash", PAIR_KEY_SIZE,
+                "pairing key, sealed link (none with --insecure: 32 B less)"),
         PlanRow("model_ops", "flash", align(MODEL_OP_STRUCT_BYTES * len(shapes)),
                 f"{len(shapes)} x ts_model_op_t (the op table, const)"),
     ]  # fmt: skip

@@ -21,6 +21,11 @@
  * forward and backward, on many shapes, densities and strides, one interval per case,
  * reported as `bench <n> <kind> case<i> <macs>`. The instruction cost model is fitted to
  * those counts.
+ *
+ * Built with -DTS_BENCH_LINK it runs the link suite instead (host/costmodel/count.py
+ * count_link): framing one payload in clear (ts_frame_encode), sealed (ts_secure_encode) and
+ * opening a sealed one (ts_secure_open), for payloads of several sizes, reported as
+ * `bench <n> <function> <bytes>B <bytes>`.
  */
 #include <math.h>
 #include <stddef.h>
@@ -31,6 +36,7 @@
 #include "ts_crc32.h"
 #include "ts_frame.h"
 #include "ts_kernels.h"
+#include "ts_secure.h"
 
 TS_BOARD_DEFINE_STACK(4096);
 
@@ -344,6 +350,88 @@ static void run_anchor_suite(void)
     bench_conv((ts_dims_t){14, 14, 16}, 16, 3, 3, TS_PADDING_SAME, 1, "14x14x16,3x3,same", 0);
     bench_fc(64, 32, "64->32", 1);
     bench_fc(1568, 32, "1568->32", 0);
+}
+
+/* ---- the link suite: what sealing a frame costs (firmware/protocol/ts_secure.c) --------------- */
+
+#ifdef TS_BENCH_LINK
+#define TS_BENCH_LINK_SUITE 1
+#else
+#define TS_BENCH_LINK_SUITE 0
+#endif
+
+static void bench_link_size(uint16_t n)
+{
+    static uint8_t wire[TS_WIRE_MAX_ENCODED];
+    static uint8_t body[TS_WIRE_MAX_WIRE_PAYLOAD];
+    static const uint8_t key[32] = {7};
+    char shape[12];
+    size_t k = 0;
+    uint32_t v = n;
+    char digits[8];
+    size_t d = 0;
+    do {
+        digits[d++] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v != 0u);
+    while (d > 0u) {
+        shape[k++] = digits[--d];
+    }
+    shape[k++] = 'B';
+    shape[k] = '\0';
+
+    s_arena_used = 0;
+    const uint8_t *payload = (const uint8_t *)rand_tensor(n, 0);
+    ts_header_t h = {0x11u, 0x5354u, 7u, 0u, n};
+    ts_secure_t tx, rx;
+    ts_secure_start(&tx, key, 0x5354u);
+    ts_secure_start(&rx, key, 0x5354u);
+
+    irq_off();
+    ts_bench_begin();
+    size_t m = ts_frame_encode(&h, payload, n, wire, sizeof wire);
+    ts_bench_end();
+    irq_on();
+    report("frame_encode", shape, n);
+
+    irq_off();
+    ts_bench_begin();
+    m = ts_secure_encode(&tx, TS_DIR_TO_HOST, &h, payload, n, wire, sizeof wire);
+    ts_bench_end();
+    irq_on();
+    report("seal_encode", shape, n);
+
+    /* the sealed frame as the receiver's decoder holds it: header decoded, payload raw */
+    ts_frame_decoder_t *dec = arena_take(sizeof *dec);
+    ts_frame_decoder_init(dec);
+    const uint8_t *got = NULL;
+    ts_header_t hd;
+    int ok = 0;
+    for (size_t i = 0; i < m; ++i) {
+        ok |= ts_frame_decoder_push(dec, wire[i], &hd, &got);
+    }
+    for (size_t i = 0; ok && i < hd.length; ++i) {
+        body[i] = got[i];
+    }
+    uint16_t plain = 0;
+    irq_off();
+    ts_bench_begin();
+    ts_seal_result_t r = ts_secure_open(&rx, TS_DIR_TO_HOST, body, &hd, &plain);
+    ts_bench_end();
+    irq_on();
+    if (!ok || r != TS_SEAL_OK || plain != n) {
+        put_str("bench error seal_open\n");
+        return;
+    }
+    report("seal_open", shape, n);
+}
+
+static void run_link_suite(void)
+{
+    static const uint16_t sizes[] = {0, 8, 16, 64, 256, 1024, 2048};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) {
+        bench_link_size(sizes[i]);
+    }
 }
 
 /* ---- the fit suite (host/costmodel/model.py) ------------------------------------------------ */
@@ -780,7 +868,9 @@ int main(void)
     irq_on();
     report("overhead", "-", 0u);
 
-    if (TS_BENCH_FIT) {
+    if (TS_BENCH_LINK_SUITE) {
+        run_link_suite();
+    } else if (TS_BENCH_FIT) {
         run_fit_suite();
     } else {
         run_anchor_suite();

@@ -92,9 +92,11 @@ class LinkMeter:
     frames: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_WAYS, 0))
     payload: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_WAYS, 0))
     payload_frames: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_WAYS, 0))
+    sealed: bool = False  # a paired board's link: every frame carries a counter and a tag
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "sealed": self.sealed,
             "steps": self.steps,
             "samples": self.samples,
             "wire_bytes": dict(self.wire),
@@ -124,6 +126,7 @@ class _Metered:
         before = (s.bytes_to_client, s.bytes_to_server, s.frames_out, s.frames_in)
         out = call()
         m = self.meter
+        m.sealed = self.link.sealed is not None
         m.wire["to_client"] += s.bytes_to_client - before[0]
         m.wire["to_server"] += s.bytes_to_server - before[1]
         m.frames["to_client"] += s.frames_out - before[2]

@@ -22,6 +22,7 @@ def framing_constants() -> dict[str, Any]:
         "crc_bytes": spec.CRC_SIZE,
         "delimiters_per_frame": empty.count(0),
         "max_payload": spec.MAX_PAYLOAD,
+        "seal_bytes": spec.SEAL_OVERHEAD,
         "max_encoded_frame": spec.MAX_ENCODED,
     }
 
@@ -39,14 +40,16 @@ def link_entry(prep: Prepared, run: RunMeasure) -> dict[str, Any]:
     for way in ("to_server", "to_client"):
         wire, payload, frames = m.wire[way], m.payload[way], m.frames[way]
         header_crc = frames * (f["header_bytes"] + f["crc_bytes"])
+        seal = frames * f["seal_bytes"] if m.sealed else 0
         delimiters = frames * f["delimiters_per_frame"]
         ways[way] = {
             "payload_per_sample": payload / m.samples,
             "wire_per_sample": wire / m.samples,
             "framing_bytes_per_step": {
                 "header_crc": header_crc / m.steps,
+                "seal": seal / m.steps,
                 "delimiters": delimiters / m.steps,
-                "cobs": (wire - payload - header_crc - delimiters) / m.steps,
+                "cobs": (wire - payload - header_crc - seal - delimiters) / m.steps,
             },
             "framing_overhead_pct": 100.0 * (wire - payload) / payload,
         }
@@ -63,6 +66,7 @@ def link_entry(prep: Prepared, run: RunMeasure) -> dict[str, Any]:
         "input_bytes": raw,
         "smashed_to_raw": cut / raw,
         "frames_as_expected": m.frames == m.payload_frames,
+        "sealed": m.sealed,
         "link_errors": run.link_errors,
         **ways,
         "wire_bytes_per_step": wire_step,

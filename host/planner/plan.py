@@ -94,12 +94,15 @@ class Wire:
     fits_frame: bool  # one sample's cut fits a SMASHED and a GRAD frame
 
     @classmethod
-    def of(cls, cut_size: int, batch: int, head_size: int = 0) -> Wire:
+    def of(cls, cut_size: int, batch: int, head_size: int = 0, *, sealed: bool = True) -> Wire:
+        """sealed: a paired board's frames (the default export) carry a counter and a tag."""
         from tinysplit.core.protocol import spec
+
+        seal = spec.SEAL_OVERHEAD if sealed else 0
 
         def framed(payload: int) -> int:
             # a 0x00 before the frame, COBS(header | payload | crc) at worst, the 0x00 after
-            return 1 + spec.cobs_max_encoded(spec.HEADER_SIZE + payload + spec.CRC_SIZE) + 1
+            return 1 + spec.cobs_max_encoded(spec.HEADER_SIZE + payload + seal + spec.CRC_SIZE) + 1
 
         frames = spec.training_step_payloads(batch, cut_size, head_size)
         fits = spec.smashed_per_frame(cut_size) >= 1 and spec.grad_per_frame(cut_size) >= 1

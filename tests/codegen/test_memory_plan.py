@@ -52,6 +52,7 @@ def test_plan_matches_the_compiled_model_data(digits_export: Path, tmp_path: Pat
     )
     # Everything model_data.c puts in RAM is in the plan, to the alignment padding.
     assert sec.get(".data", 0) + sec.get(".bss", 0) == ram
+    # (the pairing key's row is pairing_key.c's, compiled next to model_data.c)
     flash = sum(rows[k]["bytes"] for k in ("data.train", "data.test", "model_hash", "model_ops"))
     assert flash <= sec[".rodata"] < flash + 16
     # .data is the upper bound: zero-valued arrays (initial bias) land in .bss instead.

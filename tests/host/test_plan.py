@@ -5,6 +5,7 @@ its choices follow the stated rules."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,12 +81,17 @@ def test_wire_bytes_are_the_protocol_frames() -> None:
     from tinysplit.core.protocol.frame import encode_frame
 
     rng = np.random.default_rng(0)
-    for cut_size, batch in ((1352, 16), (400, 16), (32, 32), (800, 8)):
-        w = Wire.of(cut_size, batch)
+    for (cut_size, batch), sealed in itertools.product(
+        ((1352, 16), (400, 16), (32, 32), (800, 8)), (True, False)
+    ):
+        w = Wire.of(cut_size, batch, sealed=sealed)
+        extra, t = (spec.SEAL_OVERHEAD, 0x11 | spec.SEALED) if sealed else (0, 0x11)
 
-        def wire(payload_sizes: list[int]) -> int:
-            payloads = [rng.integers(1, 256, n, dtype=np.uint8).tobytes() for n in payload_sizes]
-            return sum(1 + len(encode_frame(0x11, 1, 1, 0, x)) for x in payloads)
+        def wire(payload_sizes: list[int], extra: int = extra, t: int = t) -> int:
+            payloads = [
+                rng.integers(1, 256, n + extra, dtype=np.uint8).tobytes() for n in payload_sizes
+            ]
+            return sum(1 + len(encode_frame(t, 1, 1, 0, x)) for x in payloads)
 
         per = spec.smashed_per_frame(cut_size)
         smashed = [
