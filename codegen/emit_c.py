@@ -336,8 +336,8 @@ def _pair_decl(m: CModel) -> str:
         return "#define TS_MODEL_PAIRED 0 /* exported --insecure: frames cross in clear */"
     return (
         "/* Frames are sealed with a session key drawn from this pairing key, which is in\n"
-        " * pairing_key.c (the host's copy: DIR/pairing.key; firmware/client/pairing.c). It is not\n"
-        " * part of the model hash: exporting the same model twice gives the same hash. */\n"
+        " * pairing_key.c (the host's copy: DIR/pairing.key; firmware/client/pairing.c). It is\n"
+        " * not part of the model hash: the same model exported twice has the same hash. */\n"
         "#define TS_MODEL_PAIRED 1\n"
         "extern const uint8_t ts_pair_key[32];"
     )

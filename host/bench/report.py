@@ -115,6 +115,10 @@ def run_bench(
         fleet = run_fleet(work / "fleet", workloads, say, quick)
         seconds["fleet"] = time.monotonic() - t
 
+        t = time.monotonic()
+        sealing = run_sealing(work / "sealing", workloads, say)
+        seconds["sealing"] = time.monotonic() - t
+
     seconds["total"] = time.monotonic() - t0
     return {
         "bench": {
@@ -136,7 +140,20 @@ def run_bench(
         "memory": memory,
         "soak": soak,
         "fleet": fleet,
+        "sealing": sealing,
     }
+
+
+def run_sealing(work: Path, workloads: list[str], say: Callable[[str], None]) -> dict[str, Any]:
+    """Section 8, with its own provenance (`tinysplit bench --seal-only` runs it alone)."""
+    from tinysplit.host.bench import sealing
+
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    section = _attempt(say, "sealing", sealing.measure, work, workloads, say)
+    if section.get("status") != "not run":
+        section["started"] = started
+        section["commit"] = _provenance().get("commit")
+    return dict(section)
 
 
 def run_fleet(
@@ -406,8 +423,23 @@ def markdown(report: dict[str, Any]) -> str:
             _section_or(
                 report.get("fleet", md.not_run("not measured")), "## 7. Several boards", _fleet_md
             ),
+            _section_or(
+                report.get("sealing", md.not_run("not measured")), "## 8. Sealed link", _sealing_md
+            ),
         ]
     )
+
+
+def _sealing_md(section: dict[str, Any]) -> str:
+    from tinysplit.host.bench import sealing
+
+    text = sealing.markdown(section)
+    if section.get("started"):
+        text += (
+            f"\nMeasured on {section['started']}, commit {section.get('commit') or '?'} "
+            "(`tinysplit bench --seal-only` updates this section alone).\n"
+        )
+    return text
 
 
 def _fleet_md(section: dict[str, Any]) -> str:

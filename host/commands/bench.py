@@ -39,6 +39,12 @@ def add_parser(sub: Any) -> None:
         help="measure only section 7 (several paced boards) and update BENCHMARKS.md/.json",
     )
     p.add_argument(
+        "--seal-only",
+        action="store_true",
+        help="measure only section 8 (what sealing the link costs the board) and update "
+        "BENCHMARKS.md/.json",
+    )
+    p.add_argument(
         "--workload",
         action="append",
         metavar="NAME",
@@ -63,8 +69,8 @@ def run(args: argparse.Namespace) -> None:
 
     if args.soak < 0:
         raise BadInput(f"--soak {args.soak:g}: give seconds >= 0")
-    if args.fleet_only:
-        _fleet_only(args, workloads, out_dir)
+    if args.fleet_only or args.seal_only:
+        _one_section(args, workloads, out_dir)
         return
     report = run_bench(
         quick=args.quick, workloads=workloads, say=Progress(), soak_seconds=args.soak
@@ -73,21 +79,29 @@ def run(args: argparse.Namespace) -> None:
     print(f"wrote {md_path} and {json_path} ({report['bench']['seconds']:.0f} s)")
 
 
-def _fleet_only(args: argparse.Namespace, workloads: list[str], out_dir: Path) -> None:
-    """Section 7 alone, merged into the BENCHMARKS.json already there (the other sections and
-    their provenance unchanged), and BENCHMARKS.md rendered again from it."""
+def _one_section(args: argparse.Namespace, workloads: list[str], out_dir: Path) -> None:
+    """Section 7 (--fleet-only) and/or 8 (--seal-only) alone, merged into the BENCHMARKS.json
+    already there (the other sections and their provenance unchanged), and BENCHMARKS.md
+    rendered again from it."""
     import json
     import tempfile
 
-    from tinysplit.host.bench.report import JSON_NAME, run_fleet
+    from tinysplit.host.bench.report import JSON_NAME, run_fleet, run_sealing
 
     path = out_dir / JSON_NAME
+    flag = "--fleet-only" if args.fleet_only else "--seal-only"
     try:
         report = json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise BadInput(f"--fleet-only updates {path}, which cannot be read ({e}): run a full "
+        raise BadInput(f"{flag} updates {path}, which cannot be read ({e}): run a full "
                        "`tinysplit bench` first") from None  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="tinysplit-fleet-") as tmp:
-        report["fleet"] = run_fleet(Path(tmp), workloads, Progress(), args.quick)
+    done = []
+    with tempfile.TemporaryDirectory(prefix="tinysplit-section-") as tmp:
+        if args.fleet_only:
+            report["fleet"] = run_fleet(Path(tmp) / "fleet", workloads, Progress(), args.quick)
+            done.append("7")
+        if args.seal_only:
+            report["sealing"] = run_sealing(Path(tmp) / "sealing", workloads, Progress())
+            done.append("8")
     md_path, json_path = write_report(report, out_dir)
-    print(f"wrote section 7 into {md_path} and {json_path}")
+    print(f"wrote section {' and '.join(done)} into {md_path} and {json_path}")

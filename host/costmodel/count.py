@@ -181,6 +181,37 @@ def count_kernels(board: str = "mps2_an386", build_dir: Path | None = None) -> l
     return rows
 
 
+#: The link suite's functions (kernel_bench.c built with -DTS_BENCH_LINK).
+LINK_FUNCTIONS = ("frame_encode", "seal_encode", "seal_open")
+
+
+def count_link(board: str = "mps2_an386", build_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Instructions of framing one payload in clear (ts_frame_encode), sealed
+    (ts_secure_encode) and of opening a sealed one (ts_secure_open), on `board`, for payloads
+    of 0 to 2048 bytes: one dict per call with function, bytes, instructions."""
+    machine = board_profile(board).get("qemu_machine")
+    if not machine:
+        raise BenchError(f"board {board} is not emulated by QEMU: the bench needs a qemu board")
+    with tempfile.TemporaryDirectory(prefix="tinysplit-link-") as tmp:
+        base = Path(build_dir) if build_dir is not None else Path(tmp)
+        plugin = build_plugin(base / "plugin")
+        elf = build_firmware(board, None, base / f"bench-link-{board}",
+                             make_vars={"APP_SRCS": BENCH_APP,
+                                        "EXTRA_CFLAGS": "-DTS_BENCH_LINK"})  # fmt: skip
+        intervals = run_bench(elf, plugin, machine, Path(tmp))
+    overhead = intervals[0]
+    if overhead["kernel"] != "overhead":
+        raise BenchError("the bench's first interval is not the marker overhead")
+    rows = [
+        {"function": it["kernel"], "bytes": it["macs"],
+         "instructions": it["raw"] - overhead["raw"]}
+        for it in intervals[1:]
+    ]  # fmt: skip
+    if not rows or {r["function"] for r in rows} != set(LINK_FUNCTIONS):
+        raise BenchError(f"the link bench reported {sorted({r['function'] for r in rows})}")
+    return rows
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
     """A Markdown table of count_kernels' rows."""
     lines = [
