@@ -129,6 +129,15 @@ def _edited(w: World, name: str, edit: Callable[[str], str]) -> str:
     return str(d)
 
 
+def _with_key(w: World, tag: str, text: str) -> str:
+    """A copy of the export whose pairing.key holds `text` (the board keeps its own key)."""
+    d = w.tmp / f"export-key-{tag}"
+    if not d.exists():
+        shutil.copytree(w.export, d)
+        (d / "pairing.key").write_text(text)
+    return str(d)
+
+
 def _bump_weight(c: str) -> str:
     i = c.index("ts_l0_master_w[") if "ts_l0_master_w[" in c else c.index("master_w[")
     j = c.index("= {", i) + len("= {\n    ")
@@ -239,6 +248,18 @@ CASES = [
     Case("train-edited-manifest", lambda w: ["train", "--board", "native", "--model-dir",
                                              _edited(w, "manifest.json", _fewer_tests)],
          ("manifest.json", "export again")),
+    Case("train-pairing-key-missing", lambda w: ["train", "--board", "native", "--model-dir",
+                                                 str(_export_without(w, "pairing.key")),
+                                                 "--run-dir", str(w.tmp / "new-run")],
+         ("pairing.key", "is missing")),
+    Case("train-pairing-key-garbage", lambda w: ["train", "--board", "native", "--model-dir",
+                                                 _with_key(w, "garbage", "zz\n"),
+                                                 "--run-dir", str(w.tmp / "new-run")],
+         ("pairing.key", "not a pairing key")),
+    Case("train-pairing-key-another", lambda w: ["train", "--board", "native", "--model-dir",
+                                                 _with_key(w, "another", "ab" * 32 + "\n"),
+                                                 "--run-dir", str(w.tmp / "new-run")],
+         ("refused the pairing key", "another export")),
     Case("train-lr-huge", lambda w: _train(w, "--lr", "1e9"), ("--lr",)),
     Case("train-lr-inf", lambda w: _train(w, "--lr", "inf"), ("--lr",)),
     Case("train-lr-negative", lambda w: _train(w, "--lr", "-0.1"), ("--lr",)),
