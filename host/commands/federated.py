@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,7 @@ def train_federation(
         keep=None if run is None else _keeper(run, server, args, cfg, exports, board),
         resume=start,
     )  # fmt: skip
+    refused = _refusals(links)
     return {
         "run_dir": None if run is None else str(run.path),
         "board": board,
@@ -147,7 +149,32 @@ def train_federation(
         "history": [vars(h) for h in result.history],
         "client_samples": [e.manifest["n_train"] for e in exports],
         "link_host": [link.stats.as_dict() for link in links],
+        "links_sealed": [link.sealed is not None for link in links],
+        "refused_frames": refused,
     }
+
+
+def _refusals(links: Sequence[Any]) -> list[dict[str, int]]:
+    """Per client, the frames its board and this host refused as forged, replayed or unsealed
+    (one line on stderr for each client with any); {} for a board that cannot answer now."""
+    from tqdm import tqdm
+
+    from tinysplit.core.errors import TinysplitError
+    from tinysplit.host.transport.link import REFUSALS, refusal_line
+
+    out = []
+    for k, link in enumerate(links):
+        try:
+            board = link.board_stats()
+        except TinysplitError:
+            board = {}
+        line = refusal_line(link.stats.as_dict(), board)
+        if line:
+            tqdm.write(f"client {k}: {line}", file=sys.stderr)
+        host = link.stats.as_dict()
+        out.append({f"{side}_{key}": int(stats.get(key, 0))
+                    for side, stats in (("board", board), ("host", host)) for key in REFUSALS})
+    return out
 
 
 def _keeper(
@@ -313,3 +340,10 @@ def print_federation(s: dict[str, Any]) -> None:
           f"({s['samples_per_s']:.1f} samples/s)")  # fmt: skip
     for e in s["events"]:
         print(f"  step {e['step']}: client {e['client']} {e['what']} {e['why']}")
+    sealed = s.get("links_sealed", [])
+    if sealed:
+        clear = [str(k) for k, on in enumerate(sealed) if not on]
+        print("link, security        " + (
+            "sealed on every board (ChaCha20-Poly1305, each client's own pairing key)"
+            if not clear else f"IN CLEAR for client(s) {', '.join(clear)} (--insecure exports)"
+        ))  # fmt: skip
