@@ -62,6 +62,13 @@ def test_every_client_runs_the_same_int8_model(federation: Path) -> None:
             assert np.array_equal(a.w, b.w) and a.in_scale == b.in_scale
     hashes = {e.manifest["model_hash"] for e in exports}
     assert len(hashes) == K  # each holds its own data: its own image
+    # and its own pairing key, in its image and in the host's copy
+    keys = [(e.path / "pairing.key").read_text().strip() for e in exports]
+    assert len(set(keys)) == K and all(len(k) == 64 for k in keys)
+    for e, k in zip(exports, keys, strict=True):
+        c = (e.path / "pairing_key.c").read_text()
+        assert ", ".join(f"0x{b:02x}" for b in bytes.fromhex(k)[:8]) in c
+        assert (e.path / "pairing.key").stat().st_mode & 0o077 == 0  # owner only
 
 
 def test_averaging_identical_states_changes_nothing(federation: Path) -> None:

@@ -5,6 +5,8 @@ counted and change nothing; an eavesdropper on the wire reads no smashed data.""
 from __future__ import annotations
 
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -243,3 +245,24 @@ def test_an_eavesdropper_reads_no_smashed_data_or_gradient(
     assert smashed and np.asarray(seen[0].acts)[0].tobytes()[:16] in b"".join(
         f.payload for f in smashed
     )
+
+
+def test_an_insecure_export_talks_in_clear_and_says_so(tmp_path: Path) -> None:
+    """`export --insecure`: no key in the image or beside it; `train` works in clear and says
+    on stderr, once, that the link is not encrypted."""
+    out = tmp_path / "insecure"
+    exp = _cli("export", "digits-mlp", "--insecure", "--out", str(out))
+    assert exp.returncode == 0, exp.stderr
+    assert "--insecure" in exp.stdout
+    assert not (out / "pairing.key").exists() and not (out / "pairing_key.c").exists()
+    assert "#define TS_MODEL_PAIRED 0" in (out / "model_data.h").read_text()
+    run = _cli("train", "--board", "native", "--model-dir", str(out), "--max-steps", "3",
+               "--no-baseline", "--run-dir", str(tmp_path / "run"))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.count("the link is NOT encrypted") == 1, run.stderr
+    assert "link, security        IN CLEAR" in run.stdout
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tinysplit.host.cli", *argv],
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
