@@ -53,13 +53,18 @@ MODEL_HASH_BYTES = 8
 def client_state_bytes(max_batch: int, n_ops: int) -> int:
     """sizeof(ts_client_t) (firmware/client/client_internal.h) on a 32-bit target: 30 bytes of
     scalars, u16 index[max_batch], u32 grad_crc, f32 batch_min/max[n_ops], u32 step_cycles, the
-    cached STEP_DONE and 4 flags, 4 u32 of SYNC/PUT state, 10 u32 counters. tests/e2e checks it
+    cached STEP_DONE and 4 flags, 4 u32 of SYNC/PUT state, 13 u32 counters. tests/e2e checks it
     against the linked symbol."""
 
     def a4(n: int) -> int:
         return -(-n // 4) * 4
 
-    return a4(a4(30 + 2 * max_batch) + 4 + 8 * n_ops + 4 + STEP_DONE_FIXED_SIZE + 4) + 16 + 40
+    return a4(a4(30 + 2 * max_batch) + 4 + 8 * n_ops + 4 + STEP_DONE_FIXED_SIZE + 4) + 16 + 52
+
+
+#: firmware/client/pairing.c's state: the session (ts_secure_t, 52 B), the challenge and the
+#: accepted OPEN (24 B), with padding.
+PAIRING_STATE_BYTES = 84
 
 
 def client_rows(cut_size: int, max_batch: int, n_ops: int) -> list[PlanRow]:
@@ -72,6 +77,8 @@ def client_rows(cut_size: int, max_batch: int, n_ops: int) -> list[PlanRow]:
         PlanRow("smashed_frame", "ram", per * cut_size + per,
                 f"SMASHED assembly: {per} samples x {cut_size} B + labels"),
         PlanRow("grad_row", "ram", cut_size, f"one sample's cut gradient [{cut_size}]"),
+        PlanRow("pairing", "ram", PAIRING_STATE_BYTES,
+                "the sealed session: key, counters, replay window, challenge (pairing.c)"),
     ]  # fmt: skip
 
 
