@@ -1,7 +1,7 @@
 """A fault-injecting link: a pyserial-like port between ClientLink and a board it runs.
 
     with FaultyPort(lambda: native_board(exe), FaultRates.default(), seed=1) as port:
-        link = ClientLink(port)
+        link = ClientLink(port, key=pairing_key)  # the export's, or None for --insecure
 
 Whole frames (split at the 0x00 delimiters) are dropped, duplicated, held back behind the next
 frame (reordered), cut short (the rest, delimiter included, lost), bit-flipped, or preceded by
