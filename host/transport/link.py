@@ -233,6 +233,7 @@ class ClientLink:
         self.key = key
         self.key_name = key_name
         self.sealed: SealedSession | None = None  # the open sealed session, if any
+        self._opening = False  # an OPEN is in flight: its session is not established yet
         self.trace = trace
         self.timeouts = timeouts or Timeouts()
         self.decoder = FrameDecoder()
@@ -365,6 +366,29 @@ class ClientLink:
             f"{session:08x}): the step in flight is lost"
         )
 
+    def _check_sealed_session(self, frame: Frame) -> None:
+        """A HELLO in clear with step 0 while a sealed session is open: the board says it holds
+        no session for this host's frames. It rebooted with the same session id (a board whose
+        boot entropy repeats, as on QEMU) or another host opened it: BoardReset, so that the
+        trainer says HELLO, OPENs again and restores the board's state."""
+        h = frame.header
+        if (
+            self.sealed is None
+            or self._opening
+            or self.last_sealed
+            or h.type != MsgType.HELLO
+            or h.step != 0
+        ):
+            return
+        self.sealed = None
+        self.stats.resets += 1
+        self._pending.clear()
+        self.note(f"board {h.session:08x} holds no sealed session: it rebooted or was re-opened")
+        raise BoardReset(
+            f"the board (session {h.session:08x}) lost this host's sealed session in the middle "
+            "of a run (it rebooted, or another host opened it): the step in flight is lost"
+        )
+
     def _silent(self, what: str, waited: float, start: float) -> BoardSilent:
         if self._last_rx <= max(self._last_frame, start):
             return BoardSilent(
@@ -434,6 +458,7 @@ class ClientLink:
             if not self._check_session(frame):
                 self.stats.stale += 1
                 continue
+            self._check_sealed_session(frame)
             msg = decode_message(frame)
             verdict = handle(frame, msg)
             if verdict is DONE:
@@ -541,6 +566,7 @@ class ClientLink:
             return IGNORE
 
         self.sealed = SealedSession(session_key, self.session, sends=Direction.TO_BOARD)
+        self._opening = True
         try:
             self._converse(
                 "OPEN",
@@ -549,6 +575,7 @@ class ClientLink:
                 64,
             )
         finally:
+            self._opening = False
             if not (got and got[0][1]):
                 self.sealed = None  # refused (or failed): no session
         return got[0]

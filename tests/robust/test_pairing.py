@@ -266,3 +266,34 @@ def test_an_insecure_export_talks_in_clear_and_says_so(tmp_path: Path) -> None:
 def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tinysplit.host.cli", *argv],
                           capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+
+
+def test_a_board_that_reboots_with_the_same_session_id_is_opened_again_and_restored(
+    robust_native: Path, digits_export: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A board without a random source may boot with the same session id every time (QEMU's
+    can). After such a reboot it holds no sealed session: it answers the host's sealed frames
+    with HELLO in clear, the host takes that as a reboot, OPENs again, restores the board's
+    state and goes on; the run ends with a clean run's weights."""
+    from tinysplit.host.training.soak import (
+        LOCAL_TIMEOUTS,
+        board_factory,
+        identical,
+        train_through_proxy,
+    )
+    from tinysplit.host.transport.faults import FaultRates
+
+    monkeypatch.setenv("TINYSPLIT_NATIVE_REPEAT_ENTROPY", "1")
+    export = Export.load(digits_export)
+    runs = [
+        train_through_proxy(board_factory("native", robust_native), export, CFG,
+                            rates=FaultRates(), seed=0, timeouts=LOCAL_TIMEOUTS,
+                            max_steps=24, checkpoint_every=5, eval_every_epoch=False,
+                            reset_at=reset)
+        for reset in ((), (30,))
+    ]
+    clean, reset = runs
+    assert clean.error is None and reset.error is None, reset.error
+    assert reset.faults["reset"] == 1 and reset.result is not None
+    assert reset.result.recoveries >= 1
+    assert identical(clean, reset)
