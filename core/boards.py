@@ -2,7 +2,9 @@
 
 profile.json: name, core, clock_hz, ram_bytes, flash_bytes (None: no limit, native), uart_baud,
 launcher ("native", "qemu" with qemu_machine, or "hardware": a real board on a serial port),
-target (the image file). Adding a board is one folder; nothing else lists boards.
+target (the image file). A real board whose very image QEMU also runs says on which machine:
+"image_runs_on": {"qemu_machine": ..., "uart": the machine's serial port index of its UART}.
+Adding a board is one folder; nothing else lists boards.
 """
 
 from __future__ import annotations
@@ -57,6 +59,17 @@ def boards_run_by(launcher: str) -> list[str]:
 def emulated_boards() -> dict[str, str]:
     """Board -> the QEMU machine that runs it here (profile.json "qemu_machine")."""
     return {b: str(_profile(b)["qemu_machine"]) for b in boards_run_by("qemu")}
+
+
+def image_emulators() -> dict[str, tuple[str, int]]:
+    """Real board -> (QEMU machine, serial port index) that runs its own image, unchanged
+    (profile.json "image_runs_on"): the image a user flashes, booted in CI."""
+    out = {}
+    for b in boards_run_by("hardware"):
+        runs_on = _profile(b).get("image_runs_on")
+        if runs_on:
+            out[b] = (str(runs_on["qemu_machine"]), int(runs_on.get("uart", 0)))
+    return out
 
 
 def local_boards() -> tuple[str, ...]:

@@ -5,6 +5,17 @@
  * ts_board_millis, ts_board_cycles, ts_board_entropy and ts_board_uart_read (cm_board.c).
  * The board implements ts_board_init (clocks, pins, UART, then cm_time_init and
  * cm_entropy_init), ts_board_uart_write, ts_board_name, ts_board_reset_cause and the hooks below.
+ *
+ * Receiving by interrupt (cm_rx_ring.c): a UART that holds one byte (an STM32 USART: one byte
+ * every 11 us at 921,600 baud) loses bytes while a kernel runs if it is polled. Such a board
+ * lists its UART's line in its own vector table extension,
+ *
+ *     __attribute__((section(".isr_vector.device"), used))
+ *     const uintptr_t ts_device_vectors[LINE + 1] = {[LINE] = (uintptr_t)my_uart_irq};
+ *
+ * (placed right after the core exceptions; lines it leaves 0 stay disabled), enables the line
+ * with cm_nvic_enable, hands every received byte to cm_rx_isr_put from the handler, and its
+ * cm_uart_poll is cm_rx_take.
  */
 #ifndef TS_CM_BOARD_H
 #define TS_CM_BOARD_H
@@ -36,6 +47,20 @@ void cm_time_init(uint32_t core_hz);
 /** Waits until (*reg & mask) == want; returns 0 if that did not happen within a million reads
     (tens of milliseconds): every wait on hardware is bounded. */
 int cm_wait(const volatile uint32_t *reg, uint32_t mask, uint32_t want);
+
+/** Reads the word at `addr` if the bus answers: 1 and *value, or 0 (and *value = 0) if the
+    read faulted (an address a chip or an emulator does not decode). Thread mode only. */
+int cm_probe_read32(uintptr_t addr, uint32_t *value);
+
+/** The RX ring (cm_rx_ring.c): holds one whole encoded frame, so a frame that arrives while a
+    kernel runs waits there whole. cm_rx_isr_put is called from the UART's RX interrupt only;
+    a byte that finds the ring full is dropped and counted (as is a UART overrun, reported with
+    cm_rx_note_overrun). */
+void cm_rx_isr_put(uint8_t byte);
+void cm_rx_note_overrun(void);
+int cm_rx_take(uint8_t *byte);
+/** Bytes lost since boot: ring full plus UART overruns. */
+uint32_t cm_rx_lost(void);
 
 /** Seeds ts_board_entropy (call once from ts_board_init, after cm_time_init). */
 void cm_entropy_init(void);

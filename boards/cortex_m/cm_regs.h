@@ -24,7 +24,8 @@
 #define CM_SYST_CSR_TICKINT (1u << 1)
 #define CM_SYST_CSR_CLKSOURCE (1u << 2) /* processor clock */
 
-/* NVIC: interrupt clear-enable and clear-pending, one bit per line, 32 lines per word. */
+/* NVIC: interrupt set-enable, clear-enable and clear-pending, one bit per line, 32 per word. */
+#define CM_NVIC_ISER(word) CM_REG(0xE000E100u + 4u * (word))
 #define CM_NVIC_ICER(word) CM_REG(0xE000E180u + 4u * (word))
 #define CM_NVIC_ICPR(word) CM_REG(0xE000E280u + 4u * (word))
 #if CM_MAINLINE
@@ -40,6 +41,7 @@
 #define CM_SCB_CCR_DC (1u << 16)
 #define CM_SCB_CCR_IC (1u << 17)
 #define CM_SCB_CFSR CM_REG(0xE000ED28u)
+#define CM_SCB_CFSR_BFSR_MASK 0x0000FF00u /* BusFault status, write 1 to clear */
 #define CM_SCB_CCSIDR CM_REG(0xE000ED80u)
 #define CM_SCB_CSSELR CM_REG(0xE000ED84u)
 #define CM_SCB_ICIALLU CM_REG(0xE000EF50u)
@@ -58,6 +60,12 @@ static inline void cm_dsb_isb(void)
 {
     __asm volatile("dsb\n"
                    "isb\n" ::: "memory");
+}
+
+/** Enables peripheral interrupt line `irq` (0 = the first after the 16 core exceptions). */
+static inline void cm_nvic_enable(uint32_t irq)
+{
+    CM_NVIC_ISER(irq / 32u) = 1u << (irq % 32u);
 }
 
 static inline void cm_enable_irq(void)

@@ -1,8 +1,10 @@
 /*
  * Reset and fault entry for every Cortex-M board (ARMv6-M, ARMv7-M, ARMv8-M mainline). Vector 0
- * is the top of the stack the application defines (cortex_m_sections.ld, board_config.h). Only
- * the 16 core exceptions are listed: no board uses a peripheral interrupt, only SysTick, and
- * startup masks every NVIC line a bootloader may have left enabled (Nano 33 BLE's does).
+ * is the top of the stack the application defines (cortex_m_sections.ld, board_config.h). The 16
+ * core exceptions are listed here; a board that takes a peripheral interrupt (its UART's RX)
+ * lists its lines in its own `ts_device_vectors`, section .isr_vector.device, which the linker
+ * script places right after these (cm_board.h). Startup masks every NVIC line a bootloader may
+ * have left enabled (Nano 33 BLE's does); the board enables the lines it uses.
  */
 #include <stdint.h>
 #include <string.h>
@@ -91,6 +93,9 @@ void ts_startup_c(void)
 
 /* ---- faults: one marker line on the UART, then halt ---- */
 
+/* cm_probe_read32 (cm_board.c) arms this around one load: 1 = armed, 2 = that load faulted. */
+volatile uint32_t cm_probe_state;
+
 static void fault_puts(const char *s)
 {
     while (*s != '\0') {
@@ -109,10 +114,33 @@ static void fault_puthex(uint32_t v)
 /*
  * Every unexpected exception lands here on a fresh stack (the old one may be what overflowed):
  * r0 = the stack the exception frame was pushed to, r1 = IPSR (exception number).
+ *
+ * Except a fault of cm_probe_read32's armed load (run in thread mode on the MSP): that one is
+ * marked in cm_probe_state and skipped (the stacked PC, word 6 of the frame, moves past the
+ * 16- or 32-bit load), and the probe returns "not readable". A precise bus fault stacks the PC
+ * of the load itself.
  */
 __attribute__((naked)) void Fault_Handler(void)
 {
-    __asm volatile("mrs r0, msp\n"
+    __asm volatile("ldr r2, =cm_probe_state\n"
+                   "ldr r3, [r2]\n"
+                   "cmp r3, #1\n"
+                   "bne 1f\n"
+                   "mov r3, #2\n"
+                   "str r3, [r2]\n"
+                   "mrs r0, msp\n"
+                   "ldr r1, [r0, #24]\n"
+                   "ldrh r2, [r1]\n" /* first halfword >= 0xE800: a 32-bit instruction */
+                   "lsr r2, r2, #11\n"
+                   "cmp r2, #0x1D\n"
+                   "blo 2f\n"
+                   "add r1, r1, #2\n"
+                   "2:\n"
+                   "add r1, r1, #2\n"
+                   "str r1, [r0, #24]\n"
+                   "bx lr\n"
+                   "1:\n"
+                   "mrs r0, msp\n"
                    "mrs r1, ipsr\n"
                    "ldr r2, =__stack_top\n"
                    "mov sp, r2\n"

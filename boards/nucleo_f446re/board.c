@@ -1,8 +1,13 @@
 /*
  * ts_board_* for the ST Nucleo-F446RE (STM32F446RE, Cortex-M4F): 180 MHz from the 16 MHz HSI
  * through the PLL (no dependency on the board's HSE/MCO solder bridges), USART2 on PA2/PA3 to
- * the ST-LINK virtual COM port, DWT cycle counter, SysTick 1 ms. Polled, no interrupts but
- * SysTick.
+ * the ST-LINK virtual COM port, DWT cycle counter, SysTick 1 ms. USART2 receives by interrupt
+ * into the RX ring (cm_rx_ring.c: its one-byte data register would lose bytes while a kernel
+ * runs); it transmits polled.
+ *
+ * The same ELF boots on QEMU's netduinoplus2 (an STM32F405: the same USART at the same address,
+ * on QEMU's second serial port), which models no RCC and no unique ID: every clock wait is
+ * bounded (cm_wait), the board then stays on the 16 MHz HSI, and the ID is read by a probe.
  */
 #include "cm_board.h"
 #include "stm32.h"
@@ -10,7 +15,10 @@
 #include "ts_board.h"
 
 #define SYSCLK_HZ 180000000u
+#define HSI_HZ 16000000u
 #define PCLK1_HZ (SYSCLK_HZ / 4u) /* APB1 at most 45 MHz */
+#define USART2_IRQ 38u           /* RM0390 table 38 */
+#define USART_V1_CR1_RXNEIE (1u << 5)
 
 static uint8_t s_reset_cause;
 
@@ -25,8 +33,15 @@ static const stm32_clock_t k_clock = {
     .flash_acr = FLASH_ACR_PRFTEN | FLASH_ACR_ICEN | FLASH_ACR_DCEN,
 };
 
-/* PA2 = USART2_TX, PA3 = USART2_RX, alternate function 7; RX pulled up (idle high). */
-static void uart_init(void)
+static void usart2_irq(void);
+
+__attribute__((section(".isr_vector.device"), used)) const uintptr_t ts_device_vectors[USART2_IRQ + 1u] = {
+    [USART2_IRQ] = (uintptr_t)usart2_irq,
+};
+
+/* PA2 = USART2_TX, PA3 = USART2_RX, alternate function 7; RX pulled up (idle high). APB1 runs
+   at 45 MHz on the PLL; if the PLL did not start, everything runs on the HSI. */
+static void uart_init(uint32_t pclk1_hz)
 {
     RCC_AHB1ENR |= RCC_AHB1ENR_GPIOAEN;
     RCC_APB1ENR |= RCC_APB1ENR_USART2EN;
@@ -35,16 +50,31 @@ static void uart_init(void)
     stm32_pin_af(GPIOA_BASE, 3u, 7u, 1);
 
     USART2->CR1 = 0;
-    USART2->BRR = (PCLK1_HZ + TS_UART_BAUD / 2u) / TS_UART_BAUD;
-    USART2->CR1 = USART_V1_CR1_UE | USART_V1_CR1_TE | USART_V1_CR1_RE;
+    USART2->BRR = (pclk1_hz + TS_UART_BAUD / 2u) / TS_UART_BAUD;
+    USART2->CR1 = USART_V1_CR1_UE | USART_V1_CR1_TE | USART_V1_CR1_RE | USART_V1_CR1_RXNEIE;
+    cm_nvic_enable(USART2_IRQ);
+}
+
+/* Reading SR then DR clears RXNE and an overrun (ORE: a byte came while DR was full and is
+   lost; with the ring drained at interrupt speed that takes interrupts masked for a byte time). */
+static void usart2_irq(void)
+{
+    const uint32_t sr = USART2->SR;
+    if (sr & (USART_V1_SR_RXNE | USART_V1_SR_ORE)) {
+        const uint8_t byte = (uint8_t)USART2->DR;
+        if (sr & USART_V1_SR_ORE) {
+            cm_rx_note_overrun();
+        }
+        cm_rx_isr_put(byte);
+    }
 }
 
 void ts_board_init(void)
 {
     s_reset_cause = stm32_reset_cause();
     const int on_pll = stm32_clock_start(&k_clock);
-    uart_init();
-    cm_time_init(on_pll ? SYSCLK_HZ : 16000000u);
+    uart_init(on_pll ? PCLK1_HZ : HSI_HZ);
+    cm_time_init(on_pll ? SYSCLK_HZ : HSI_HZ);
     cm_entropy_init();
 }
 
@@ -59,15 +89,7 @@ void ts_board_uart_write(const uint8_t *buf, size_t n)
 
 int cm_uart_poll(uint8_t *byte)
 {
-    uint32_t sr = USART2->SR;
-    if (sr & USART_V1_SR_RXNE) {
-        *byte = (uint8_t)USART2->DR;
-        return 1;
-    }
-    if (sr & USART_V1_SR_ORE) {
-        (void)USART2->DR; /* SR then DR clears an overrun; the protocol's CRC catches the loss */
-    }
-    return 0;
+    return cm_rx_take(byte);
 }
 
 void cm_fault_putc(char c)
@@ -80,10 +102,14 @@ void cm_fault_putc(char c)
     USART2->DR = (uint8_t)c;
 }
 
-/* No RNG on the F446: the unique ID at least tells boards apart (cm_board.c adds timing). */
+/* No RNG on the F446: the unique ID at least tells boards apart (cm_board.c adds timing). Read
+   by probe: QEMU's netduinoplus2 does not decode it. */
 uint32_t cm_board_hw_random(void)
 {
-    const volatile uint32_t *uid = (const volatile uint32_t *)STM32F4_UID_BASE;
+    uint32_t uid[3];
+    for (uint32_t i = 0; i < 3u; i++) {
+        (void)cm_probe_read32(STM32F4_UID_BASE + 4u * i, &uid[i]);
+    }
     return uid[0] ^ (uid[1] * 0x9e3779b9u) ^ (uid[2] << 7);
 }
 

@@ -42,8 +42,12 @@ _PORT_ATTEMPTS = 3  # a free port can be taken between our check and QEMU's bind
 _TAIL_LINES = 20
 
 
-def qemu_command(elf: Path, machine: str, port: int, *, icount: bool = False) -> list[str]:
-    """The QEMU command line: no display or monitor, UART0 on a TCP server at 127.0.0.1:port.
+def qemu_command(
+    elf: Path, machine: str, port: int, *, icount: bool = False, uart: int = 0
+) -> list[str]:
+    """The QEMU command line: no display or monitor, the board's UART on a TCP server at
+    127.0.0.1:port. uart: which of the machine's serial ports that is (netduinoplus2's second
+    is USART2, the Nucleo-F446RE's); the ones before it are left unconnected.
 
     wait=on: the machine starts only when the host connects, so the boot banner is not lost.
     nodelay=on: no Nagle delay, ~10x faster for lock-step request/response traffic.
@@ -55,6 +59,7 @@ def qemu_command(elf: Path, machine: str, port: int, *, icount: bool = False) ->
         "-M", machine,
         "-display", "none",
         "-monitor", "none",
+        *(["-serial", "null"] * uart),
         "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
         *(["-icount", "shift=0"] if icount else []),
         "-kernel", str(elf),
@@ -199,10 +204,13 @@ def _check_alive(child: _Child, what: str) -> None:
 
 
 @contextlib.contextmanager
-def qemu_board(elf: Path, machine: str = "mps2-an386", *, icount: bool = False) -> Iterator[str]:
+def qemu_board(
+    elf: Path, machine: str = "mps2-an386", *, icount: bool = False, uart: int = 0
+) -> Iterator[str]:
     """Runs `elf` in qemu-system-arm; yields the pyserial URL of its UART (socket://...).
 
-    icount=True counts instructions instead of host time (see qemu_command).
+    icount=True counts instructions instead of host time; uart: the machine's serial port the
+    board talks on (see qemu_command).
     """
     qemu = shutil.which(QEMU)
     if qemu is None:
@@ -215,7 +223,7 @@ def qemu_board(elf: Path, machine: str = "mps2-an386", *, icount: bool = False) 
 
     for attempt in range(_PORT_ATTEMPTS):
         port = _free_port()
-        argv = qemu_command(elf, machine, port, icount=icount)
+        argv = qemu_command(elf, machine, port, icount=icount, uart=uart)
         argv[0] = qemu
         listening = threading.Event()
 
