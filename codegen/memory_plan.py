@@ -62,6 +62,10 @@ def client_state_bytes(max_batch: int, n_ops: int) -> int:
     return a4(a4(30 + 2 * max_batch) + 4 + 8 * n_ops + 4 + STEP_DONE_FIXED_SIZE + 4) + 16 + 52
 
 
+#: boards/cortex_m/cm_rx_ring.c: the UART's RX ring, filled by interrupt on every Cortex-M board
+#: (one whole encoded frame and a free slot), and its head, tail and lost-byte counter.
+RX_RING_BYTES = -(-(MAX_ENCODED + 2) // 4) * 4 + 12
+
 #: firmware/client/pairing.c's state: the session (ts_secure_t, 52 B), the challenge and the
 #: accepted OPEN (24 B), with padding.
 PAIRING_STATE_BYTES = 84
@@ -79,6 +83,8 @@ def client_rows(cut_size: int, max_batch: int, n_ops: int) -> list[PlanRow]:
         PlanRow("grad_row", "ram", cut_size, f"one sample's cut gradient [{cut_size}]"),
         PlanRow("pairing", "ram", PAIRING_STATE_BYTES,
                 "the sealed session: key, counters, replay window, challenge (pairing.c)"),
+        PlanRow("uart_rx_ring", "ram", RX_RING_BYTES,
+                "bytes received by interrupt: one whole frame waits while a kernel runs"),
     ]  # fmt: skip
 
 

@@ -2,7 +2,9 @@
  * ts_board_* for the ST 32F746G-DISCO (STM32F746NG, Cortex-M7, single-precision FPU): 216 MHz
  * from the 16 MHz HSI through the PLL, L1 instruction and data caches on, USART1 (PA9 TX,
  * PB7 RX) to the ST-LINK/V2-1 virtual COM port, DWT cycle counter, SysTick 1 ms, the RNG for
- * entropy. Polled, no interrupts but SysTick, no DMA (so the data cache needs no maintenance).
+ * entropy. USART1 receives by interrupt into the RX ring (cm_rx_ring.c: its one-byte data
+ * register would lose bytes while a kernel runs) and transmits polled; no DMA (so the data cache
+ * needs no maintenance).
  */
 #include "cm_board.h"
 #include "stm32.h"
@@ -10,7 +12,10 @@
 #include "ts_board.h"
 
 #define SYSCLK_HZ 216000000u
+#define HSI_HZ 16000000u
 #define PCLK2_HZ (SYSCLK_HZ / 2u) /* APB2 at most 108 MHz; USART1's clock */
+#define USART1_IRQ 37u           /* RM0385 table 46 */
+#define USART_V2_CR1_RXNEIE (1u << 5)
 
 static uint8_t s_reset_cause;
 
@@ -52,8 +57,16 @@ static void caches_init(void)
     cm_dsb_isb();
 }
 
-/* PA9 = USART1_TX, PB7 = USART1_RX, alternate function 7; RX pulled up (idle high). */
-static void uart_init(void)
+static void usart1_irq(void);
+
+__attribute__((section(".isr_vector.device"), used)) const uintptr_t
+    ts_device_vectors[USART1_IRQ + 1u] = {
+        [USART1_IRQ] = (uintptr_t)usart1_irq,
+};
+
+/* PA9 = USART1_TX, PB7 = USART1_RX, alternate function 7; RX pulled up (idle high). APB2 runs
+   at 108 MHz on the PLL; if the PLL did not start, everything runs on the HSI. */
+static void uart_init(uint32_t pclk2_hz)
 {
     RCC_AHB1ENR |= RCC_AHB1ENR_GPIOAEN | RCC_AHB1ENR_GPIOBEN;
     RCC_APB2ENR |= RCC_APB2ENR_USART1EN;
@@ -63,8 +76,17 @@ static void uart_init(void)
 
     USART1->CR1 = 0;
     USART1->CR3 = USART_V2_CR3_OVRDIS; /* an overrun drops a byte (the frame CRC catches it) */
-    USART1->BRR = (PCLK2_HZ + TS_UART_BAUD / 2u) / TS_UART_BAUD;
-    USART1->CR1 = USART_V2_CR1_UE | USART_V2_CR1_TE | USART_V2_CR1_RE;
+    USART1->BRR = (pclk2_hz + TS_UART_BAUD / 2u) / TS_UART_BAUD;
+    USART1->CR1 = USART_V2_CR1_UE | USART_V2_CR1_TE | USART_V2_CR1_RE | USART_V2_CR1_RXNEIE;
+    cm_nvic_enable(USART1_IRQ);
+}
+
+/* Reading RDR clears RXNE. */
+static void usart1_irq(void)
+{
+    if (USART1->ISR & USART_V2_ISR_RXNE) {
+        cm_rx_isr_put((uint8_t)USART1->RDR);
+    }
 }
 
 void ts_board_init(void)
@@ -72,8 +94,8 @@ void ts_board_init(void)
     s_reset_cause = stm32_reset_cause();
     const int on_pll = stm32_clock_start(&k_clock);
     caches_init();
-    uart_init();
-    cm_time_init(on_pll ? SYSCLK_HZ : 16000000u);
+    uart_init(on_pll ? PCLK2_HZ : HSI_HZ);
+    cm_time_init(on_pll ? SYSCLK_HZ : HSI_HZ);
     cm_entropy_init();
 }
 
@@ -88,11 +110,7 @@ void ts_board_uart_write(const uint8_t *buf, size_t n)
 
 int cm_uart_poll(uint8_t *byte)
 {
-    if (USART1->ISR & USART_V2_ISR_RXNE) {
-        *byte = (uint8_t)USART1->RDR;
-        return 1;
-    }
-    return 0;
+    return cm_rx_take(byte);
 }
 
 void cm_fault_putc(char c)

@@ -5,5 +5,6 @@
 #define MPS2_BOARD_NAME "mps2-an385-m0plus"
 #define MPS2_SYSCLK_HZ 25000000u
 #define MPS2_UART0_BASE 0x40004000u
+#define MPS2_UART0_RX_IRQ 0u /* UART0 RX is line 0 (TX 1) */
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * ts_board_* for the MPS2 FPGA images QEMU emulates (AN385 M3, AN386 M4F, AN500 M7, AN505 M33):
- * CMSDK UART0 polled, SysTick 1 ms tick, no other interrupts. What differs between them (clock,
- * UART0 address, name) is in boards/<board>/mps2_board.h; the memory each image may use is in
+ * CMSDK UART0 receiving by interrupt into the RX ring (cm_rx_ring.c), transmitting polled;
+ * SysTick 1 ms tick. What differs between them (clock, UART0 address and RX interrupt line,
+ * name) is in boards/<board>/mps2_board.h; the memory each image may use is in
  * boards/<board>/linker.ld.
  */
 #include "cm_board.h"
@@ -14,6 +15,13 @@
 #define UART_BAUDDIV (MPS2_SYSCLK_HZ / TS_UART_BAUD)
 _Static_assert(UART_BAUDDIV >= 16u, "CMSDK UART: BAUDDIV must be at least 16");
 
+static void uart0_rx_irq(void);
+
+__attribute__((section(".isr_vector.device"), used)) const uintptr_t
+    ts_device_vectors[MPS2_UART0_RX_IRQ + 1u] = {
+        [MPS2_UART0_RX_IRQ] = (uintptr_t)uart0_rx_irq,
+};
+
 void ts_board_init(void)
 {
 #if defined(__ARM_ARCH_6M__)
@@ -24,7 +32,9 @@ void ts_board_init(void)
     UART0->CTRL = 0;
     UART0->BAUDDIV = UART_BAUDDIV;
     UART0->STATE = CMSDK_UART_STATE_RXOVR; /* write 1 to clear */
-    UART0->CTRL = CMSDK_UART_CTRL_TXEN | CMSDK_UART_CTRL_RXEN;
+    UART0->INTSTATUS = CMSDK_UART_INT_RX;
+    UART0->CTRL = CMSDK_UART_CTRL_TXEN | CMSDK_UART_CTRL_RXEN | CMSDK_UART_CTRL_RXINTEN;
+    cm_nvic_enable(MPS2_UART0_RX_IRQ);
     cm_time_init(MPS2_SYSCLK_HZ);
     cm_entropy_init();
 }
@@ -38,13 +48,23 @@ void ts_board_uart_write(const uint8_t *buf, size_t n)
     }
 }
 
+/* The RX status is cleared before the data register is read: a byte that arrives after the
+   read raises the interrupt again. */
+static void uart0_rx_irq(void)
+{
+    UART0->INTSTATUS = CMSDK_UART_INT_RX;
+    while (UART0->STATE & CMSDK_UART_STATE_RXFULL) {
+        cm_rx_isr_put((uint8_t)UART0->DATA);
+    }
+    if (UART0->STATE & CMSDK_UART_STATE_RXOVR) {
+        UART0->STATE = CMSDK_UART_STATE_RXOVR; /* write 1 to clear */
+        cm_rx_note_overrun();
+    }
+}
+
 int cm_uart_poll(uint8_t *byte)
 {
-    if (UART0->STATE & CMSDK_UART_STATE_RXFULL) {
-        *byte = (uint8_t)UART0->DATA;
-        return 1;
-    }
-    return 0;
+    return cm_rx_take(byte);
 }
 
 void cm_fault_putc(char c)

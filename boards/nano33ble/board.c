@@ -9,7 +9,9 @@
  * The firmware is linked at 0x10000, behind the Arduino bootloader (double-tap reset to upload
  * over USB with bossac, as `pio run -t upload` does); startup takes over VTOR and masks the
  * interrupts the bootloader left on. The 32 MHz crystal is started for an accurate baud rate.
- * DWT cycle counter, SysTick 1 ms, the RNG for entropy. Polled, no interrupts but SysTick.
+ * DWT cycle counter, SysTick 1 ms, the RNG for entropy. UARTE0 receives by interrupt (each
+ * ENDRX hands its byte to the RX ring, cm_rx_ring.c, and restarts reception), transmits by
+ * EasyDMA, waiting for the end.
  */
 #include <string.h>
 
@@ -42,6 +44,16 @@ static volatile uint8_t s_rx_byte;
 static uint8_t s_tx_buf[256];
 static uint8_t s_fault_byte;
 static uint8_t s_reset_cause;
+
+#define UARTE0_IRQ 2u /* nRF52840 PS 4.1: UARTE0_UART0 */
+#define UARTE0_INTEN_ENDRX (1u << 4)
+
+static void uarte0_irq(void);
+
+__attribute__((section(".isr_vector.device"), used)) const uintptr_t
+    ts_device_vectors[UARTE0_IRQ + 1u] = {
+        [UARTE0_IRQ] = (uintptr_t)uarte0_irq,
+};
 
 static uint8_t read_reset_cause(void)
 {
@@ -81,6 +93,24 @@ static void uart_init(void)
     UARTE0_BAUDRATE = UARTE_BAUDRATE;
     UARTE0_ENABLE = UARTE0_ENABLE_ON;
     rx_start();
+    UARTE0_INTEN = UARTE0_INTEN_ENDRX;
+    cm_nvic_enable(UARTE0_IRQ);
+}
+
+/* One byte per ENDRX; reception restarts at once (the UARTE holds what arrives meanwhile in its
+   RX FIFO). An error (overrun, framing) is cleared; the frame CRC catches the loss. */
+static void uarte0_irq(void)
+{
+    if (UARTE0_EVENTS_ERROR) {
+        UARTE0_ERRORSRC = UARTE0_ERRORSRC;
+        UARTE0_EVENTS_ERROR = 0;
+    }
+    if (UARTE0_EVENTS_ENDRX) {
+        const uint8_t byte = s_rx_byte;
+        rx_start();
+        (void)UARTE0_EVENTS_ENDRX; /* the clear reaches the peripheral before the return */
+        cm_rx_isr_put(byte);
+    }
 }
 
 void ts_board_init(void)
@@ -120,16 +150,7 @@ void ts_board_uart_write(const uint8_t *buf, size_t n)
 
 int cm_uart_poll(uint8_t *byte)
 {
-    if (UARTE0_EVENTS_ERROR) {
-        UARTE0_ERRORSRC = UARTE0_ERRORSRC; /* overrun/framing: the frame CRC catches the loss */
-        UARTE0_EVENTS_ERROR = 0;
-    }
-    if (UARTE0_EVENTS_ENDRX == 0) {
-        return 0;
-    }
-    *byte = s_rx_byte;
-    rx_start();
-    return 1;
+    return cm_rx_take(byte);
 }
 
 void cm_fault_putc(char c)

@@ -35,8 +35,9 @@ static const stm32_clock_t k_clock = {
 
 static void usart2_irq(void);
 
-__attribute__((section(".isr_vector.device"), used)) const uintptr_t ts_device_vectors[USART2_IRQ + 1u] = {
-    [USART2_IRQ] = (uintptr_t)usart2_irq,
+__attribute__((section(".isr_vector.device"), used)) const uintptr_t
+    ts_device_vectors[USART2_IRQ + 1u] = {
+        [USART2_IRQ] = (uintptr_t)usart2_irq,
 };
 
 /* PA2 = USART2_TX, PA3 = USART2_RX, alternate function 7; RX pulled up (idle high). APB1 runs

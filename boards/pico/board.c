@@ -3,7 +3,8 @@
  * 133 MHz from the 12 MHz crystal through PLL_SYS (1596 MHz VCO / 6 / 2), UART0 on GP0 (TX) and
  * GP1 (RX) with its 32-byte FIFOs, SysTick 1 ms and cycles (ARMv6-M has no DWT counter), the
  * ring oscillator's random bit for entropy. Code runs in place from flash, set up by boot2.S.
- * Polled, no interrupts but SysTick; core 1 stays asleep in the boot ROM.
+ * UART0 receives by interrupt into the RX ring (cm_rx_ring.c), transmits polled; core 1 stays
+ * asleep in the boot ROM.
  */
 #include "cm_board.h"
 #include "rp2040_regs.h"
@@ -17,7 +18,16 @@
 #define UART_FBRD (((UART_DIV128 & 0x7Fu) + 1u) / 2u)
 _Static_assert(UART_IBRD >= 1u && UART_IBRD <= 0xFFFFu, "PL011: baud out of range");
 
+#define UART0_IRQ 20u /* RP2040 datasheet 2.3.2 */
+
 static uint8_t s_reset_cause;
+
+static void uart0_irq(void);
+
+__attribute__((section(".isr_vector.device"), used)) const uintptr_t
+    ts_device_vectors[UART0_IRQ + 1u] = {
+        [UART0_IRQ] = (uintptr_t)uart0_irq,
+};
 
 static void unreset(uint32_t blocks)
 {
@@ -79,7 +89,18 @@ static void uart_init(uint32_t clk_peri_hz)
     UART0_IBRD = div128 >> 7;
     UART0_FBRD = ((div128 & 0x7Fu) + 1u) / 2u;
     UART0_LCR_H = UART_LCR_H_WLEN8 | UART_LCR_H_FEN;
+    UART0_IMSC = UART_INT_RX | UART_INT_RT; /* FIFO half full, or bytes waiting 32 bit times */
     UART0_CR = UART_CR_UARTEN | UART_CR_TXE | UART_CR_RXE;
+    cm_nvic_enable(UART0_IRQ);
+}
+
+/* Drains the RX FIFO; emptying it clears both interrupts (ICR for good measure). */
+static void uart0_irq(void)
+{
+    while (!(UART0_FR & UART_FR_RXFE)) {
+        cm_rx_isr_put((uint8_t)UART0_DR); /* bits 11:8 flag errors; the frame CRC catches them */
+    }
+    UART0_ICR = UART_INT_RX | UART_INT_RT;
 }
 
 static uint8_t read_reset_cause(void)
@@ -112,11 +133,7 @@ void ts_board_uart_write(const uint8_t *buf, size_t n)
 
 int cm_uart_poll(uint8_t *byte)
 {
-    if (UART0_FR & UART_FR_RXFE) {
-        return 0;
-    }
-    *byte = (uint8_t)UART0_DR; /* bits 11:8 flag errors; the frame CRC catches them */
-    return 1;
+    return cm_rx_take(byte);
 }
 
 void cm_fault_putc(char c)

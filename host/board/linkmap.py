@@ -64,7 +64,8 @@ def _output_sections(lines: list[str]) -> list[tuple[str, int, int, int | None]]
 def ram_flash_from_map(map_path: Path) -> dict[str, int]:
     """Bytes used, from an ld map file.
 
-    Keys: vectors, text (code and other read-only sections), rodata, data, bss (with .noinit),
+    Keys: vectors, text (code and other read-only sections, and the alignment padding between
+    sections), rodata, data, bss (with .noinit),
     stack, ram_used (data + bss + stack), flash_used (vectors + text + rodata + data's initial
     values), ram_size and flash_size (the RAM and FLASH regions of the linker script).
     """
@@ -85,6 +86,7 @@ def ram_flash_from_map(map_path: Path) -> dict[str, int]:
         return origin <= addr < origin + length
 
     usage = dict.fromkeys(("vectors", "text", "rodata", "data", "bss", "stack"), 0)
+    flash_end = regions["FLASH"][0]  # the end of the image in flash, padding included
     for name, addr, size, load in _output_sections(lines):
         if size == 0 or name == "/DISCARD/" or _NOT_ALLOCATED.match(name):
             continue
@@ -95,13 +97,24 @@ def ram_flash_from_map(map_path: Path) -> dict[str, int]:
                 usage["bss"] += size
             else:
                 usage["data"] += size
+                if load is not None and inside("FLASH", load):
+                    flash_end = max(flash_end, load + size)
         elif inside("FLASH", addr):
+            flash_end = max(flash_end, addr + size)
             if name == ".isr_vector":
                 usage["vectors"] += size
             elif name.startswith(".rodata"):
                 usage["rodata"] += size
             else:
                 usage["text"] += size
+    # What aligning a section leaves between two (code aligned to 64 B after the vectors) is
+    # flash the image takes too: counted with the code.
+    usage["text"] += max(
+        0,
+        flash_end
+        - regions["FLASH"][0]
+        - sum(usage[k] for k in ("vectors", "text", "rodata", "data")),
+    )
     usage["ram_used"] = usage["data"] + usage["bss"] + usage["stack"]
     usage["flash_used"] = usage["vectors"] + usage["text"] + usage["rodata"] + usage["data"]
     usage["ram_size"] = regions["RAM"][1]

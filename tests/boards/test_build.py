@@ -29,7 +29,9 @@ def test_mps2_image_memory_matches_size_and_fits(echo_images: dict[str, Path]) -
     elf = echo_images["mps2_an386"]
     usage = ram_flash_from_map(elf.with_suffix(".map"))
     text, data, bss = berkeley_size(elf)
-    assert usage["flash_used"] == text + data
+    # `size` leaves out the padding that aligns a section (code at 64 B after the vectors); the
+    # map's figure counts it, as the .bin (below) holds it.
+    assert text + data <= usage["flash_used"] < text + data + 64
     assert usage["ram_used"] == data + bss
     assert usage["data"] == data > 0  # the app's writable banner string
     assert usage["stack"] == 4096  # ECHO_STACK_BYTES, from the app, at the bottom of RAM

@@ -74,7 +74,9 @@ def test_linker_regions_are_the_profile_memory_and_match_size(
     )
     out = subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True, text=True).stdout
     text, data, bss = (int(v) for v in out.splitlines()[1].split()[:3])
-    assert usage["flash_used"] == text + data and usage["ram_used"] == data + bss
+    assert usage["ram_used"] == data + bss
+    # the map counts the padding that aligns one section after another; `size` does not
+    assert text + data <= usage["flash_used"] < text + data + 64
     assert usage["stack"] == 4096  # the export's planned stack, at the bottom of RAM
 
 
