@@ -150,6 +150,7 @@ int ts_board_uart_read(uint8_t *byte, uint32_t timeout_ms)
     /* Waits at least timeout_ms: the tick may be about to advance when the wait starts. */
     uint32_t start = s_millis;
     for (;;) {
+        cm_uart_tx_poll();
         if (cm_uart_poll(byte)) {
             if (!s_seen_rx) {
                 s_first_rx_cycles = ts_board_cycles();

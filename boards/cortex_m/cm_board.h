@@ -1,10 +1,11 @@
 /*
  * The contract between boards/cortex_m (startup, time, entropy, UART read) and a board folder.
  *
- * boards/cortex_m implements: the vector table and reset/fault entry (cm_startup.c), and
- * ts_board_millis, ts_board_cycles, ts_board_entropy and ts_board_uart_read (cm_board.c).
- * The board implements ts_board_init (clocks, pins, UART, then cm_time_init and
- * cm_entropy_init), ts_board_uart_write, ts_board_name, ts_board_reset_cause and the hooks below.
+ * boards/cortex_m implements: the vector table and reset/fault entry (cm_startup.c),
+ * ts_board_millis, ts_board_cycles, ts_board_entropy and ts_board_uart_read (cm_board.c), and
+ * ts_board_uart_send, ts_board_uart_flush and ts_board_uart_write (cm_tx.c). The board
+ * implements ts_board_init (clocks, pins, UART, then cm_time_init and cm_entropy_init),
+ * ts_board_name, ts_board_reset_cause and the hooks below.
  *
  * Receiving by interrupt (cm_rx_ring.c): a UART that holds one byte (an STM32 USART: one byte
  * every 11 us at 921,600 baud) loses bytes while a kernel runs if it is polled. Such a board
@@ -33,6 +34,20 @@ enum {
 
 /** Board hook: takes one received byte if the UART has one (returns 1), else returns 0. */
 int cm_uart_poll(uint8_t *byte);
+
+/** Board hook (cm_tx.c), once bytes wait: start sending them, e.g. enable the UART's TX
+    interrupt, whose handler takes each byte with cm_tx_isr_next. Called with interrupts on: the
+    board masks what must not race its handler. */
+void cm_uart_tx_start(void);
+
+/** Board hook, called while the board waits (ts_board_uart_flush, ts_board_uart_read): pass
+    the next byte to the UART if it has room, or do nothing. With it, a UART (or an emulator's
+    model of one) whose TX interrupt does not come still sends everything. */
+void cm_uart_tx_poll(void);
+
+/** From the board's TX interrupt (or its hooks above): the next byte to send, 1; or 0 when
+    everything handed to ts_board_uart_send has been taken. */
+int cm_tx_isr_next(uint8_t *byte);
 
 /** Board hook: writes one character for the fault report, polled, from the fault handler. Must
     work before ts_board_init too (it may do nothing if the UART cannot be brought up there). */

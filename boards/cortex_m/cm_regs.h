@@ -73,4 +73,9 @@ static inline void cm_enable_irq(void)
     __asm volatile("cpsie i" ::: "memory");
 }
 
+static inline void cm_disable_irq(void)
+{
+    __asm volatile("cpsid i" ::: "memory");
+}
+
 #endif

@@ -3,8 +3,8 @@
  * from the 16 MHz HSI through the PLL, L1 instruction and data caches on, USART1 (PA9 TX,
  * PB7 RX) to the ST-LINK/V2-1 virtual COM port, DWT cycle counter, SysTick 1 ms, the RNG for
  * entropy. USART1 receives by interrupt into the RX ring (cm_rx_ring.c: its one-byte data
- * register would lose bytes while a kernel runs) and transmits polled; no DMA (so the data cache
- * needs no maintenance).
+ * register would lose bytes while a kernel runs) and transmits by interrupt (cm_tx.c); no DMA
+ * (so the data cache needs no maintenance).
  */
 #include "cm_board.h"
 #include "stm32.h"
@@ -16,6 +16,7 @@
 #define PCLK2_HZ (SYSCLK_HZ / 2u) /* APB2 at most 108 MHz; USART1's clock */
 #define USART1_IRQ 37u           /* RM0385 table 46 */
 #define USART_V2_CR1_RXNEIE (1u << 5)
+#define USART_V2_CR1_TXEIE (1u << 7)
 
 static uint8_t s_reset_cause;
 
@@ -81,12 +82,39 @@ static void uart_init(uint32_t pclk2_hz)
     cm_nvic_enable(USART1_IRQ);
 }
 
-/* Reading RDR clears RXNE. */
+/* Reading RDR clears RXNE; writing TDR clears TXE. */
 static void usart1_irq(void)
 {
-    if (USART1->ISR & USART_V2_ISR_RXNE) {
+    const uint32_t isr = USART1->ISR;
+    if (isr & USART_V2_ISR_RXNE) {
         cm_rx_isr_put((uint8_t)USART1->RDR);
     }
+    if ((USART1->CR1 & USART_V2_CR1_TXEIE) && (isr & USART_V2_ISR_TXE)) {
+        uint8_t byte;
+        if (cm_tx_isr_next(&byte)) {
+            USART1->TDR = byte;
+        } else {
+            USART1->CR1 &= ~USART_V2_CR1_TXEIE;
+        }
+    }
+}
+
+/* TXE interrupts while the data register is empty: turning them on starts the transfer. */
+void cm_uart_tx_start(void)
+{
+    cm_disable_irq();
+    USART1->CR1 |= USART_V2_CR1_TXEIE;
+    cm_enable_irq();
+}
+
+void cm_uart_tx_poll(void)
+{
+    cm_disable_irq();
+    uint8_t byte;
+    if ((USART1->ISR & USART_V2_ISR_TXE) && cm_tx_isr_next(&byte)) {
+        USART1->TDR = byte;
+    }
+    cm_enable_irq();
 }
 
 void ts_board_init(void)
@@ -97,15 +125,6 @@ void ts_board_init(void)
     uart_init(on_pll ? PCLK2_HZ : HSI_HZ);
     cm_time_init(on_pll ? SYSCLK_HZ : HSI_HZ);
     cm_entropy_init();
-}
-
-void ts_board_uart_write(const uint8_t *buf, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        while (!(USART1->ISR & USART_V2_ISR_TXE)) {
-        }
-        USART1->TDR = buf[i];
-    }
 }
 
 int cm_uart_poll(uint8_t *byte)

@@ -11,9 +11,8 @@
  * interrupts the bootloader left on. The 32 MHz crystal is started for an accurate baud rate.
  * DWT cycle counter, SysTick 1 ms, the RNG for entropy. UARTE0 receives by interrupt (each
  * ENDRX hands its byte to the RX ring, cm_rx_ring.c, and restarts reception), transmits by
- * EasyDMA, waiting for the end.
+ * EasyDMA, waiting for the end (cm_tx.c's send returns once the frame has gone).
  */
-#include <string.h>
 
 #include "cm_board.h"
 #include "nrf52840_regs.h"
@@ -137,15 +136,27 @@ static void tx_dma(const uint8_t *ram, uint32_t n)
     }
 }
 
-void ts_board_uart_write(const uint8_t *buf, size_t n)
+/* EasyDMA reads RAM only (a flash string cannot be sent in place): the bytes are copied into
+   s_tx_buf and sent in chunks, here, with interrupts on so that reception goes on. */
+void cm_uart_tx_start(void)
 {
-    while (n > 0) {
-        size_t chunk = n < sizeof s_tx_buf ? n : sizeof s_tx_buf;
-        memcpy(s_tx_buf, buf, chunk);
-        tx_dma(s_tx_buf, (uint32_t)chunk);
-        buf += chunk;
-        n -= chunk;
+    uint8_t byte;
+    uint32_t n = 0;
+    while (cm_tx_isr_next(&byte)) {
+        s_tx_buf[n++] = byte;
+        if (n == sizeof s_tx_buf) {
+            tx_dma(s_tx_buf, n);
+            n = 0;
+        }
     }
+    if (n > 0u) {
+        tx_dma(s_tx_buf, n);
+    }
+}
+
+void cm_uart_tx_poll(void)
+{
+    /* cm_uart_tx_start sent everything before returning */
 }
 
 int cm_uart_poll(uint8_t *byte)

@@ -77,6 +77,16 @@ void ts_board_uart_write(const uint8_t *buf, size_t n)
     }
 }
 
+/* A pty takes the bytes at once: sent before returning, nothing to wait for. */
+void ts_board_uart_send(const uint8_t *buf, size_t n)
+{
+    ts_board_uart_write(buf, n);
+}
+
+void ts_board_uart_flush(void)
+{
+}
+
 int ts_board_uart_read(uint8_t *byte, uint32_t timeout_ms)
 {
     if (s_rx_pos == s_rx_len) {

@@ -3,7 +3,7 @@
  * through the PLL (no dependency on the board's HSE/MCO solder bridges), USART2 on PA2/PA3 to
  * the ST-LINK virtual COM port, DWT cycle counter, SysTick 1 ms. USART2 receives by interrupt
  * into the RX ring (cm_rx_ring.c: its one-byte data register would lose bytes while a kernel
- * runs); it transmits polled.
+ * runs) and transmits by interrupt (cm_tx.c).
  *
  * The same ELF boots on QEMU's netduinoplus2 (an STM32F405: the same USART at the same address,
  * on QEMU's second serial port), which models no RCC and no unique ID: every clock wait is
@@ -19,6 +19,7 @@
 #define PCLK1_HZ (SYSCLK_HZ / 4u) /* APB1 at most 45 MHz */
 #define USART2_IRQ 38u           /* RM0390 table 38 */
 #define USART_V1_CR1_RXNEIE (1u << 5)
+#define USART_V1_CR1_TXEIE (1u << 7)
 
 static uint8_t s_reset_cause;
 
@@ -56,7 +57,7 @@ static void uart_init(uint32_t pclk1_hz)
     cm_nvic_enable(USART2_IRQ);
 }
 
-/* Reading SR then DR clears RXNE and an overrun (ORE: a byte came while DR was full and is
+/* RX: reading SR then DR clears RXNE and an overrun (ORE: a byte came while DR was full and is
    lost; with the ring drained at interrupt speed that takes interrupts masked for a byte time). */
 static void usart2_irq(void)
 {
@@ -68,6 +69,32 @@ static void usart2_irq(void)
         }
         cm_rx_isr_put(byte);
     }
+    if ((USART2->CR1 & USART_V1_CR1_TXEIE) && (sr & USART_V1_SR_TXE)) {
+        uint8_t byte;
+        if (cm_tx_isr_next(&byte)) {
+            USART2->DR = byte;
+        } else {
+            USART2->CR1 &= ~USART_V1_CR1_TXEIE;
+        }
+    }
+}
+
+/* TXE interrupts while the data register is empty: turning them on starts the transfer. */
+void cm_uart_tx_start(void)
+{
+    cm_disable_irq();
+    USART2->CR1 |= USART_V1_CR1_TXEIE;
+    cm_enable_irq();
+}
+
+void cm_uart_tx_poll(void)
+{
+    cm_disable_irq();
+    uint8_t byte;
+    if ((USART2->SR & USART_V1_SR_TXE) && cm_tx_isr_next(&byte)) {
+        USART2->DR = byte;
+    }
+    cm_enable_irq();
 }
 
 void ts_board_init(void)
@@ -77,15 +104,6 @@ void ts_board_init(void)
     uart_init(on_pll ? PCLK1_HZ : HSI_HZ);
     cm_time_init(on_pll ? SYSCLK_HZ : HSI_HZ);
     cm_entropy_init();
-}
-
-void ts_board_uart_write(const uint8_t *buf, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        while (!(USART2->SR & USART_V1_SR_TXE)) {
-        }
-        USART2->DR = buf[i];
-    }
 }
 
 int cm_uart_poll(uint8_t *byte)

@@ -3,8 +3,8 @@
  * 133 MHz from the 12 MHz crystal through PLL_SYS (1596 MHz VCO / 6 / 2), UART0 on GP0 (TX) and
  * GP1 (RX) with its 32-byte FIFOs, SysTick 1 ms and cycles (ARMv6-M has no DWT counter), the
  * ring oscillator's random bit for entropy. Code runs in place from flash, set up by boot2.S.
- * UART0 receives by interrupt into the RX ring (cm_rx_ring.c), transmits polled; core 1 stays
- * asleep in the boot ROM.
+ * UART0 receives by interrupt into the RX ring (cm_rx_ring.c) and transmits by interrupt
+ * (cm_tx.c); core 1 stays asleep in the boot ROM.
  */
 #include "cm_board.h"
 #include "rp2040_regs.h"
@@ -94,13 +94,48 @@ static void uart_init(uint32_t clk_peri_hz)
     cm_nvic_enable(UART0_IRQ);
 }
 
-/* Drains the RX FIFO; emptying it clears both interrupts (ICR for good measure). */
+/* Fills the TX FIFO from the bytes waiting; turns the TX interrupt off when none are left. */
+static void tx_fill(void)
+{
+    uint8_t byte;
+    while (!(UART0_FR & UART_FR_TXFF)) {
+        if (!cm_tx_isr_next(&byte)) {
+            UART0_IMSC &= ~UART_INT_TX;
+            return;
+        }
+        UART0_DR = byte;
+    }
+}
+
+/* Drains the RX FIFO (emptying it clears both RX interrupts; ICR for good measure); refills the
+   TX FIFO when it has fallen to its level. */
 static void uart0_irq(void)
 {
     while (!(UART0_FR & UART_FR_RXFE)) {
         cm_rx_isr_put((uint8_t)UART0_DR); /* bits 11:8 flag errors; the frame CRC catches them */
     }
     UART0_ICR = UART_INT_RX | UART_INT_RT;
+    if (UART0_IMSC & UART_INT_TX) {
+        tx_fill();
+    }
+}
+
+void cm_uart_tx_start(void)
+{
+    cm_disable_irq();
+    UART0_IMSC |= UART_INT_TX;
+    tx_fill();
+    cm_enable_irq();
+}
+
+void cm_uart_tx_poll(void)
+{
+    cm_disable_irq();
+    uint8_t byte;
+    if (!(UART0_FR & UART_FR_TXFF) && cm_tx_isr_next(&byte)) {
+        UART0_DR = byte;
+    }
+    cm_enable_irq();
 }
 
 static uint8_t read_reset_cause(void)
@@ -120,15 +155,6 @@ void ts_board_init(void)
     uart_init(hz);
     cm_time_init(hz);
     cm_entropy_init();
-}
-
-void ts_board_uart_write(const uint8_t *buf, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        while (UART0_FR & UART_FR_TXFF) {
-        }
-        UART0_DR = buf[i];
-    }
 }
 
 int cm_uart_poll(uint8_t *byte)

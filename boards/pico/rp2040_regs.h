@@ -87,6 +87,7 @@
 #define UART0_IMSC CM_REG(0x40034038u) /* interrupt mask set/clear */
 #define UART0_ICR CM_REG(0x40034044u)  /* interrupt clear, write 1 */
 #define UART_INT_RX (1u << 4)          /* RX FIFO at its trigger level (half) */
+#define UART_INT_TX (1u << 5)          /* TX FIFO at or below its trigger level (half) */
 #define UART_INT_RT (1u << 6)          /* RX timeout: bytes below the level, line idle */
 
 /* ROSC (0x40060000): one random bit per read */

@@ -10,7 +10,10 @@
 ts_client_t ts_client;
 uint8_t ts_tx_payload[TS_WIRE_MAX_PAYLOAD];
 
-static uint8_t tx_frame[TS_WIRE_MAX_ENCODED];
+/* The frame being sent: a 0x00 that ends any partial frame the host holds, then the encoded
+   frame. The UART sends from here while the board computes (ts_board_uart_send); the next frame
+   is encoded after the last one has left (ts_board_uart_flush). */
+static uint8_t tx_frame[1u + TS_WIRE_MAX_ENCODED];
 static ts_frame_decoder_t decoder;
 
 /* How long the main loop waits for a byte. A frame in progress that gets no byte for this long
@@ -21,18 +24,19 @@ static ts_frame_decoder_t decoder;
 static void send_frame(uint8_t type, uint32_t step, uint16_t seq, const uint8_t *payload,
                        uint16_t len, int sealed)
 {
-    static const uint8_t delimiter = 0u;
+    ts_board_uart_flush();
     ts_header_t h;
     h.type = type;
     h.session = ts_client.session;
     h.step = step;
     h.seq = seq;
     h.length = len;
-    size_t n = sealed ? ts_pairing_encode(&h, payload, len, tx_frame, sizeof tx_frame)
-                      : ts_frame_encode(&h, payload, len, tx_frame, sizeof tx_frame);
+    uint8_t *out = tx_frame + 1;
+    size_t n = sealed ? ts_pairing_encode(&h, payload, len, out, TS_WIRE_MAX_ENCODED)
+                      : ts_frame_encode(&h, payload, len, out, TS_WIRE_MAX_ENCODED);
     if (n > 0) {
-        ts_board_uart_write(&delimiter, 1u);
-        ts_board_uart_write(tx_frame, n);
+        tx_frame[0] = 0u;
+        ts_board_uart_send(tx_frame, n + 1u);
     }
 }
 

@@ -32,6 +32,15 @@ void ts_board_uart_write(const uint8_t *buf, size_t n)
     }
 }
 
+void ts_board_uart_send(const uint8_t *buf, size_t n)
+{
+    ts_board_uart_write(buf, n);
+}
+
+void ts_board_uart_flush(void)
+{
+}
+
 int ts_board_uart_read(uint8_t *byte, uint32_t timeout_ms)
 {
     (void)byte;

@@ -15,6 +15,14 @@ void ts_board_init(void);
 /** Blocking write of n bytes to the host UART. */
 void ts_board_uart_write(const uint8_t *buf, size_t n);
 
+/** Starts sending n bytes from buf and returns, so the board computes while they leave; buf
+    must stay unchanged until ts_board_uart_flush (or the next send, which flushes first)
+    returns. A board without interrupt-driven TX sends them before returning. */
+void ts_board_uart_send(const uint8_t *buf, size_t n);
+
+/** Returns once every byte handed to ts_board_uart_send has been passed to the UART. */
+void ts_board_uart_flush(void);
+
 /** Reads one byte; returns 1 and stores it, or 0 when nothing arrived within timeout_ms. */
 int ts_board_uart_read(uint8_t *byte, uint32_t timeout_ms);
 

@@ -119,6 +119,10 @@ def run_bench(
         sealing = run_sealing(work / "sealing", workloads, say)
         seconds["sealing"] = time.monotonic() - t
 
+        t = time.monotonic()
+        overlap = run_overlap(work / "overlap", workloads, say, quick)
+        seconds["overlap"] = time.monotonic() - t
+
     seconds["total"] = time.monotonic() - t0
     return {
         "bench": {
@@ -141,6 +145,7 @@ def run_bench(
         "soak": soak,
         "fleet": fleet,
         "sealing": sealing,
+        "overlap": overlap,
     }
 
 
@@ -150,6 +155,20 @@ def run_sealing(work: Path, workloads: list[str], say: Callable[[str], None]) ->
 
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     section = _attempt(say, "sealing", sealing.measure, work, workloads, say)
+    if section.get("status") != "not run":
+        section["started"] = started
+        section["commit"] = _provenance().get("commit")
+    return dict(section)
+
+
+def run_overlap(
+    work: Path, workloads: list[str], say: Callable[[str], None], quick: bool
+) -> dict[str, Any]:
+    """Section 9, with its own provenance (`tinysplit bench --overlap-only` runs it alone)."""
+    from tinysplit.host.bench import overlap
+
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    section = _attempt(say, "overlap", overlap.measure, work, workloads, say, quick)
     if section.get("status") != "not run":
         section["started"] = started
         section["commit"] = _provenance().get("commit")
@@ -426,8 +445,25 @@ def markdown(report: dict[str, Any]) -> str:
             _section_or(
                 report.get("sealing", md.not_run("not measured")), "## 8. Sealed link", _sealing_md
             ),
+            _section_or(
+                report.get("overlap", md.not_run("not measured")),
+                "## 9. The wire and the kernels overlap",
+                _overlap_md,
+            ),
         ]
     )
+
+
+def _overlap_md(section: dict[str, Any]) -> str:
+    from tinysplit.host.bench import overlap
+
+    text = overlap.markdown(section)
+    if section.get("started"):
+        text += (
+            f"\nMeasured on {section['started']}, commit {section.get('commit') or '?'} "
+            "(`tinysplit bench --overlap-only` updates this section alone).\n"
+        )
+    return text
 
 
 def _sealing_md(section: dict[str, Any]) -> str:

@@ -43,7 +43,13 @@ _TAIL_LINES = 20
 
 
 def qemu_command(
-    elf: Path, machine: str, port: int, *, icount: bool = False, uart: int = 0
+    elf: Path,
+    machine: str,
+    port: int,
+    *,
+    icount: bool = False,
+    uart: int = 0,
+    paced_shift: int | None = None,
 ) -> list[str]:
     """The QEMU command line: no display or monitor, the board's UART on a TCP server at
     127.0.0.1:port. uart: which of the machine's serial ports that is (netduinoplus2's second
@@ -53,6 +59,10 @@ def qemu_command(
     nodelay=on: no Nagle delay, ~10x faster for lock-step request/response traffic.
     icount: `-icount shift=0`, one instruction per virtual nanosecond: SysTick (and so the
     board's cycle counter) then counts instructions executed instead of following host time.
+    paced_shift: `-icount shift=N,align=on`: one instruction every 2**N ns of virtual time, and
+    QEMU sleeps whenever the guest runs ahead of host time, so the board executes at a fixed
+    rate in real time (N = 3: 125 M instructions a second, a Cortex-M4 at 180 MHz and 1.44
+    cycles per instruction) as long as the host emulates faster than that.
     """
     return [
         QEMU,
@@ -62,6 +72,7 @@ def qemu_command(
         *(["-serial", "null"] * uart),
         "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
         *(["-icount", "shift=0"] if icount else []),
+        *(["-icount", f"shift={paced_shift},align=on,sleep=on"] if paced_shift is not None else []),
         "-kernel", str(elf),
     ]  # fmt: skip
 
@@ -205,7 +216,12 @@ def _check_alive(child: _Child, what: str) -> None:
 
 @contextlib.contextmanager
 def qemu_board(
-    elf: Path, machine: str = "mps2-an386", *, icount: bool = False, uart: int = 0
+    elf: Path,
+    machine: str = "mps2-an386",
+    *,
+    icount: bool = False,
+    uart: int = 0,
+    paced_shift: int | None = None,
 ) -> Iterator[str]:
     """Runs `elf` in qemu-system-arm; yields the pyserial URL of its UART (socket://...).
 
@@ -223,7 +239,7 @@ def qemu_board(
 
     for attempt in range(_PORT_ATTEMPTS):
         port = _free_port()
-        argv = qemu_command(elf, machine, port, icount=icount, uart=uart)
+        argv = qemu_command(elf, machine, port, icount=icount, uart=uart, paced_shift=paced_shift)
         argv[0] = qemu
         listening = threading.Event()
 

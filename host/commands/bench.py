@@ -45,6 +45,12 @@ def add_parser(sub: Any) -> None:
         "BENCHMARKS.md/.json",
     )
     p.add_argument(
+        "--overlap-only",
+        action="store_true",
+        help="measure only section 9 (time per sample and link busy share on the paced, "
+        "rate-fixed emulated board) and update BENCHMARKS.md/.json",
+    )
+    p.add_argument(
         "--workload",
         action="append",
         metavar="NAME",
@@ -69,7 +75,7 @@ def run(args: argparse.Namespace) -> None:
 
     if args.soak < 0:
         raise BadInput(f"--soak {args.soak:g}: give seconds >= 0")
-    if args.fleet_only or args.seal_only:
+    if args.fleet_only or args.seal_only or args.overlap_only:
         _one_section(args, workloads, out_dir)
         return
     report = run_bench(
@@ -80,16 +86,20 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _one_section(args: argparse.Namespace, workloads: list[str], out_dir: Path) -> None:
-    """Section 7 (--fleet-only) and/or 8 (--seal-only) alone, merged into the BENCHMARKS.json
-    already there (the other sections and their provenance unchanged), and BENCHMARKS.md
-    rendered again from it."""
+    """Section 7 (--fleet-only), 8 (--seal-only) and/or 9 (--overlap-only) alone, merged into
+    the BENCHMARKS.json already there (the other sections and their provenance unchanged), and
+    BENCHMARKS.md rendered again from it."""
     import json
     import tempfile
 
-    from tinysplit.host.bench.report import JSON_NAME, run_fleet, run_sealing
+    from tinysplit.host.bench.report import JSON_NAME, run_fleet, run_overlap, run_sealing
 
     path = out_dir / JSON_NAME
-    flag = "--fleet-only" if args.fleet_only else "--seal-only"
+    flag = next(
+        f"--{name.replace('_', '-')}"
+        for name in ("fleet_only", "seal_only", "overlap_only")
+        if getattr(args, name)
+    )
     try:
         report = json.loads(path.read_text())
     except (OSError, ValueError) as e:
@@ -103,5 +113,10 @@ def _one_section(args: argparse.Namespace, workloads: list[str], out_dir: Path) 
         if args.seal_only:
             report["sealing"] = run_sealing(Path(tmp) / "sealing", workloads, Progress())
             done.append("8")
+        if args.overlap_only:
+            report["overlap"] = run_overlap(
+                Path(tmp) / "overlap", workloads, Progress(), args.quick
+            )
+            done.append("9")
     md_path, json_path = write_report(report, out_dir)
     print(f"wrote section {' and '.join(done)} into {md_path} and {json_path}")

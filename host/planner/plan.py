@@ -129,6 +129,7 @@ class CutPlan:
     up_bytes: float
     down_bytes: float
     wire_s: float
+    overlap_s: float  # a sample's share of a step whose kernels and wire overlap
     fits_ram: bool
     fits_flash: bool
     fits_frame: bool
@@ -147,7 +148,8 @@ class CutPlan:
 
     @property
     def time_s(self) -> float:
-        """Device and wire time of a training sample (the protocol does them in turn)."""
+        """Device and wire time of a training sample, one after the other (an upper bound:
+        overlap_s is what the board's interrupt-driven UART achieves)."""
         return self.device_s + self.wire_s
 
     def to_json(self) -> dict[str, Any]:
@@ -213,6 +215,27 @@ class PlanReport:
         if c.cut in self.privacy:
             out["privacy"] = self.privacy[c.cut]
         return out
+
+
+def overlapped_step_s(
+    *,
+    forward_s: float,
+    backward_s: float,
+    commit_s: float,
+    up_s: float,
+    down_s: float,
+    frames_up: int,
+    frames_down: int,
+) -> float:
+    """Seconds of one training step when the board computes while its frames move (its UART
+    works by interrupt both ways, boards/README.md): the forward pass streams SMASHED frames as
+    they fill, so uplink and forward overlap but for one frame's worth of the shorter of the
+    two; likewise the backward pass runs on each GRAD frame as it arrives; the commit (and its
+    STEP_DONE) comes after both. All arguments are per step (device and wire seconds).
+    """
+    up = max(forward_s, up_s) + min(forward_s, up_s) / max(1, frames_up)
+    down = max(backward_s, down_s) + min(backward_s, down_s) / max(1, frames_down)
+    return up + down + commit_s
 
 
 def _cpi(core: str) -> float:
@@ -324,12 +347,27 @@ def plan_cut(
     )
     total = cost.per_sample_amortized(cp.max_batch)
     macs = cost.macs
+    head_insns = 0.0
     if head is not None:  # U-shaped: the head's logits, weight and input gradient per sample
         from tinysplit.host.costmodel.model import kernel_insns, op_case
 
         kinds = ("fc_forward", "fc_backward_weights", "fc_backward_input")
-        total += sum(kernel_insns(op_case(head, k), board.core) for k in kinds)
+        head_insns = sum(kernel_insns(op_case(head, k), board.core) for k in kinds)
+        total += head_insns
         macs += 3 * head.in_features * head.out_features
+    from tinysplit.core.protocol import spec
+
+    rate = board.clock_hz / _cpi(board.core)  # instructions per second
+    batch = cp.max_batch
+    step_s = overlapped_step_s(
+        forward_s=batch * (cost.forward + cost.link / 2) / rate,
+        backward_s=batch * (cost.backward + cost.link / 2 + head_insns) / rate,
+        commit_s=cost.commit / rate,
+        up_s=batch * wire.up * 10 / baud,
+        down_s=batch * wire.down * 10 / baud,
+        frames_up=-(-batch // max(1, spec.smashed_per_frame(cp.cut_size))),
+        frames_down=-(-batch // max(1, spec.grad_per_frame(cp.cut_size))),
+    )
     return CutPlan(
         cut=cp.cut if cut is None else cut,
         after=after,
@@ -344,6 +382,7 @@ def plan_cut(
         up_bytes=wire.up,
         down_bytes=wire.down,
         wire_s=(wire.up + wire.down) * 10 / baud,
+        overlap_s=step_s / batch,
         fits_ram=board.ram_bytes is None or cp.plan.ram_peak <= board.ram_bytes,
         fits_flash=board.flash_bytes is None or cp.plan.flash <= board.flash_bytes,
         fits_frame=wire.fits_frame,
@@ -443,7 +482,7 @@ def format_table(r: PlanReport) -> str:
     b = r.board
     head: tuple[str, ...] = (
         "cut", "after", "cut B", "flash", "RAM", "MACs", "insns", "device ms", "up B", "down B",
-        "wire ms", "total ms", "fits", "pareto",
+        "wire ms", "total ms", "overlap ms", "fits", "pareto",
     )  # fmt: skip
     if r.privacy:
         head = (*head, "dCor", "SSIM")
@@ -453,13 +492,13 @@ def format_table(r: PlanReport) -> str:
             f"{c.cut}{'*' if c.recommended else ''}", c.after, f"{c.cut_size:,}", f"{c.flash:,}",
             f"{c.ram:,}", _si(c.macs), _si(c.insns_total), _ms(c.device_s),
             f"{c.up_bytes:,.0f}", f"{c.down_bytes:,.0f}", _ms(c.wire_s), _ms(c.time_s),
-            c.why_not(), "yes" if c.pareto else "",
+            _ms(c.overlap_s), c.why_not(), "yes" if c.pareto else "",
         )  # fmt: skip
         if r.privacy:
             p = r.privacy.get(c.cut)
             row = (*row, f"{p['dcor']:.3f}" if p else "-", f"{p['ssim']:.3f}" if p else "-")
         rows.append(row)
-    left = {1, 12, 13}
+    left = {1, 13, 14}
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = [
         "  ".join(
@@ -481,7 +520,10 @@ def format_table(r: PlanReport) -> str:
         f"to exact counts on the emulated {b.core}), with framing and 1/{r.batch} of the step's "
         f"commit; device ms at {_cpi(b.core)} cycles per instruction; up/down B = framed bytes "
         "each way (SMASHED + GRAD, with shares of TRAIN_STEP, COMMIT, STEP_DONE); wire ms at "
-        f"{r.baud:,} baud; flash includes the data shard fitted to the board; fits: no when "
+        f"{r.baud:,} baud; total = device + wire, one after the other; overlap = the board "
+        "computing while its frames move (UART by interrupt: forward while SMASHED leaves, "
+        "backward as GRAD arrives; per phase one frame's worth of the shorter is not hidden; "
+        "the commit after both); flash includes the data shard fitted to the board; fits: no when "
         "the plan exceeds the board's RAM or flash, or one sample's cut output exceeds a frame "
         f"({MAX_PAYLOAD:,} B payload)"
         + (

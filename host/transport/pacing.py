@@ -15,6 +15,8 @@ from typing import Any
 #: The pump's tick: bytes move in bursts of this much line time (23 bytes at 115,200 baud);
 #: the average rate is exact, the granularity is this.
 TICK_S = 0.002
+#: At most this much is taken from the board's side in one tick (far more than a tick carries).
+_READ_MAX = 1 << 16
 
 
 class PacedPort:
@@ -32,6 +34,9 @@ class PacedPort:
         self._stop = False
         self._error: BaseException | None = None
         self.cpu_seconds = 0.0  # the pump thread's own CPU time (a harness cost, not the host's)
+        #: Line time used since the start: each tick, the bytes the busier direction moved over the
+        #: rate (full duplex, the line is busy while either direction carries bytes).
+        self.busy_seconds = 0.0
         self._pump = threading.Thread(target=self._run, name="paced-port", daemon=True)
         self._pump.start()
 
@@ -52,8 +57,10 @@ class PacedPort:
                     time.sleep(delay)
                 else:
                     next_tick = time.monotonic()  # fell behind: no burst to catch up
+                # in_waiting is a byte count on a serial port but only 0/1 on a socket:// URL
+                # (pyserial selects): read everything there is, without blocking (timeout 0).
                 waiting = self.port.in_waiting
-                data = self.port.read(waiting) if waiting else b""
+                data = self.port.read(max(waiting, _READ_MAX)) if waiting else b""
                 now = time.monotonic()
                 dt, last = now - last, now
                 out = b""
@@ -72,6 +79,7 @@ class PacedPort:
                         out = bytes(self._tx[:m])
                         del self._tx[:m]
                         credit_tx -= m
+                    self.busy_seconds += max(n, m) / self.rate
                 if out:
                     self.port.write(out)
                 self.cpu_seconds = time.thread_time() - cpu0

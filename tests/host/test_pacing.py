@@ -53,3 +53,44 @@ def test_paced_port_delivers_every_byte_in_order() -> None:
         assert bytes(got) == data
         assert port.read(10) == b""  # nothing more: the timeout, empty
     assert echo.closed
+
+
+class SocketLike(Echo):
+    """A socket:// port as pyserial has it: in_waiting says only whether there is data (0/1)."""
+
+    @property
+    def in_waiting(self) -> int:
+        with self.lock:
+            return min(1, len(self.buf))
+
+
+def test_a_socket_port_is_read_whole_not_a_byte_a_tick() -> None:
+    """pyserial's socket:// in_waiting is 0 or 1: the pump must still take everything waiting
+    (it once took one byte per 2 ms tick, 500 B/s whatever the baud)."""
+    data = bytes(range(256)) * 8
+    echo = SocketLike()
+    echo.buf += data  # the board's side has sent it all
+    with PacedPort(echo, 100_000_000, timeout=0.05) as port:
+        got = bytearray()
+        for _ in range(200):  # 200 reads of at most 50 ms: far more than a tick each
+            got += port.read(len(data))
+            if len(got) == len(data):
+                break
+        assert bytes(got) == data
+        # the line time it counted: the bytes over the rate, both ways at most
+        assert 0 < port.busy_seconds <= 2 * len(data) / port.rate
+
+
+def test_busy_time_is_the_line_time_of_what_moved() -> None:
+    data = bytes(3000)
+    echo = Echo()
+    with PacedPort(echo, 921_600, timeout=0.05) as port:
+        port.write(data)
+        got = bytearray()
+        deadline = time.monotonic() + 10
+        while len(got) < len(data) and time.monotonic() < deadline:
+            got += port.read(4096)
+        assert bytes(got) == data
+        # out and back: each tick counts the busier direction, so between one and two trips
+        one_way = len(data) / port.rate
+        assert one_way <= port.busy_seconds <= 2 * one_way + 1e-9

@@ -125,8 +125,9 @@ def test_wire_bytes_are_the_protocol_frames() -> None:
 
 
 def _cut(cut: int, device: float, ram: int, up: float, fits: bool = True) -> CutPlan:
-    return CutPlan(cut, f"l{cut}", 10, 1000, ram, 100, 0, 1e6, 1e6, device, up, up, up * 1e-4,
-                   fits, True, True, ())  # fmt: skip
+    wire = up * 1e-4
+    return CutPlan(cut, f"l{cut}", 10, 1000, ram, 100, 0, 1e6, 1e6, device, up, up, wire,
+                   max(device, wire), fits, True, True, ())  # fmt: skip
 
 
 def test_pareto_and_recommendation() -> None:
@@ -139,6 +140,23 @@ def test_pareto_and_recommendation() -> None:
     assert [c.pareto for c in cuts] == [True, True, False, False]
     # Least time per sample, device + wire: 0.10 + 0.20 s for cut 1, 0.20 + 0.05 s for cut 2.
     assert [c.recommended for c in cuts] == [False, True, False, False]
+
+
+def test_overlapped_step_hides_the_shorter_of_compute_and_wire_but_one_frame() -> None:
+    from tinysplit.host.planner.plan import overlapped_step_s
+
+    # wire-bound both ways: the wire, plus one frame's compute per phase, plus the commit
+    t = overlapped_step_s(forward_s=0.4, backward_s=0.8, commit_s=0.1, up_s=2.0, down_s=2.0,
+                          frames_up=4, frames_down=8)  # fmt: skip
+    assert t == pytest.approx(2.0 + 0.4 / 4 + 2.0 + 0.8 / 8 + 0.1)
+    # compute-bound: the compute, plus one frame's wire time per phase
+    t = overlapped_step_s(forward_s=3.0, backward_s=6.0, commit_s=0.0, up_s=1.0, down_s=2.0,
+                          frames_up=2, frames_down=2)  # fmt: skip
+    assert t == pytest.approx(3.0 + 0.5 + 6.0 + 1.0)
+    # one frame each way: nothing overlaps, device and wire take turns
+    t = overlapped_step_s(forward_s=1.0, backward_s=1.0, commit_s=0.5, up_s=1.0, down_s=1.0,
+                          frames_up=1, frames_down=1)  # fmt: skip
+    assert t == pytest.approx(1.0 + 1.0 + 1.0 + 1.0 + 0.5)
 
 
 def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
