@@ -203,3 +203,24 @@ def test_quick_bench_memory_figures(quick: tuple[dict[str, Any], str]) -> None:
             assert r["fits"] == (
                 r["ram_linked"] <= r["ram_total"] and r["flash_linked"] <= r["flash_total"]
             )
+
+
+@pytest.mark.qemu
+def test_quick_bench_overlap_figures(quick: tuple[dict[str, Any], str]) -> None:
+    """Section 9: the paced, rate-fixed emulated board; --quick measures digits-mlp only."""
+    report, text = quick
+    section = report["overlap"]
+    assert section["status"] == "ok", section
+    assert "## 9. The wire and the kernels overlap" in text
+    rows = section["rows"]
+    assert [(r["workload"], r["baud"]) for r in rows] == [
+        ("digits-mlp", 115_200),
+        ("digits-mlp", 921_600),
+    ]
+    for r in rows:
+        assert 0.0 < r["link_busy_pct"] <= 100.5, r  # line time over wall time
+        # kernels and wire overlapping cannot take longer than taking turns, nor less than
+        # the longer of the two
+        assert max(r["device_ms"], r["wire_ms"]) <= r["predicted_overlap_ms"] + 1e-9
+        assert r["predicted_overlap_ms"] <= r["predicted_in_turn_ms"] + 1e-9
+        assert r["time_per_sample_ms"] > 0
