@@ -121,6 +121,7 @@ def export_client(
     private: bool = False,
     labels: str = "host",
     insecure: bool = False,
+    ram_budget: int | None = None,
 ) -> ExportResult:
     """Exports the client segment (layers 0..cut-1) of `model` into out_dir.
 
@@ -136,7 +137,8 @@ def export_client(
     model's last Dense layer and the loss run on the board too, and no label leaves it).
     insecure: no pairing key; by default one is drawn here and written into model_data.c and
     DIR/pairing.key (the host's copy): the board then talks only sealed, to a host holding it
-    (firmware/client/pairing.c).
+    (firmware/client/pairing.c). ram_budget: client RAM to plan within, below the board's (the
+    plan recomputes kept activations in backward until it fits; BadInput if it cannot).
     Raises BadInput / UnsupportedLayer with a one-line message the CLI prints as is.
     """
     out_dir = Path(out_dir)
@@ -147,7 +149,7 @@ def export_client(
     try:
         res = _export_into(model, cut, staged, data, seed, max_batch, stack_bytes, board,
                            calibration_samples, noise, private, labels,
-                           insecure=insecure)  # fmt: skip
+                           insecure=insecure, ram_budget=ram_budget)  # fmt: skip
         _replace_dir(staged, out_dir)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
@@ -301,12 +303,13 @@ def _export_into(
     member: Member | None = None,
     *,
     insecure: bool = False,
+    ram_budget: int | None = None,
 ) -> ExportResult:
     """export_client's work, written into out_dir (a fresh staging folder). member: one client
     of several (export_clients): its shard of the training set, calibrated on the whole set."""
     load_tensorflow()  # TensorFlow's start-up log lines off stderr, on every CPU
     c = _prepare(model, cut, data, seed, max_batch, stack_bytes, board, calibration_samples,
-                 labels)  # fmt: skip
+                 labels, ram_budget)  # fmt: skip
     check_cut_size(c.cut_size, c.cut)
     name, spec, net, cut = c.name, c.spec, c.net, c.cut
     input_size, cut_size, server, full_data = c.input_size, c.cut_size, c.server, c.full_data
@@ -335,6 +338,9 @@ def _export_into(
     hyper = Hyperparameters(hyper.batch, hyper.lr, hyper.epochs, seed)
 
     layout, plan = _final_plan(c, ops, dataset, data_note)
+    _check_budget(plan, ram_budget)
+    if ram_budget is not None:
+        plan = replace(plan, notes=(*plan.notes, f"RAM budget {ram_budget:,} B (--ram-budget)"))
 
     out_dir = Path(out_dir)
     (out_dir / "client.tflite").write_bytes(tflite)
@@ -528,6 +534,7 @@ def _prepare(
     board: str | None,
     calibration_samples: int,
     labels: str = "host",
+    ram_budget: int | None = None,
 ) -> _Client:
     """Checks the arguments, loads the model and its data, folds and splits it at `cut`."""
     if labels not in LABELS:
@@ -540,6 +547,10 @@ def _prepare(
     if stack_bytes <= 0 or stack_bytes % 8:
         raise BadInput(f"stack size {stack_bytes} must be a positive multiple of 8 bytes")
     ram_limit, flash_limit = board_limits(board)
+    if ram_budget is not None:
+        if ram_budget <= 0:
+            raise BadInput(f"--ram-budget {ram_budget}: give the client's RAM in bytes (> 0)")
+        ram_limit = ram_budget if ram_limit is None else min(ram_limit, ram_budget)
     name = spec.name if spec is not None else Path(model).name
     net = load_model(model, seed)
     if spec is None and data is None:
@@ -702,21 +713,32 @@ def plan_client(
     board: str | None = DEFAULT_BOARD,
     calibration_samples: int = CALIBRATION_SAMPLES,
     labels: str = "host",
+    ram_budget: int | None = None,
 ) -> ClientPlan:
     """The memory plan export_client would write for these arguments, by the same steps (one
     TFLite conversion: the re-calibration on the flash-fitted shard changes no shape), and
     without checking that a frame carries the cut (the planner reports that itself). Raises
     what export_client raises for the model, cut, data and board."""
     c = _prepare(model, cut, data, seed, max_batch, stack_bytes, board, calibration_samples,
-                 labels)  # fmt: skip
+                 labels, ram_budget)  # fmt: skip
     _, ops = c.convert(c.full_data)
     dataset, data_note = _fit_shard(c, ops)
     layout, plan = _final_plan(c, ops, dataset, data_note)
+    _check_budget(plan, ram_budget)
     return ClientPlan(
         c.name, c.cut, c.input_size, c.cut_size, c.max_batch, tuple(ops), layout, plan,
         len(dataset.y_train), len(dataset.y_test), len(c.full_data.y_train),
         len(c.full_data.y_test), c.head_op(),
     )  # fmt: skip
+
+
+def _check_budget(plan: MemoryPlan, ram_budget: int | None) -> None:
+    """BadInput when even recomputing every kept activation leaves the plan above the budget."""
+    if ram_budget is not None and plan.ram_peak > ram_budget:
+        raise BadInput(
+            f"--ram-budget {ram_budget:,}: the client needs at least {plan.ram_peak:,} B of RAM "
+            "with every activation recomputed in backward; give more, or cut earlier"
+        )
 
 
 def _input_quant(op: ClientOp) -> tuple[np.float32, int]:

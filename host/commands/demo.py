@@ -14,6 +14,7 @@ from tinysplit.host.commands.export import (
     add_insecure_option,
     add_labels_option,
     add_noise_options,
+    add_ram_budget_option,
 )
 from tinysplit.host.commands.federated import add_federation_options
 from tinysplit.host.commands.runs import (
@@ -46,6 +47,7 @@ def add_parser(sub: Any) -> None:
     add_noise_options(p)
     add_labels_option(p)
     add_insecure_option(p)
+    add_ram_budget_option(p)
     add_federation_options(p)
     add_hyper_options(p)
     add_run_options(p)
@@ -61,6 +63,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.model is not None and (args.cut is None or opts.data is None):
         raise BadInput("demo --model FILE.keras needs --cut N and --data FILE.npz")
     if args.clients != 1:
+        if args.ram_budget is not None:
+            raise BadInput("--clients with --ram-budget is not supported yet")
         from tinysplit.host.commands.federated import print_federation, run_federation
 
         summary = run_federation(args, opts, model, out)
@@ -73,7 +77,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     noise = Noise(args.noise, args.noise_scale) if args.noise_scale else None
     res = export_client(
         model, args.cut, export_dir, data=opts.data, seed=seed, noise=noise, private=opts.private,
-        labels=args.labels, insecure=args.insecure,
+        labels=args.labels, insecure=args.insecure, ram_budget=args.ram_budget,
     )  # fmt: skip
     say(opts, res.plan.format_table())
     # The board holds the export's shard (data.npz: --data cut to what fits its flash); the

@@ -38,7 +38,19 @@ def add_parser(sub: Any) -> None:
         help="the board seals its state image (weights, master copies, ranges) with a key only "
         "this export holds: checkpoints keep it sealed, the host reads none of it",
     )
+    add_ram_budget_option(p)
     p.add_argument("--json", action="store_true", help="print the memory plan as JSON")
+
+
+def add_ram_budget_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ram-budget",
+        type=int,
+        metavar="BYTES",
+        help="plan the client within this much RAM (below the board's): activations the "
+        "backward needs are recomputed from the sample in flash instead of kept, largest first, "
+        "until it fits",
+    )
 
 
 def add_insecure_option(p: argparse.ArgumentParser) -> None:
@@ -93,6 +105,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         private=args.private,
         labels=args.labels,
         insecure=args.insecure,
+        ram_budget=args.ram_budget,
     )
     if args.insecure:
         say(opts, "--insecure: no pairing key; the board's link will be in clear")
@@ -108,6 +121,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def _export_clients(args: argparse.Namespace, opts: RunOptions, noise: Any) -> dict[str, Any]:
     from tinysplit.codegen.export import export_clients
 
+    if args.ram_budget is not None:
+        raise BadInput("--clients with --ram-budget is not supported yet: export one client")
     if noise is not None or args.private:
         raise BadInput(
             "--clients with --noise-scale or --private is not supported yet: the host averages "

@@ -428,6 +428,7 @@ def plan_model(
     seed: int = 0,
     say: Callable[[str], None] | None = None,
     labels: str = "host",
+    ram_budget: int | None = None,
 ) -> PlanReport:
     """Plans every candidate cut of `model` for `board_name`. labels "client": U-shaped (the
     model's last Dense and the loss on the board too: its RAM, compute and extra hop)."""
@@ -446,7 +447,8 @@ def plan_model(
         if say is not None:
             say(f"planning the cut after {after} (cut {cut}) ...")
         try:
-            cp = plan_client(model, cut, data=data, seed=seed, board=board_name, labels=labels)
+            cp = plan_client(model, cut, data=data, seed=seed, board=board_name, labels=labels,
+                             ram_budget=ram_budget)  # fmt: skip
         except BadInput as e:  # e.g. this client leaves no flash for a data shard
             skipped.append(Skipped(cut, after, str(e)))
             refused.append(e)

@@ -86,7 +86,7 @@ def test_plan_rows_and_totals(digits_export: Path, digits_manifest: dict[str, An
     assert rows["op0.act"]["bytes"] == 32 * 32  # kept for the ReLU mask
     assert rows["layer_structs"]["bytes"] == 80  # one ts_fc_layer_t, aligned to 16
     assert rows["frame_decoder"]["bytes"] == FRAME_DECODER_BYTES
-    assert rows["frame_tx"]["bytes"] == MAX_ENCODED
+    assert rows["frame_tx"]["bytes"] == 1 + MAX_ENCODED  # the 0x00 before, then the frame
     assert rows["payload"]["bytes"] == MAX_PAYLOAD
     assert rows["stack"]["bytes"] == 4096
     assert rows["data.train"]["section"] == "flash"

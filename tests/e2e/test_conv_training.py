@@ -186,6 +186,49 @@ def test_mnist_cnn_planned_ram_is_within_five_percent_of_the_linker_map(
     assert sizes["frame_acts"] + sizes["frame_labels"] == rows["smashed_frame"]
     assert sizes["grad_row"] == rows["grad_row"]
     assert sizes["s_ring"] + 3 * 4 == rows["uart_rx_ring"]  # boards/cortex_m/cm_rx_ring.c
+    assert sizes["tx_frame"] == rows["frame_tx"]  # sent from here by interrupt (cm_tx.c)
+
+
+#: `tinysplit export mnist-cnn --ram-budget 49152` (issue #16's goal: at most 48 KB).
+RAM_BUDGET = 49_152
+
+
+@pytest.mark.qemu
+def test_mnist_cnn_under_a_ram_budget_trains_to_the_same_weights(
+    mnist_qemu: tuple[Path, Path, Run], tmp_path: Path
+) -> None:
+    """Under --ram-budget the plan recomputes conv1's outputs in backward instead of keeping
+    them for the minibatch: a third of the RAM, the linker map within 2% of the plan, and the
+    very same weights, step by step, as the run that keeps everything."""
+    from tinysplit.host.board.launch import qemu_board
+    from tinysplit.host.board.linkmap import ram_flash_from_map
+
+    kept_dir, _, kept = mnist_qemu
+    export_client("mnist-cnn", None, tmp_path / "export", seed=0, ram_budget=RAM_BUDGET)
+    plan = json.loads((tmp_path / "export" / "plan.json").read_text())
+    elf = build_firmware("mps2_an386", tmp_path / "export", tmp_path / "build")
+    linked = ram_flash_from_map(elf.with_suffix(".map"))["ram_used"]
+    before = json.loads((kept_dir / "plan.json").read_text())["ram_peak"]
+    print(f"\nmnist-cnn client RAM: {before:,} B kept, {plan['ram_peak']:,} B planned under "
+          f"--ram-budget {RAM_BUDGET:,}, {linked:,} B linked")  # fmt: skip
+    assert plan["ram_peak"] <= RAM_BUDGET < before
+    assert abs(linked - plan["ram_peak"]) <= 0.02 * plan["ram_peak"], (plan["ram_peak"], linked)
+    assert any("recomputed in backward" in n for n in plan["notes"]), plan["notes"]
+    with qemu_board(elf) as url:
+        run = run_steps(url, tmp_path / "export", 3, lr=LR, batch=16)
+    for i, (a, b) in enumerate(zip(run.steps, kept.steps, strict=True), start=1):
+        assert np.array_equal(a.indices, b.indices), f"step {i}: another data order"
+        assert np.array_equal(a.smashed, b.smashed), f"step {i}: cut activations differ"
+        assert a.weights_crc == b.weights_crc, f"step {i}: weights differ after the step"
+    assert run.blob == kept.blob
+
+
+def test_a_ram_budget_below_the_smallest_plan_is_one_clear_error(tmp_path: Path) -> None:
+    from tinysplit.core.errors import BadInput
+
+    with pytest.raises(BadInput, match=r"--ram-budget 4,096: the client needs at least"):
+        export_client("mnist-cnn", None, tmp_path / "export", seed=0, ram_budget=4096)
+    assert not (tmp_path / "export").exists()
 
 
 def _symbol_sizes(elf: Path) -> dict[str, int]:
