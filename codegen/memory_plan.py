@@ -63,8 +63,8 @@ def client_state_bytes(max_batch: int, n_ops: int) -> int:
 
 
 #: boards/cortex_m/cm_rx_ring.c: the UART's RX ring, filled by interrupt on every Cortex-M board
-#: (one whole encoded frame and a free slot), and its head, tail and lost-byte counter.
-RX_RING_BYTES = -(-(MAX_ENCODED + 2) // 4) * 4 + 12
+#: (one whole encoded frame and a free slot), and its head and tail indices.
+RX_RING_BYTES = -(-(MAX_ENCODED + 2) // 4) * 4 + 8
 
 #: firmware/client/pairing.c's state: the session (ts_secure_t, 52 B), the challenge and the
 #: accepted OPEN (24 B), with padding.

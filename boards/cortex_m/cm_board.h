@@ -8,7 +8,7 @@
  * ts_board_name, ts_board_reset_cause and the hooks below.
  *
  * Receiving by interrupt (cm_rx_ring.c): a UART that holds one byte (an STM32 USART: one byte
- * every 11 us at 921,600 baud) loses bytes while a kernel runs if it is polled. Such a board
+ * every 11 us at 921,600 baud) loses bytes while a kernel runs if it is polled. Every board
  * lists its UART's line in its own vector table extension,
  *
  *     __attribute__((section(".isr_vector.device"), used))
@@ -68,14 +68,11 @@ int cm_wait(const volatile uint32_t *reg, uint32_t mask, uint32_t want);
 int cm_probe_read32(uintptr_t addr, uint32_t *value);
 
 /** The RX ring (cm_rx_ring.c): holds one whole encoded frame, so a frame that arrives while a
-    kernel runs waits there whole. cm_rx_isr_put is called from the UART's RX interrupt only;
-    a byte that finds the ring full is dropped and counted (as is a UART overrun, reported with
-    cm_rx_note_overrun). */
+    kernel runs waits there whole. cm_rx_isr_put is called from the UART's RX interrupt only
+    (a byte that finds the ring full is dropped: the frame CRC catches it); cm_rx_take from the
+    main loop. */
 void cm_rx_isr_put(uint8_t byte);
-void cm_rx_note_overrun(void);
 int cm_rx_take(uint8_t *byte);
-/** Bytes lost since boot: ring full plus UART overruns. */
-uint32_t cm_rx_lost(void);
 
 /** Seeds ts_board_entropy (call once from ts_board_init, after cm_time_init). */
 void cm_entropy_init(void);

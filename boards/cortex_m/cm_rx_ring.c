@@ -6,7 +6,8 @@
  *
  * Size: one whole encoded frame (TS_WIRE_MAX_ENCODED) fits, so a frame the host sends while a
  * kernel runs (a retransmitted GRAD during backward, the next GRAD while this one is opened)
- * waits whole until the main loop reads it. Only boards that call these link it.
+ * waits whole until the main loop reads it. A byte that finds the ring full is dropped: the
+ * frame's CRC catches the loss, as it does a UART overrun's.
  */
 #include <stdint.h>
 
@@ -18,7 +19,6 @@
 static uint8_t s_ring[CM_RX_RING_BYTES];
 static volatile uint32_t s_head; /* next slot the handler writes */
 static volatile uint32_t s_tail; /* next slot the main loop reads */
-static volatile uint32_t s_lost;
 
 static uint32_t next(uint32_t i)
 {
@@ -29,17 +29,11 @@ void cm_rx_isr_put(uint8_t byte)
 {
     const uint32_t head = s_head;
     if (next(head) == s_tail) {
-        s_lost++;
         return;
     }
     s_ring[head] = byte;
     __asm volatile("" ::: "memory"); /* the byte is in place before the index says so */
     s_head = next(head);
-}
-
-void cm_rx_note_overrun(void)
-{
-    s_lost++;
 }
 
 int cm_rx_take(uint8_t *byte)
@@ -52,9 +46,4 @@ int cm_rx_take(uint8_t *byte)
     __asm volatile("" ::: "memory"); /* read before the slot is handed back */
     s_tail = next(tail);
     return 1;
-}
-
-uint32_t cm_rx_lost(void)
-{
-    return s_lost;
 }

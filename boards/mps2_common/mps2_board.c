@@ -89,8 +89,7 @@ static void uart0_rx_irq(void)
         cm_rx_isr_put((uint8_t)UART0->DATA);
     }
     if (UART0->STATE & CMSDK_UART_STATE_RXOVR) {
-        UART0->STATE = CMSDK_UART_STATE_RXOVR; /* write 1 to clear */
-        cm_rx_note_overrun();
+        UART0->STATE = CMSDK_UART_STATE_RXOVR; /* write 1 to clear; the frame CRC catches it */
     }
 }
 

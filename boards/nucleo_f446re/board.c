@@ -58,16 +58,12 @@ static void uart_init(uint32_t pclk1_hz)
 }
 
 /* RX: reading SR then DR clears RXNE and an overrun (ORE: a byte came while DR was full and is
-   lost; with the ring drained at interrupt speed that takes interrupts masked for a byte time). */
+   lost, which takes interrupts masked for a byte time; the frame CRC catches it). */
 static void usart2_irq(void)
 {
     const uint32_t sr = USART2->SR;
     if (sr & (USART_V1_SR_RXNE | USART_V1_SR_ORE)) {
-        const uint8_t byte = (uint8_t)USART2->DR;
-        if (sr & USART_V1_SR_ORE) {
-            cm_rx_note_overrun();
-        }
-        cm_rx_isr_put(byte);
+        cm_rx_isr_put((uint8_t)USART2->DR);
     }
     if ((USART2->CR1 & USART_V1_CR1_TXEIE) && (sr & USART_V1_SR_TXE)) {
         uint8_t byte;

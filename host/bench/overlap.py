@@ -84,13 +84,13 @@ def measure(
 ) -> dict[str, Any]:
     from tinysplit.codegen.export import export_client, plan_client
     from tinysplit.host.board.build import build_firmware
+    from tinysplit.host.costmodel.model import CYCLES_PER_INSN
     from tinysplit.host.planner.plan import Board, plan_cut
 
     emulated = Board.load(BOARD)
-    # The planner's board for the emulator's rate: instructions per second = clock / CPI.
-    from tinysplit.host.planner.plan import _cpi
-
-    board = dataclasses.replace(emulated, clock_hz=round(RATE * _cpi(emulated.core)))
+    # The planner's board at the emulator's rate: instructions per second = clock / CPI.
+    clock = round(RATE * CYCLES_PER_INSN[emulated.core])
+    board = dataclasses.replace(emulated, clock_hz=clock)
     rows = []
     # --quick: the smallest workload only (its steps are a fraction of a second on the wire)
     for w in [w for w in workloads if w == "digits-mlp"] if quick else workloads:
