@@ -48,6 +48,7 @@ class CModel:
     seal_key: bytes | None = None  # firmware/client/seal.c; None: the state crosses in clear
     paired: bool = False  # firmware/client/pairing.c; the key is in pairing_key.c (pairing.py)
     head: FCLayer | None = None  # U-shaped (--labels client): the last Dense, on the board
+    wire: int = 0  # --wire: core/protocol/wire.py bits (0: int8, plain SMASHED and GRAD)
 
     @property
     def input_size(self) -> int:
@@ -171,6 +172,7 @@ def _model_header(m: CModel) -> str:
 #define TS_MODEL_INPUT_SCALE {c_float(in_scale)}
 #define TS_MODEL_INPUT_ZERO_POINT {int(in_zp)}
 #define TS_MODEL_CUT_SIZE {m.cut_size} /* bytes of the last client op's output */
+#define TS_MODEL_WIRE {m.wire}u /* --wire: TS_WIRE_* bits; 0 is int8 (SMASHED and GRAD) */
 #define TS_MODEL_MAX_BATCH {m.max_batch}
 #define TS_MODEL_N_TRAIN {n_train}
 #define TS_MODEL_N_TEST {n_test}

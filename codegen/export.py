@@ -50,6 +50,7 @@ from tinysplit.codegen.pairing import PAIRING_C_FILE, PAIRING_FILE, write_pairin
 from tinysplit.codegen.seal import PLACEHOLDER, seal
 from tinysplit.core.errors import BadInput, UnsupportedLayer
 from tinysplit.core.golden import ConvLayer, FCLayer
+from tinysplit.core.golden.conv_layer import ACT_NONE
 from tinysplit.core.golden.head import make_head
 from tinysplit.core.golden.ops import ClientOp, PoolOp, ReshapeOp, op_dims, op_kind, out_quant
 from tinysplit.core.protocol.spec import (
@@ -122,6 +123,7 @@ def export_client(
     labels: str = "host",
     insecure: bool = False,
     ram_budget: int | None = None,
+    wire: str = "int8",
 ) -> ExportResult:
     """Exports the client segment (layers 0..cut-1) of `model` into out_dir.
 
@@ -139,6 +141,8 @@ def export_client(
     DIR/pairing.key (the host's copy): the board then talks only sealed, to a host holding it
     (firmware/client/pairing.c). ram_budget: client RAM to plan within, below the board's (the
     plan recomputes kept activations in backward until it fits; BadInput if it cannot).
+    wire: how smashed data and cut gradients travel (core/protocol/wire.py NAMES; "int8" is
+    plain SMASHED and GRAD, the others SMASHED_PACKED and GRAD_PACKED).
     Raises BadInput / UnsupportedLayer with a one-line message the CLI prints as is.
     """
     out_dir = Path(out_dir)
@@ -149,7 +153,7 @@ def export_client(
     try:
         res = _export_into(model, cut, staged, data, seed, max_batch, stack_bytes, board,
                            calibration_samples, noise, private, labels,
-                           insecure=insecure, ram_budget=ram_budget)  # fmt: skip
+                           insecure=insecure, ram_budget=ram_budget, wire=wire)  # fmt: skip
         _replace_dir(staged, out_dir)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
@@ -180,6 +184,7 @@ def export_clients(
     labels: str = "host",
     private: bool = False,
     insecure: bool = False,
+    wire: str = "int8",
 ) -> list[ExportResult]:
     """Several data holders: one export per client in out_dir/client<k> (k from 0), the same
     model (initial weights, int8 quantization) with each client's own shard of the training
@@ -213,7 +218,7 @@ def export_clients(
         try:
             res = _export_into(model, cut, staged, data, seed, None, 4096, board,
                                CALIBRATION_SAMPLES, None, private, labels, member,
-                               insecure=insecure)  # fmt: skip
+                               insecure=insecure, wire=wire)  # fmt: skip
             _replace_dir(staged, target)
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
@@ -232,6 +237,45 @@ def export_clients(
     }  # fmt: skip
     (out_dir / "federation.json").write_text(json.dumps(index, indent=2) + "\n")
     return results
+
+
+def _check_wire(wire: str, ops: Sequence[ClientOp], noise: Noise | None, cut_size: int) -> int:
+    """The bits of --wire, or BadInput: a coded format needs a cut that is a ReLU's output (its
+    zeros are where the board's backward stops: SPARSE leaves out nothing it uses, NIBBLE's
+    levels start at the zero point), SPARSE needs the activations the board kept to be the ones
+    it sent (no --noise), and one sample must fit a frame."""
+    from tinysplit.core.protocol import wire as wire_codec
+
+    try:
+        bits = wire_codec.wire_bits(wire)
+    except ValueError as e:
+        raise BadInput(f"--wire: {e}") from None
+    if not bits:
+        return 0
+    relu = False
+    for op in reversed(ops):  # back from the cut, through what keeps a ReLU's zeros
+        if isinstance(op, ReshapeOp) or (isinstance(op, PoolOp) and op.kind == "max"):
+            continue
+        relu = (isinstance(op, FCLayer) and op.relu) or (
+            isinstance(op, ConvLayer) and op.act != ACT_NONE
+        )
+        break
+    if not relu:
+        raise BadInput(
+            f"--wire {wire}: the cut is not a ReLU's output (through max pools and reshapes "
+            "only); choose a cut after a ReLU, or --wire int8"
+        )
+    if bits & wire_codec.SPARSE and noise is not None and noise.scale > 0:
+        raise BadInput(
+            f"--wire {wire}: the noise changes which activations are zero on the wire; "
+            "use --wire int4 or int8 with --noise"
+        )
+    if wire_codec.smashed_per_frame(cut_size, bits) < 1:
+        raise BadInput(
+            f"--wire {wire}: one coded sample of the {cut_size}-value cut does not fit a frame; "
+            "choose --wire int4 or sparse-int4, or an earlier cut"
+        )
+    return bits
 
 
 #: Most clients one export writes (and one host trains).
@@ -304,6 +348,7 @@ def _export_into(
     *,
     insecure: bool = False,
     ram_budget: int | None = None,
+    wire: str = "int8",
 ) -> ExportResult:
     """export_client's work, written into out_dir (a fresh staging folder). member: one client
     of several (export_clients): its shard of the training set, calibrated on the whole set."""
@@ -316,6 +361,7 @@ def _export_into(
     max_batch = c.max_batch
 
     tflite, ops = c.convert(full_data)
+    wire_bits = _check_wire(wire, ops, noise, cut_size)
     if member is not None:
         # Every client of a federation runs the same int8 model: calibrated on the whole
         # training set once, whatever shard each holds.
@@ -367,6 +413,7 @@ def _export_into(
             seal_key=secrets.token_bytes(32) if private else None,
             paired=pair_key is not None,
             head=c.head_op(),
+            wire=wire_bits,
         ),
         out_dir,
     )
@@ -403,6 +450,7 @@ def _export_into(
     }
     if noise is not None and noise.scale > 0:
         manifest["noise"] = {"kind": noise.kind, "scale": noise.scale}
+    manifest["wire"] = wire
     if private:
         manifest["sealed"] = True
     manifest["paired"] = pair_key is not None
@@ -1007,6 +1055,7 @@ class ClientState:
     y_test: npt.NDArray[np.uint8]
     noise: tuple[npt.NDArray[np.int16], int] | None = None  # board_noise(): (table, key)
     head: FCLayer | None = None  # U-shaped: the head as the board boots with it
+    wire: int = 0  # --wire: core/protocol/wire.py bits
 
     @property
     def layers(self) -> list[Any]:
@@ -1035,7 +1084,14 @@ def load_client_state(out_dir: Path) -> ClientState:
         data.y_test.astype(np.uint8),
         board_noise(Path(out_dir)),
         _load_head(net, manifest),
+        _wire_bits(manifest),
     )
+
+
+def _wire_bits(manifest: dict[str, Any]) -> int:
+    from tinysplit.core.protocol import wire as wire_codec
+
+    return wire_codec.wire_bits(str(manifest.get("wire", "int8")))
 
 
 def _load_head(net: keras.Model, manifest: dict[str, Any]) -> FCLayer | None:

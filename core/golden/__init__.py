@@ -8,7 +8,7 @@ and step the whole client training step over it.
 """
 
 from .fully_connected import fc_backward_input, fc_backward_weights, fc_forward, fc_observe_range
-from .gradient import quantize_gradient
+from .gradient import quantize_gradient, quantize_gradient_packed
 from .layer import FCLayer, act_min
 from .quant import multiply_by_quantized_multiplier, quantize_multiplier, ts_round
 
@@ -21,6 +21,7 @@ __all__ = [
     "fc_observe_range",
     "multiply_by_quantized_multiplier",
     "quantize_gradient",
+    "quantize_gradient_packed",
     "quantize_multiplier",
     "ts_round",
 ]

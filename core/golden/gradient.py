@@ -29,3 +29,29 @@ def quantize_gradient(g: npt.ArrayLike) -> tuple[I8, np.float32]:
         return np.zeros(gf.shape, dtype=np.int8), np.float32(0.0)
     q = np.clip(ts_round(gf / s_g), -127, 127).astype(np.int8)
     return q, np.float32(s_g)
+
+
+def quantize_gradient_packed(
+    g: npt.ArrayLike, keep: npt.NDArray[np.bool_] | None, nibble: bool
+) -> tuple[I8, np.float32]:
+    """One sample's gradient for a coded wire (core/protocol/wire.py): 0 outside `keep` (SPARSE:
+    the positions whose activation was not the zero point; None: all). 8-bit: the int8 of
+    quantize_gradient (scale over the whole sample), so SPARSE changes no value the board uses;
+    NIBBLE: q in [-7, 7] with s_g = max |g over keep| / 7."""
+    if not nibble:
+        q, s_g = quantize_gradient(g)
+        return (q if keep is None else np.where(keep, q, np.int8(0)).astype(np.int8)), s_g
+    gf = np.asarray(g, dtype=np.float32)
+    if not np.all(np.isfinite(gf)):
+        raise NonFiniteGradient(
+            "the cut gradient has NaN or infinite values; lower the learning rate"
+        )
+    sent = gf if keep is None else gf[keep]
+    m = np.float32(np.max(np.abs(sent))) if sent.size else np.float32(0.0)
+    s_g = m / np.float32(7.0)
+    if s_g == 0:
+        return np.zeros(gf.shape, dtype=np.int8), np.float32(0.0)
+    q = np.clip(ts_round(gf / s_g), -7, 7).astype(np.int8)
+    if keep is not None:
+        q = np.where(keep, q, np.int8(0)).astype(np.int8)
+    return q, np.float32(s_g)

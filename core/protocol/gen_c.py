@@ -75,6 +75,8 @@ def render() -> str:
     out += [_define(f"TS_ERR_CODE_{c.name}", f"{c.value}u") for c in spec.ErrorCode]
     out += ["", "/* HELLO flags (bits) */"]
     out += [_define(f"TS_HELLO_FLAG_{f.name}", f"{f.value}u") for f in spec.HelloFlag]
+    out += ["", "/* Wire formats (bits of SMASHED_PACKED's and GRAD_PACKED's wire; 0 is int8) */"]
+    out += [_define(f"TS_WIRE_{f.name}", f"{f.value}u") for f in spec.WireBit]
     out += ["", "/* EVAL splits */"]
     out += [_define(f"TS_SPLIT_{s.name}", f"{s.value}u") for s in spec.Split]
     out += ["", "/* EVAL flags (bits) */"]
@@ -110,6 +112,17 @@ def render() -> str:
         "    ((TS_WIRE_MAX_PAYLOAD - TS_SMASHED_FIXED_SIZE) / ((uint32_t)(cut) + 1u))",
         "#define TS_GRAD_PER_FRAME(cut) \\",
         "    ((TS_WIRE_MAX_PAYLOAD - TS_GRAD_FIXED_SIZE) / ((uint32_t)(cut) + 4u))",
+        "/* SMASHED_PACKED / GRAD_PACKED (wire bits w): samples per frame at the worst case of a",
+        " * sample (every position sent): a bitmap with SPARSE, values in nibbles with NIBBLE. */",
+        "#define TS_PACKED_VALUES(cut, w) \\",
+        "    (((w) & TS_WIRE_NIBBLE) ? ((uint32_t)(cut) + 1u) / 2u : (uint32_t)(cut))",
+        "#define TS_PACKED_BITMAP(cut, w) \\",
+        "    (((w) & TS_WIRE_SPARSE) ? ((uint32_t)(cut) + 7u) / 8u : 0u)",
+        "#define TS_SMASHED_PACKED_PER_FRAME(cut, w) \\",
+        "    ((TS_WIRE_MAX_PAYLOAD - TS_SMASHED_PACKED_FIXED_SIZE) / \\",
+        "     (TS_PACKED_BITMAP(cut, w) + TS_PACKED_VALUES(cut, w) + 1u))",
+        "#define TS_GRAD_PACKED_PER_FRAME(cut, w) \\",
+        "    ((TS_WIRE_MAX_PAYLOAD - TS_GRAD_PACKED_FIXED_SIZE) / (TS_PACKED_VALUES(cut, w) + 4u))",
         "/* Samples per HEAD_IN / HEAD_OUT frame: an f32 scale + head int8 values each. */",
         "#define TS_HEAD_PER_FRAME(head) \\",
         "    ((TS_WIRE_MAX_PAYLOAD - TS_HEAD_OUT_FIXED_SIZE) / ((uint32_t)(head) + 4u))",

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tinysplit.core.errors import ProtocolError
+from tinysplit.core.protocol import wire as wire_codec
 from tinysplit.core.protocol.frame import Frame, encode_frame
 from tinysplit.core.protocol.spec import (
     LAYOUTS,
@@ -346,6 +347,85 @@ class Smashed:
     __hash__ = None  # type: ignore[assignment]
 
 
+@dataclass(frozen=True, eq=False)
+class PackedSmashed:
+    """SMASHED of an export with --wire other than int8: the same samples, coded (wire.py).
+    acts holds what the codes stand for (wire.on_the_wire of the board's activations)."""
+
+    TYPE: ClassVar[MsgType] = MsgType.SMASHED_PACKED
+    scale: float
+    zero_point: int
+    labels: bytes | None
+    acts: npt.NDArray[np.int8]  # [count, cut_size]
+    wire: int  # WireBit bits, not 0
+
+    def __post_init__(self) -> None:
+        Smashed.__post_init__(self)  # type: ignore[arg-type]
+        if not self.wire or self.wire & ~wire_codec.ALL_BITS:
+            raise ValueError(f"SMASHED_PACKED wire bits 0x{self.wire:02x} are not a coded format")
+        if not np.array_equal(
+            wire_codec.on_the_wire(self.acts, self.zero_point, self.wire), self.acts
+        ):
+            raise ValueError("SMASHED_PACKED acts are not values the format can carry")
+
+    @property
+    def count(self) -> int:
+        return int(self.acts.shape[0])
+
+    @property
+    def cut_size(self) -> int:
+        return int(self.acts.shape[1])
+
+    def pack(self) -> bytes:
+        flags = int(SmashedFlag.NO_LABELS) if self.labels is None else 0
+        body = wire_codec.pack_acts(self.acts, self.zero_point, self.wire)
+        return _pack(
+            self.TYPE,
+            self.scale,
+            self.zero_point,
+            flags,
+            self.count,
+            self.wire,
+            0,
+            self.cut_size,
+            tail=(self.labels or b"") + body,
+        )
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        scale, zero_point, flags, count, wire, pad, cut = _fixed(cls.TYPE, payload)
+        _check_pad(cls.TYPE, pad)
+        if flags & ~int(SmashedFlag.NO_LABELS):
+            raise ProtocolError(f"SMASHED_PACKED flags 0x{flags:02x} has unknown bits")
+        if not wire or wire & ~wire_codec.ALL_BITS:
+            raise ProtocolError(f"SMASHED_PACKED wire bits 0x{wire:02x} name no coded format")
+        if count == 0 or cut == 0:
+            raise ProtocolError(f"SMASHED_PACKED carries {count} samples of {cut} values")
+        if wire & wire_codec.NIBBLE and zero_point > 127 - 15:
+            raise ProtocolError(f"SMASHED_PACKED zero point {zero_point} leaves no 4-bit levels")
+        pos = _FIXED[cls.TYPE].size
+        labels = None
+        if not flags & SmashedFlag.NO_LABELS:
+            labels = payload[pos : pos + count]
+            if len(labels) != count:
+                raise ProtocolError(f"SMASHED_PACKED is cut short in its {count} labels")
+            pos += count
+        acts = wire_codec.unpack_acts(payload[pos:], count, cut, zero_point, wire)
+        return cls(scale, zero_point, labels, acts, wire)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PackedSmashed):
+            return NotImplemented
+        return (self.scale, self.zero_point, self.labels, self.wire) == (
+            other.scale,
+            other.zero_point,
+            other.labels,
+            other.wire,
+        ) and np.array_equal(self.acts, other.acts)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 def _scaled_rows(
     t: MsgType, scales: npt.ArrayLike, values: npt.ArrayLike
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int8]]:
@@ -534,6 +614,100 @@ class Grad:
         if not isinstance(other, Grad):
             return NotImplemented
         return np.array_equal(self.scales, other.scales) and np.array_equal(self.grads, other.grads)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, eq=False)
+class PackedGrad:
+    """GRAD of an export with --wire other than int8: per sample a scale and its coded gradient.
+    body is opaque here: a SPARSE body holds only the positions its SMASHED_PACKED named, so it
+    reads back only beside those activations (`grads`)."""
+
+    TYPE: ClassVar[MsgType] = MsgType.GRAD_PACKED
+    scales: npt.NDArray[np.float32]  # [count]
+    wire: int
+    cut_size: int
+    body: bytes
+
+    @classmethod
+    def of(
+        cls,
+        scales: npt.NDArray[np.float32],
+        grads: npt.NDArray[np.int8],
+        wire: int,
+        sent: npt.NDArray[np.int8] | None,
+        zero_point: int,
+    ) -> Self:
+        """Codes grads [n, cut]; SPARSE needs `sent`, the activations [n, cut] the host received
+        for those samples (the gradient elsewhere must be 0: it would not reach the board)."""
+        mask = wire_codec.sent_mask(sent, zero_point, wire) if sent is not None else None
+        if wire & wire_codec.SPARSE:
+            if mask is None:
+                raise ValueError("a SPARSE GRAD_PACKED needs the activations it answers")
+            if np.any(np.asarray(grads)[~mask]):
+                raise ValueError("a SPARSE gradient is not 0 where its activation was")
+        body = wire_codec.pack_grads(grads, mask if wire & wire_codec.SPARSE else None, wire)
+        return cls(np.asarray(scales, dtype=np.float32), wire, int(np.shape(grads)[1]), body)
+
+    def __post_init__(self) -> None:
+        scales = np.asarray(self.scales)
+        if scales.dtype != np.float32 or scales.ndim != 1 or scales.size == 0:
+            raise ValueError(f"GRAD_PACKED scales must be 1-D float32, got {scales.shape}")
+        if not self.wire or self.wire & ~wire_codec.ALL_BITS:
+            raise ValueError(f"GRAD_PACKED wire bits 0x{self.wire:02x} are not a coded format")
+        object.__setattr__(self, "scales", _readonly(np.array(scales, order="C")))
+        object.__setattr__(self, "body", bytes(self.body))
+
+    @property
+    def count(self) -> int:
+        return int(self.scales.shape[0])
+
+    def grads(self, sent: npt.NDArray[np.int8] | None, zero_point: int) -> npt.NDArray[np.int8]:
+        """The int8 gradients [count, cut_size] (SPARSE: beside the activations sent)."""
+        mask = None
+        if self.wire & wire_codec.SPARSE:
+            if sent is None:
+                raise ValueError("a SPARSE GRAD_PACKED reads back only beside its activations")
+            mask = wire_codec.sent_mask(sent, zero_point, self.wire)
+        return wire_codec.unpack_grads(self.body, self.count, self.cut_size, mask, self.wire)
+
+    def pack(self) -> bytes:
+        tail = self.scales.astype("<f4").tobytes() + self.body
+        return _pack(self.TYPE, self.count, self.wire, 0, self.cut_size, 0, tail=tail)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        count, wire, pad, cut, pad2 = _fixed(cls.TYPE, payload)
+        _check_pad(cls.TYPE, pad)
+        _check_pad(cls.TYPE, pad2)
+        if not wire or wire & ~wire_codec.ALL_BITS:
+            raise ProtocolError(f"GRAD_PACKED wire bits 0x{wire:02x} name no coded format")
+        if count == 0 or cut == 0:
+            raise ProtocolError(f"GRAD_PACKED carries {count} samples of {cut} values")
+        fixed = _FIXED[cls.TYPE].size
+        body = payload[fixed + 4 * count :]
+        if len(payload) < fixed + 4 * count or len(body) > count * wire_codec.worst_grad_sample(
+            cut, wire
+        ):
+            raise ProtocolError(
+                f"GRAD_PACKED is {len(payload)} bytes: not {count} scales and coded samples"
+            )
+        if not wire & wire_codec.SPARSE and len(body) != count * wire_codec.worst_grad_sample(
+            cut, wire
+        ):
+            raise ProtocolError(f"GRAD_PACKED body is {len(body)} bytes for {count} samples")
+        scales = np.frombuffer(payload, "<f4", count, fixed).astype(np.float32)
+        return cls(scales, wire, cut, body)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PackedGrad):
+            return NotImplemented
+        return (self.wire, self.cut_size, self.body) == (
+            other.wire,
+            other.cut_size,
+            other.body,
+        ) and np.array_equal(self.scales, other.scales)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -740,6 +914,8 @@ Message = (
     | TrainStep
     | Smashed
     | Grad
+    | PackedSmashed
+    | PackedGrad
     | StepDone
     | Commit
     | HeadIn
@@ -765,6 +941,8 @@ MESSAGE_CLASSES: dict[int, type[Message]] = {
         TrainStep,
         Smashed,
         Grad,
+        PackedSmashed,
+        PackedGrad,
         StepDone,
         Commit,
         HeadIn,

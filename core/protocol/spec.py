@@ -1,4 +1,4 @@
-"""Wire protocol v5: the one definition of every constant and payload layout (docs/protocol.md).
+"""Wire protocol v6: the one definition of every constant and payload layout (docs/protocol.md).
 
 `python -m tinysplit.core.protocol.gen_c` turns this module into firmware/protocol/ts_wire.h;
 a test fails when the committed header is stale. Change the protocol here, nowhere else.
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 MAGIC = 0x5354  # bytes "TS" on the wire (little-endian u16)
-VERSION = 5
+VERSION = 6
 HEADER_SIZE = 16
 HEADER_FORMAT = "<HBBIIHH"  # magic, version, type, session, step, seq, length
 CRC_SIZE = 4
@@ -59,6 +59,8 @@ class MsgType(IntEnum):
     COMMIT = 0x14
     HEAD_IN = 0x15  # U-shaped (--labels client): the server's last activations to the board
     HEAD_OUT = 0x16  # U-shaped: the board's head answers (gradient of HEAD_IN's activations)
+    SMASHED_PACKED = 0x17  # an export with --wire other than int8: SMASHED, coded (wire.py)
+    GRAD_PACKED = 0x18  # its GRAD, coded; sparse: only the positions its SMASHED_PACKED carried
     EVAL = 0x20
     EVAL_DONE = 0x21
     GET_WEIGHTS = 0x30
@@ -89,6 +91,16 @@ class HelloFlag(IntEnum):
     """HELLO's flags field (bits)."""
 
     PAIRED = 1  # the image holds a pairing key: only HELLO_REQ and OPEN are taken in clear
+    WIRE_SPARSE = 2  # the export's wire format (WireBit): SMASHED_PACKED / GRAD_PACKED
+    WIRE_NIBBLE = 4
+
+
+class WireBit(IntEnum):
+    """The wire format's bits (SMASHED_PACKED's and GRAD_PACKED's `wire` field, and HELLO's
+    flags): 0 is int8, today's SMASHED and GRAD. docs/protocol.md, "Wire formats"."""
+
+    SPARSE = 2  # a bitmap of the activations that are not the zero point, then only those
+    NIBBLE = 4  # 4-bit values: activations on 16 levels from the zero point, gradients in [-7, 7]
 
 
 class BoardState(IntEnum):
@@ -231,6 +243,24 @@ LAYOUTS: dict[MsgType, Layout] = {
         (("count", "H"), ("pad", "H")),
         "f32 scale[count], i8 grad[count * cut_size]",
     ),
+    MsgType.SMASHED_PACKED: Layout(
+        "device->host",
+        (
+            ("scale", "f"),
+            ("zero_point", "b"),
+            ("flags", "B"),
+            ("count", "H"),
+            ("wire", "B"),
+            ("pad", "B"),
+            ("cut_size", "H"),
+        ),
+        "u8 label[count] (absent with NO_LABELS), then per sample its coded activations",
+    ),
+    MsgType.GRAD_PACKED: Layout(
+        "host->device",
+        (("count", "H"), ("wire", "B"), ("pad", "B"), ("cut_size", "H"), ("pad2", "H")),
+        "f32 scale[count], then per sample its coded gradient",
+    ),
     MsgType.STEP_DONE: Layout(
         "device->host",
         (("weights_crc", "I"), ("range_min", "f"), ("range_max", "f"), ("cycles", "I")),
@@ -281,6 +311,8 @@ OPEN_FIXED_SIZE = FIXED_SIZE[MsgType.OPEN]
 TRAIN_STEP_FIXED_SIZE = FIXED_SIZE[MsgType.TRAIN_STEP]
 SMASHED_FIXED_SIZE = FIXED_SIZE[MsgType.SMASHED]
 GRAD_FIXED_SIZE = FIXED_SIZE[MsgType.GRAD]
+SMASHED_PACKED_FIXED_SIZE = FIXED_SIZE[MsgType.SMASHED_PACKED]
+GRAD_PACKED_FIXED_SIZE = FIXED_SIZE[MsgType.GRAD_PACKED]
 STEP_DONE_FIXED_SIZE = FIXED_SIZE[MsgType.STEP_DONE]
 COMMIT_FIXED_SIZE = FIXED_SIZE[MsgType.COMMIT]
 HEAD_IN_FIXED_SIZE = FIXED_SIZE[MsgType.HEAD_IN]

@@ -129,6 +129,9 @@ void ts_client_handle(const ts_header_t *h, const uint8_t *payload)
     case TS_MSG_GRAD:
         ts_msg_grad(h, payload);
         break;
+    case TS_MSG_GRAD_PACKED:
+        ts_msg_grad_packed(h, payload);
+        break;
     case TS_MSG_COMMIT:
         ts_msg_commit(h, payload);
         break;

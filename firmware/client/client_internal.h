@@ -63,6 +63,20 @@ typedef struct {
 
 extern ts_client_t ts_client;
 
+/** Samples per SMASHED (or SMASHED_PACKED: --wire) frame; the assembly buffer holds as many
+ *  as a SMASHED frame, whatever the wire format. */
+#define TS_CLIENT_SMASHED_PER_FRAME_INT8 TS_SMASHED_PER_FRAME(TS_MODEL_CUT_SIZE)
+#if TS_MODEL_WIRE
+#define TS_CLIENT_SMASHED_PER_FRAME_PACKED \
+    TS_SMASHED_PACKED_PER_FRAME(TS_MODEL_CUT_SIZE, TS_MODEL_WIRE)
+#define TS_CLIENT_SMASHED_PER_FRAME \
+    (TS_CLIENT_SMASHED_PER_FRAME_PACKED < TS_CLIENT_SMASHED_PER_FRAME_INT8 \
+         ? TS_CLIENT_SMASHED_PER_FRAME_PACKED \
+         : TS_CLIENT_SMASHED_PER_FRAME_INT8)
+#else
+#define TS_CLIENT_SMASHED_PER_FRAME TS_CLIENT_SMASHED_PER_FRAME_INT8
+#endif
+
 /** Payload assembly buffer for outgoing frames. */
 extern uint8_t ts_tx_payload[TS_WIRE_MAX_PAYLOAD];
 
@@ -92,6 +106,7 @@ void ts_msg_open(const ts_header_t *h, const uint8_t *payload);
 void ts_msg_sync(const ts_header_t *h, const uint8_t *payload);
 void ts_msg_train_step(const ts_header_t *h, const uint8_t *payload);
 void ts_msg_grad(const ts_header_t *h, const uint8_t *payload);
+void ts_msg_grad_packed(const ts_header_t *h, const uint8_t *payload);
 void ts_msg_commit(const ts_header_t *h, const uint8_t *payload);
 void ts_msg_eval(const ts_header_t *h, const uint8_t *payload);
 void ts_msg_get_weights(const ts_header_t *h, const uint8_t *payload);

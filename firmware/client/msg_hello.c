@@ -24,7 +24,7 @@ void ts_send_hello(uint32_t step, int sealed)
     ts_put_u32(p + TS_HELLO_OFF_WEIGHTS_CRC, ts_client.weights_crc);
     ts_put_u32(p + TS_HELLO_OFF_CHALLENGE, ts_pairing_challenge());
     p[TS_HELLO_OFF_RESET_CAUSE] = ts_board_reset_cause();
-    p[TS_HELLO_OFF_FLAGS] = TS_MODEL_PAIRED ? TS_HELLO_FLAG_PAIRED : 0u;
+    p[TS_HELLO_OFF_FLAGS] = (uint8_t)((TS_MODEL_PAIRED ? TS_HELLO_FLAG_PAIRED : 0u) | TS_MODEL_WIRE);
     const char *name = ts_board_name();
     size_t n = strlen(name);
     if (n > TS_BOARD_NAME_MAX) {

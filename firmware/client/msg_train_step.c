@@ -15,10 +15,40 @@
 #include "ts_board.h"
 #include "ts_crc32.h"
 #include "ts_le.h"
+#include "ts_pack.h"
 
-static int8_t frame_acts[TS_SMASHED_PER_FRAME(TS_MODEL_CUT_SIZE) * TS_MODEL_CUT_SIZE];
-static uint8_t frame_labels[TS_SMASHED_PER_FRAME(TS_MODEL_CUT_SIZE)];
+static int8_t frame_acts[TS_CLIENT_SMASHED_PER_FRAME_INT8 * TS_MODEL_CUT_SIZE];
+static uint8_t frame_labels[TS_CLIENT_SMASHED_PER_FRAME_INT8];
 
+#if TS_MODEL_WIRE
+/* SMASHED_PACKED (--wire): f32 scale, i8 zero point, u8 flags, u16 count, u8 wire, u8 pad,
+ * u16 cut size, u8 label[count] (absent with NO_LABELS), then each sample coded (ts_pack.c). */
+static void send_smashed(uint32_t step, uint16_t first, uint16_t n)
+{
+    const ts_quant_t q = ts_cut_params()->out_q;
+    uint8_t *p = ts_tx_payload;
+    ts_put_f32(p + TS_SMASHED_PACKED_OFF_SCALE, q.scale);
+    p[TS_SMASHED_PACKED_OFF_ZERO_POINT] = (uint8_t)(int8_t)q.zero_point;
+    ts_put_u16(p + TS_SMASHED_PACKED_OFF_COUNT, n);
+    p[TS_SMASHED_PACKED_OFF_WIRE] = (uint8_t)TS_MODEL_WIRE;
+    p[TS_SMASHED_PACKED_OFF_PAD] = 0u;
+    ts_put_u16(p + TS_SMASHED_PACKED_OFF_CUT_SIZE, (uint16_t)TS_MODEL_CUT_SIZE);
+    uint32_t pos = TS_SMASHED_PACKED_FIXED_SIZE;
+#if TS_MODEL_HEAD
+    p[TS_SMASHED_PACKED_OFF_FLAGS] = TS_SMASHED_FLAG_NO_LABELS;
+#else
+    p[TS_SMASHED_PACKED_OFF_FLAGS] = 0u;
+    for (uint16_t i = 0; i < n; ++i) {
+        p[pos++] = frame_labels[i];
+    }
+#endif
+    for (uint16_t i = 0; i < n; ++i) {
+        pos += ts_pack_acts(frame_acts + (uint32_t)i * TS_MODEL_CUT_SIZE, TS_MODEL_CUT_SIZE,
+                            (int8_t)q.zero_point, (uint8_t)TS_MODEL_WIRE, p + pos);
+    }
+    ts_client_send(TS_MSG_SMASHED_PACKED, step, first, p, (uint16_t)pos);
+}
+#else
 /* SMASHED: f32 scale, i8 zero point, u8 flags, u16 count, u8 label[count], i8 act[count * cut].
  * A U-shaped export's frames have flag NO_LABELS and no label field: its labels stay here. */
 static void send_smashed(uint32_t step, uint16_t first, uint16_t n)
@@ -45,11 +75,12 @@ static void send_smashed(uint32_t step, uint16_t first, uint16_t n)
     ts_client_send(TS_MSG_SMASHED, step, first, p,
                    (uint16_t)(TS_SMASHED_FIXED_SIZE + n_labels + (uint32_t)n * TS_MODEL_CUT_SIZE));
 }
+#endif
 
 /* Adds sample i of n to the frame being filled; sends the frame when it is full or last. */
 static void put_sample(uint32_t step, uint16_t i, uint16_t n, uint8_t label, const int8_t *out)
 {
-    const uint16_t per_frame = TS_SMASHED_PER_FRAME(TS_MODEL_CUT_SIZE);
+    const uint16_t per_frame = TS_CLIENT_SMASHED_PER_FRAME;
     const uint16_t in_frame = (uint16_t)(i % per_frame);
 #if TS_MODEL_NOISE
     ts_noise_apply(frame_acts + (uint32_t)in_frame * TS_MODEL_CUT_SIZE, out, TS_MODEL_CUT_SIZE,

@@ -15,6 +15,7 @@ from tinysplit.host.commands.export import (
     add_labels_option,
     add_noise_options,
     add_ram_budget_option,
+    add_wire_option,
 )
 from tinysplit.host.commands.federated import add_federation_options
 from tinysplit.host.commands.runs import (
@@ -48,6 +49,7 @@ def add_parser(sub: Any) -> None:
     add_labels_option(p)
     add_insecure_option(p)
     add_ram_budget_option(p)
+    add_wire_option(p)
     add_federation_options(p)
     add_hyper_options(p)
     add_run_options(p)
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     noise = Noise(args.noise, args.noise_scale) if args.noise_scale else None
     res = export_client(
         model, args.cut, export_dir, data=opts.data, seed=seed, noise=noise, private=opts.private,
-        labels=args.labels, insecure=args.insecure, ram_budget=args.ram_budget,
+        labels=args.labels, insecure=args.insecure, ram_budget=args.ram_budget, wire=args.wire,
     )  # fmt: skip
     say(opts, res.plan.format_table())
     # The board holds the export's shard (data.npz: --data cut to what fits its flash); the

@@ -39,7 +39,19 @@ def add_parser(sub: Any) -> None:
         "this export holds: checkpoints keep it sealed, the host reads none of it",
     )
     add_ram_budget_option(p)
+    add_wire_option(p)
     p.add_argument("--json", action="store_true", help="print the memory plan as JSON")
+
+
+def add_wire_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--wire",
+        default="int8",
+        metavar="FORMAT",
+        help="how smashed data and cut gradients travel: int8 (default), sparse (only the "
+        "activations that are not zero, and their gradients: the same training, bit for bit), "
+        "int4 (4-bit both ways), sparse-int4 (both). `tinysplit plan` prints the bytes of each",
+    )
 
 
 def add_ram_budget_option(p: argparse.ArgumentParser) -> None:
@@ -106,6 +118,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         labels=args.labels,
         insecure=args.insecure,
         ram_budget=args.ram_budget,
+        wire=args.wire,
     )
     if args.insecure:
         say(opts, "--insecure: no pairing key; the board's link will be in clear")
@@ -130,7 +143,7 @@ def _export_clients(args: argparse.Namespace, opts: RunOptions, noise: Any) -> d
         )
     results = export_clients(args.model, args.cut, args.out, args.clients, args.shards,
                              data=args.data, seed=args.seed, labels=args.labels,
-                             insecure=args.insecure)  # fmt: skip
+                             insecure=args.insecure, wire=args.wire)  # fmt: skip
     for k, res in enumerate(results):
         say(opts, f"client {k}: {res.manifest['n_train']} training samples, model hash "
                   f"{res.manifest['model_hash']}, RAM {res.plan.ram_peak:,} B")  # fmt: skip

@@ -86,7 +86,7 @@ def run_federation(
     say(opts, f"[1/4] exporting {args.clients} clients of {model} ({args.shards} shards) ...")
     export_clients(model, args.cut, out / "export", args.clients, args.shards, data=opts.data,
                    seed=seed, board=args.board, labels=args.labels,
-                   insecure=args.insecure)  # fmt: skip
+                   insecure=args.insecure, wire=getattr(args, "wire", "int8"))  # fmt: skip
     exports = federation_exports(out / "export")
     say(opts, f"[2/4] building and booting {args.clients} x {args.board} ...")
     with local_links(args.board, exports, opts) as links:
@@ -172,8 +172,13 @@ def _refusals(links: Sequence[Any]) -> list[dict[str, int]]:
         if line:
             tqdm.write(f"client {k}: {line}", file=sys.stderr)
         host = link.stats.as_dict()
-        out.append({f"{side}_{key}": int(stats.get(key, 0))
-                    for side, stats in (("board", board), ("host", host)) for key in REFUSALS})
+        out.append(
+            {
+                f"{side}_{key}": int(stats.get(key, 0))
+                for side, stats in (("board", board), ("host", host))
+                for key in REFUSALS
+            }
+        )
     return out
 
 

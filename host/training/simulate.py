@@ -19,6 +19,7 @@ from tinysplit.core.golden.head import head_commit, head_predict, head_train
 from tinysplit.core.golden.noise import with_noise
 from tinysplit.core.golden.step import cut_quant, ops_forward, ops_train_step
 from tinysplit.core.protocol import HeadMode, StepDone
+from tinysplit.core.protocol.wire import on_the_wire
 from tinysplit.host.training.weights import load_state_image, state_image
 from tinysplit.host.transport.link import HeadResult, SmashedBatch
 
@@ -63,8 +64,11 @@ class GoldenClient:
         if self.state.noise is not None:  # what the board adds before the bytes leave
             acts = with_noise(acts, *self.state.noise, step=step)
         scale, zp, _, _ = cut_quant(self.ops)
+        wire = self.state.wire
+        if wire:  # what the host reads back from SMASHED_PACKED (4-bit levels with NIBBLE)
+            acts = on_the_wire(acts, zp, wire)
         labels = None if self.head_layer is not None else ys.astype(np.int64)
-        return SmashedBatch(acts, labels, float(scale), zp)
+        return SmashedBatch(acts, labels, float(scale), zp, wire)
 
     def forward(self, step: int, lr: float, indices: npt.NDArray[np.int64]) -> SmashedBatch:
         self._pending = _Pending(np.asarray(indices), lr)

@@ -37,8 +37,9 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 from tinysplit.core.errors import NonFiniteGradient, ProtocolError, TinysplitError
-from tinysplit.core.golden import quantize_gradient
+from tinysplit.core.golden import quantize_gradient, quantize_gradient_packed
 from tinysplit.core.protocol import HeadMode, StepDone
+from tinysplit.core.protocol import wire as wire_codec
 from tinysplit.host.training.schedule import Schedule, Step
 from tinysplit.host.transport.link import BoardReset, HeadResult, SmashedBatch, StepLost
 
@@ -143,9 +144,10 @@ class Interrupted(KeyboardInterrupt):
 
 
 def quantize_cut_gradient(
-    grad: npt.NDArray[np.float32], loss: float, step: int
+    grad: npt.NDArray[np.float32], loss: float, step: int, smashed: SmashedBatch | None = None
 ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]:
-    """int8 per sample with its own max-abs scale; refuses NaN/inf before anything is sent."""
+    """int8 per sample with its own max-abs scale; refuses NaN/inf before anything is sent.
+    A coded wire (smashed.wire): 0 where SPARSE sends nothing, [-7, 7] with NIBBLE."""
     if not np.isfinite(loss) or not np.all(np.isfinite(grad)):
         raise NonFiniteGradient(
             f"step {step}: the loss or cut gradient is not finite (loss={loss}); nothing was "
@@ -153,6 +155,14 @@ def quantize_cut_gradient(
         )
     q = np.empty(grad.shape, dtype=np.int8)
     scales = np.empty(grad.shape[0], dtype=np.float32)
+    wire = smashed.wire if smashed is not None else 0
+    if wire:
+        assert smashed is not None
+        mask = wire_codec.sent_mask(smashed.acts, smashed.zero_point, wire)
+        for i, row in enumerate(grad):
+            keep = mask[i] if mask is not None else None
+            q[i], scales[i] = quantize_gradient_packed(row, keep, bool(wire & wire_codec.NIBBLE))
+        return q, scales
     for i, row in enumerate(grad):
         q[i], scales[i] = quantize_gradient(row)
     return q, scales
@@ -189,7 +199,7 @@ def server_step(
     else:
         loss, grad, logits = server.train_step(smashed.dequantize(), smashed.labels)
         correct = int(np.sum(np.argmax(logits, axis=1) == smashed.labels))
-    q, scales = quantize_cut_gradient(grad, loss, step)
+    q, scales = quantize_cut_gradient(grad, loss, step, smashed)
     return q, scales, loss, correct
 
 

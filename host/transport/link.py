@@ -55,6 +55,8 @@ from tinysplit.core.protocol import (
     Message,
     MsgType,
     Open,
+    PackedGrad,
+    PackedSmashed,
     PutWeights,
     Smashed,
     Stats,
@@ -69,6 +71,7 @@ from tinysplit.core.protocol import (
     grad_per_frame,
     head_per_frame,
 )
+from tinysplit.core.protocol import wire as wire_codec
 from tinysplit.core.protocol.secure import (
     Refusal,
     SealedSession,
@@ -128,6 +131,7 @@ class SmashedBatch:
     labels: npt.NDArray[np.int64] | None  # [n]; None: a U-shaped board keeps its labels
     scale: float
     zero_point: int
+    wire: int = 0  # the wire format it came in (core/protocol/wire.py bits; 0: int8)
 
     def dequantize(self) -> npt.NDArray[np.float32]:
         return (np.float32(self.scale) * (self.acts.astype(np.float32) - self.zero_point)).astype(
@@ -239,6 +243,7 @@ class ClientLink:
         self.decoder = FrameDecoder()
         self.session = 0
         self.hello_msg: Hello | None = None
+        self._sent: tuple[int, SmashedBatch] | None = None  # the last step's activations
         self.weights_size: int | None = None  # of the weight blob, once a WEIGHTS came
         # CRC of the weights the board holds as far as this host knows (HELLO, STATUS,
         # STEP_DONE): each TRAIN_STEP carries it, and a board holding others refuses the step.
@@ -500,6 +505,12 @@ class ClientLink:
         assert self.hello_msg is not None, "call hello() first"
         return self.hello_msg.cut_size
 
+    @property
+    def wire(self) -> int:
+        """The board's wire format (HELLO's flags; core/protocol/wire.py bits, 0: int8)."""
+        assert self.hello_msg is not None, "call hello() first"
+        return self.hello_msg.flags & wire_codec.ALL_BITS
+
     # -- conversation -----------------------------------------------------------------------
     def hello(self, expected_hash: bytes | None = None) -> Hello:
         """Asks the board who it is; checks protocol version and model hash; takes its session.
@@ -662,8 +673,13 @@ class ClientLink:
                 raise StepLost(
                     f"the board has already applied step {step}: it is ahead of this host"
                 )
-            if not isinstance(msg, Smashed):
+            if not isinstance(msg, Smashed | PackedSmashed):
                 return IGNORE
+            if (msg.wire if isinstance(msg, PackedSmashed) else 0) != self.wire:
+                raise ProtocolError(
+                    f"{what}: a {msg.TYPE.name} frame from a board whose HELLO named wire "
+                    f"format {wire_codec.wire_name(self.wire)}"
+                )
             first, n = frame.header.seq, msg.count
             if first + n > count or msg.cut_size != cut:
                 raise ProtocolError(
@@ -697,7 +713,7 @@ class ClientLink:
 
         self._converse(what, send, handle, count * (cut + 1) + 64)
         scale, zp = quant[0]
-        return SmashedBatch(acts, labels if labelled[0] else None, scale, zp)
+        return SmashedBatch(acts, labels if labelled[0] else None, scale, zp, self.wire)
 
     def head(
         self,
@@ -781,23 +797,42 @@ class ClientLink:
         def send(again: bool) -> int:
             return sum(self.send(m, step=step, seq=seq, again=again) for m, seq in frames)
 
-        return self._collect(
+        batch = self._collect(
             f"TRAIN_STEP {step}", step, len(idx), send, self._step_error("TRAIN_STEP", step)
         )
+        self._sent = (step, batch)
+        return batch
 
     def backward(
         self, step: int, grads: npt.NDArray[np.int8], scales: npt.NDArray[np.float32]
     ) -> StepDone:
         """Sends the minibatch's cut gradients (staged by the board) and COMMIT with their CRC;
-        returns the board's STEP_DONE."""
-        per = grad_per_frame(self.cut_size)
-        chunks = [
-            (
-                first,
-                Grad(scales[first : first + per].astype(np.float32), grads[first : first + per]),
-            )
-            for first in range(0, len(grads), per)
-        ]
+        returns the board's STEP_DONE. A coded wire sends GRAD_PACKED: SPARSE only where the
+        step's activations (forward's, kept here) were not the zero point."""
+        chunks: list[tuple[int, Grad | PackedGrad]]
+        if self.wire:
+            sent = self._sent
+            if sent is None or sent[0] != step:
+                raise ProtocolError(f"GRAD for step {step} without its forward pass on this link")
+            acts, zp = sent[1].acts, sent[1].zero_point
+            per = wire_codec.grad_per_frame(self.cut_size, self.wire)
+            chunks = [
+                (first, PackedGrad.of(scales[first : first + per].astype(np.float32),
+                                      grads[first : first + per], self.wire,
+                                      acts[first : first + per], zp))
+                for first in range(0, len(grads), per)
+            ]  # fmt: skip
+        else:
+            per = grad_per_frame(self.cut_size)
+            chunks = [
+                (
+                    first,
+                    Grad(
+                        scales[first : first + per].astype(np.float32), grads[first : first + per]
+                    ),
+                )
+                for first in range(0, len(grads), per)
+            ]
         crc = zlib.crc32(b"".join(g.pack() for _, g in chunks))
         commit = Commit(crc, len(grads))
         done: list[StepDone] = []
@@ -817,7 +852,7 @@ class ClientLink:
                     self.note(f"step {step}: {msg.describe()}")
                     return RESEND
                 return self._step_error("COMMIT", step)(msg)
-            if isinstance(msg, Smashed):
+            if isinstance(msg, Smashed | PackedSmashed):
                 self.stats.duplicates += 1  # a late repeat of the forward pass
             return IGNORE
 

@@ -53,7 +53,7 @@ def run_steps(
                 break
             sm = link.forward(s.step, lr, s.indices)
             loss, grad, _ = server.train_step(sm.dequantize(), sm.labels)
-            q, scales = quantize_cut_gradient(grad, loss, s.step)
+            q, scales = quantize_cut_gradient(grad, loss, s.step, sm)
             done = link.backward(s.step, q, scales)
             run.steps.append(
                 StepRecord(

@@ -1,0 +1,246 @@
+"""Wire formats: how SMASHED_PACKED and GRAD_PACKED code a sample (docs/protocol.md, "Wire
+formats"). The firmware's twin is firmware/protocol/ts_pack.c; the two agree bit for bit.
+
+A format is a set of WireBit bits (0 is int8: plain SMASHED and GRAD, nothing coded):
+
+- NIBBLE: an activation q (int8, zero point zp, at or above zp: the cut is a ReLU's) is sent as
+  one of 16 levels u = round(15 (q - zp) / r), r = 127 - zp, and read back as
+  zp + round(u r / 15) — the value the server segment trains on. A gradient is sent as a
+  signed 4-bit value in [-7, 7] (its scale is max |g| / 7, host side). Two values a byte, the
+  first in the low nibble; each sample starts on a byte.
+- SPARSE: an activation sample is a bitmap (bit k of byte k // 8, least significant first) of
+  the positions whose value (after NIBBLE) is not the zero point, then only those values. A
+  gradient sample carries only the positions its activation sample's bitmap named: the board
+  knows them from the activations it kept, and its ReLU sends no gradient through the others.
+
+Decoding refuses what no encoder produces (set padding bits, a named position holding the
+zero point, a length that is not the sample's), with ProtocolError, one line.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from tinysplit.core.errors import ProtocolError
+from tinysplit.core.protocol.spec import WireBit
+
+I8 = npt.NDArray[np.int8]
+Mask = npt.NDArray[np.bool_]
+
+SPARSE = int(WireBit.SPARSE)
+NIBBLE = int(WireBit.NIBBLE)
+ALL_BITS = SPARSE | NIBBLE
+
+#: The names `--wire` takes, and their bits.
+NAMES: dict[str, int] = {
+    "int8": 0,
+    "sparse": SPARSE,
+    "int4": NIBBLE,
+    "sparse-int4": SPARSE | NIBBLE,
+}
+
+
+def wire_bits(name: str) -> int:
+    """The bits of a wire format name; ValueError names the choices."""
+    try:
+        return NAMES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown wire format {name!r}; choose one of {', '.join(NAMES)}"
+        ) from None
+
+
+def wire_name(bits: int) -> str:
+    for name, b in NAMES.items():
+        if b == bits:
+            return name
+    raise ValueError(f"wire bits 0x{bits:02x} name no format")
+
+
+def _levels(zp: int) -> int:
+    r = 127 - int(zp)
+    if r < 15:
+        raise ValueError(f"zero point {zp} leaves {r} steps: 4-bit activations need 15")
+    return r
+
+
+def act_codes(q: npt.ArrayLike, zp: int) -> npt.NDArray[np.int64]:
+    """NIBBLE: the 4-bit level (0..15) of each activation (values below zp count as zp)."""
+    r = _levels(zp)
+    d = np.maximum(np.asarray(q, dtype=np.int64) - int(zp), 0)
+    return (d * 15 + r // 2) // r
+
+
+def act_values(u: npt.ArrayLike, zp: int) -> I8:
+    """NIBBLE: the int8 activation a level stands for."""
+    r = _levels(zp)
+    return (int(zp) + (np.asarray(u, dtype=np.int64) * r + 7) // 15).astype(np.int8)
+
+
+def on_the_wire(q: npt.ArrayLike, zp: int, wire: int) -> I8:
+    """The activations as the host receives them: NIBBLE rounds to its 16 levels; the rest is
+    exact. What the server segment trains on, and what a golden client must hand it."""
+    qa = np.asarray(q, dtype=np.int8)
+    if not wire & NIBBLE:
+        return qa.copy()
+    return act_values(act_codes(qa, zp), zp)
+
+
+def sent_mask(acts: npt.ArrayLike, zp: int, wire: int) -> Mask | None:
+    """SPARSE: the positions whose gradient GRAD_PACKED carries (activation on the wire not the
+    zero point); None for a dense format (every position)."""
+    if not wire & SPARSE:
+        return None
+    mask: Mask = np.asarray(acts, dtype=np.int8) != np.int8(zp)
+    return mask
+
+
+def _nibbles(values: npt.NDArray[np.int64]) -> bytes:
+    v = (values & 0xF).astype(np.uint8)
+    if v.size % 2:
+        v = np.append(v, np.uint8(0))
+    return (v[0::2] | (v[1::2] << 4)).tobytes()
+
+
+def _unnibble(data: bytes, n: int, what: str) -> npt.NDArray[np.int64]:
+    b = np.frombuffer(data, dtype=np.uint8)
+    v = np.empty(2 * b.size, dtype=np.int64)
+    v[0::2], v[1::2] = b & 0xF, b >> 4
+    if np.any(v[n:]):
+        raise ProtocolError(f"{what}: the padding nibble is not 0")
+    return v[:n]
+
+
+def acts_sample_size(n_sent: int, cut: int, wire: int) -> int:
+    """Bytes of one coded activation sample holding n_sent values (all of them when dense)."""
+    values = n_sent if wire & SPARSE else cut
+    body = (values + 1) // 2 if wire & NIBBLE else values
+    return ((cut + 7) // 8 if wire & SPARSE else 0) + body
+
+
+def grad_sample_size(n_sent: int, cut: int, wire: int) -> int:
+    values = n_sent if wire & SPARSE else cut
+    return (values + 1) // 2 if wire & NIBBLE else values
+
+
+def worst_acts_sample(cut: int, wire: int) -> int:
+    return acts_sample_size(cut, cut, wire)
+
+
+def worst_grad_sample(cut: int, wire: int) -> int:
+    return grad_sample_size(cut, cut, wire)
+
+
+def pack_acts(acts: npt.ArrayLike, zp: int, wire: int) -> bytes:
+    """Codes samples [n, cut] of int8 activations (raw from the cut layer: NIBBLE rounds)."""
+    a = np.asarray(acts, dtype=np.int8)
+    out = []
+    for row in a:
+        codes = act_codes(row, zp) if wire & NIBBLE else None
+        if wire & SPARSE:
+            keep = (codes != 0) if codes is not None else (row != np.int8(zp))
+            out.append(np.packbits(keep, bitorder="little").tobytes())
+            if codes is not None:
+                out.append(_nibbles(codes[keep]))
+            else:
+                out.append(row[keep].tobytes())
+        else:
+            assert codes is not None, "a dense int8 wire is plain SMASHED"
+            out.append(_nibbles(codes))
+    return b"".join(out)
+
+
+def unpack_acts(body: bytes, count: int, cut: int, zp: int, wire: int) -> I8:
+    """The activations [count, cut] a coded body stands for (on_the_wire's values)."""
+    what = "SMASHED_PACKED"
+    out = np.full((count, cut), np.int8(zp), dtype=np.int8)
+    pos = 0
+    bitmap_size = (cut + 7) // 8
+    for i in range(count):
+        if wire & SPARSE:
+            bm = body[pos : pos + bitmap_size]
+            if len(bm) != bitmap_size:
+                raise ProtocolError(f"{what}: sample {i} is cut short in its bitmap")
+            bits = np.unpackbits(np.frombuffer(bm, np.uint8), bitorder="little")
+            if np.any(bits[cut:]):
+                raise ProtocolError(f"{what}: sample {i}'s bitmap sets a bit past the cut")
+            keep = bits[:cut].astype(bool)
+            pos += bitmap_size
+        else:
+            keep = np.ones(cut, dtype=bool)
+        k = int(keep.sum())
+        size = acts_sample_size(k, cut, wire) - (bitmap_size if wire & SPARSE else 0)
+        data = body[pos : pos + size]
+        if len(data) != size:
+            raise ProtocolError(f"{what}: sample {i} is cut short ({len(data)} of {size} bytes)")
+        pos += size
+        if wire & NIBBLE:
+            codes = _unnibble(data, k, what)
+            if wire & SPARSE and np.any(codes == 0):
+                raise ProtocolError(f"{what}: sample {i}'s bitmap names a zero activation")
+            out[i, keep] = act_values(codes, zp)
+        else:
+            v = np.frombuffer(data, np.int8)
+            if np.any(v == np.int8(zp)):
+                raise ProtocolError(f"{what}: sample {i}'s bitmap names a zero activation")
+            out[i, keep] = v
+    if pos != len(body):
+        raise ProtocolError(f"{what}: {len(body) - pos} bytes after the last sample")
+    return out
+
+
+def pack_grads(grads: npt.ArrayLike, mask: Mask | None, wire: int) -> bytes:
+    """Codes gradients [n, cut] (NIBBLE: each in [-8, 7]); SPARSE: only where mask [n, cut]."""
+    g = np.asarray(grads, dtype=np.int8)
+    out = []
+    for i, row in enumerate(g):
+        v = row[mask[i]] if mask is not None else row
+        if wire & NIBBLE:
+            if v.size and (v.min() < -8 or v.max() > 7):
+                raise ValueError("a 4-bit gradient holds values in [-8, 7]")
+            out.append(_nibbles(v.astype(np.int64)))
+        else:
+            out.append(v.tobytes())
+    return b"".join(out)
+
+
+def unpack_grads(body: bytes, count: int, cut: int, mask: Mask | None, wire: int) -> I8:
+    """The int8 gradients [count, cut] a coded body stands for (0 where mask is False)."""
+    what = "GRAD_PACKED"
+    out = np.zeros((count, cut), dtype=np.int8)
+    pos = 0
+    for i in range(count):
+        keep = mask[i] if mask is not None else np.ones(cut, dtype=bool)
+        k = int(keep.sum())
+        size = grad_sample_size(k, cut, wire)
+        data = body[pos : pos + size]
+        if len(data) != size:
+            raise ProtocolError(f"{what}: sample {i} is cut short ({len(data)} of {size} bytes)")
+        pos += size
+        if wire & NIBBLE:
+            u = _unnibble(data, k, what)
+            out[i, keep] = np.where(u >= 8, u - 16, u).astype(np.int8)
+        else:
+            out[i, keep] = np.frombuffer(data, np.int8)
+    if pos != len(body):
+        raise ProtocolError(f"{what}: {len(body) - pos} bytes after the last sample")
+    return out
+
+
+def smashed_per_frame(cut: int, wire: int) -> int:
+    """Samples per SMASHED_PACKED frame: as many as fit at their worst size, and no more than a
+    SMASHED frame holds (the board assembles them in the same buffer, ts_client_per_frame)."""
+    from tinysplit.core.protocol import spec
+
+    packed = (spec.MAX_PAYLOAD - spec.SMASHED_PACKED_FIXED_SIZE) // (
+        worst_acts_sample(cut, wire) + 1
+    )
+    return min(packed, spec.smashed_per_frame(cut))
+
+
+def grad_per_frame(cut: int, wire: int) -> int:
+    """Samples per GRAD_PACKED frame (TS_GRAD_PACKED_PER_FRAME): an f32 scale + the worst."""
+    from tinysplit.core.protocol.spec import GRAD_PACKED_FIXED_SIZE, MAX_PAYLOAD
+
+    return (MAX_PAYLOAD - GRAD_PACKED_FIXED_SIZE) // (worst_grad_sample(cut, wire) + 4)

@@ -1,0 +1,131 @@
+"""--wire: the coded wire formats on real firmware. Each run's SMASHED_PACKED activations and the
+weights after every step equal the numpy golden model fed the same gradients (the golden model
+learns the codec: core/protocol/wire.py on_the_wire, core/golden quantize_gradient_packed), on
+the emulated Cortex-M4; and `sparse`, which leaves out only what the board's ReLU would stop,
+trains to the very weights int8 does, bit for bit."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from e2e_support import Run, run_steps
+
+from tinysplit.codegen.export import export_client, load_client_state
+from tinysplit.core.errors import BadInput
+from tinysplit.core.golden.step import cut_quant, ops_forward, ops_train_step
+from tinysplit.core.protocol.wire import NIBBLE, SPARSE, on_the_wire, wire_bits
+from tinysplit.host.board.build import build_firmware
+from tinysplit.host.training.weights import first_blob_difference, ops_blob
+
+LR = 0.05
+STEPS = 3
+
+
+def _run(board: str, workload: str, wire: str, out: Path, batch: int) -> Run:
+    from tinysplit.host.board.launch import native_board, qemu_board
+
+    export_client(workload, None, out / "export", seed=0, wire=wire)
+    image = build_firmware(board, out / "export", out / "build")
+    launch = native_board if board == "native" else qemu_board
+    with launch(image) as url:
+        return run_steps(url, out / "export", STEPS, lr=LR, batch=batch)
+
+
+def _replay(export_dir: Path, run: Run, wire: str) -> None:
+    """The golden model fed the run's gradients: every activation the host got and the weights
+    after every step."""
+    bits = wire_bits(wire)
+    state = load_client_state(export_dir)
+    assert state.wire == bits
+    initial = ops_blob(state.ops)
+    for i, rec in enumerate(run.steps, start=1):
+        xs = state.x_train[rec.indices]
+        scale, zp, _, _ = cut_quant(state.ops)
+        want = on_the_wire(ops_forward(state.ops, xs), zp, bits)
+        bad = np.argwhere(want != rec.smashed)
+        assert bad.size == 0, (
+            f"{wire} step {i}: activation {tuple(bad[0])} on the wire {rec.smashed[tuple(bad[0])]}"
+            f", golden {want[tuple(bad[0])]}"
+        )
+        assert (np.float32(rec.scale), rec.zero_point) == (scale, zp), f"{wire} step {i}"
+        if bits & SPARSE:  # nothing where the activation was the zero point
+            assert not np.any(rec.grads[rec.smashed == np.int8(zp)]), f"{wire} step {i}"
+        if bits & NIBBLE:
+            assert np.abs(rec.grads.astype(int)).max() <= 7, f"{wire} step {i}"
+        ops_train_step(state.ops, xs, rec.grads, rec.grad_scales, LR)
+        assert rec.weights_crc == zlib.crc32(ops_blob(state.ops)), (
+            f"{wire} step {i}: weights CRC differs from the golden model's"
+        )
+    assert first_blob_difference(run.blob, state.ops) is None
+    assert run.blob != initial, "the weights did not move: nothing was compared"
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize(
+    ("workload", "wire", "batch"),
+    [("mnist-cnn", "sparse-int4", 16), ("mnist-cnn", "int4", 16), ("motion-cnn1d", "sparse", 8)],
+)
+def test_a_coded_wire_on_the_emulated_m4_equals_the_golden_model(
+    workload: str, wire: str, batch: int, tmp_path: Path
+) -> None:
+    run = _run("mps2_an386", workload, wire, tmp_path, batch)
+    assert len(run.steps) == STEPS
+    _replay(tmp_path / "export", run, wire)
+
+
+@pytest.mark.parametrize(("workload", "batch"), [("digits-mlp", 32), ("mnist-cnn", 16)])
+def test_sparse_trains_to_the_same_weights_as_int8_bit_for_bit(
+    workload: str, batch: int, tmp_path: Path
+) -> None:
+    dense = _run("native", workload, "int8", tmp_path / "int8", batch)
+    sparse = _run("native", workload, "sparse", tmp_path / "sparse", batch)
+    for i, (a, b) in enumerate(zip(dense.steps, sparse.steps, strict=True), start=1):
+        assert np.array_equal(a.smashed, b.smashed), f"step {i}: activations differ"
+        assert a.weights_crc == b.weights_crc, f"step {i}: weights differ after the step"
+    assert dense.blob == sparse.blob
+    _replay(tmp_path / "sparse" / "export", sparse, "sparse")
+    zeros = float(np.mean([np.mean(r.smashed == r.zero_point) for r in sparse.steps]))
+    print(f"\n{workload}: sparse == int8 after {STEPS} steps; {zeros:.0%} of the activations zero")
+
+
+def _linear_cut(path: Path) -> tuple[Path, Path]:
+    """A user's model whose cut is a Dense without activation: its zeros mean nothing."""
+    import keras
+
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential(
+        [keras.Input((16,)), keras.layers.Dense(12, name="linear"), keras.layers.Dense(3)]
+    )
+    model.save(path / "linear.keras")
+    rng = np.random.default_rng(1)
+    x = rng.normal(0.0, 1.0, (60, 16)).astype(np.float32)
+    y = x[:, :3].argmax(axis=1).astype(np.int64)
+    np.savez(path / "linear.npz", x_train=x[:40], y_train=y[:40], x_test=x[40:], y_test=y[40:])
+    return path / "linear.keras", path / "linear.npz"
+
+
+@pytest.mark.parametrize(
+    ("wire", "words"),
+    [("int2", ("--wire", "int2", "sparse-int4")), ("sparse", ("--wire sparse", "not a ReLU"))],
+)
+def test_a_wire_format_the_export_cannot_carry_is_one_clear_error(
+    wire: str, words: tuple[str, ...], tmp_path: Path
+) -> None:
+    model, data = _linear_cut(tmp_path)
+    with pytest.raises(BadInput) as e:
+        export_client(model, 1, tmp_path / "export", data=data, wire=wire)
+    assert "\n" not in str(e.value) and all(w in str(e.value) for w in words), str(e.value)
+    assert not (tmp_path / "export").exists()
+    export_client(model, 1, tmp_path / "export", data=data)  # int8 carries any cut
+
+
+def test_sparse_with_noise_is_refused(tmp_path: Path) -> None:
+    from tinysplit.codegen.export import Noise
+
+    with pytest.raises(BadInput, match="--noise"):
+        export_client(
+            "digits-mlp", None, tmp_path / "export", wire="sparse", noise=Noise("laplace", 0.05)
+        )
