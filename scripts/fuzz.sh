@@ -6,8 +6,8 @@
 #
 # Needs clang with libFuzzer (Debian: clang, libclang-rt-14-dev). MODEL_DIR=<export> picks the
 # model fuzz_client is built with (default: digits-mlp exported once into build/fuzz/model with
-# --private, noise and --labels client, so that the sealed-state, noise and head paths are
-# fuzzed too).
+# --private, noise, --labels client and --wire int4, so that the sealed-state, noise, head and
+# coded-wire paths are fuzzed too).
 # Starts from the kept corpus in firmware/fuzz/corpus/<harness>/ (the work copy and any crash
 # inputs are in build/fuzz/); --update-corpus merges what added coverage back into it.
 # Prints one line per harness, "fuzz_<name>: <execs> execs in <s> s, <n> crashes", and exits 1
@@ -21,12 +21,12 @@ out=build/fuzz
 model=${MODEL_DIR:-$out/model}
 mkdir -p "$out"
 # an export by an older tinysplit (before pairing keys) no longer builds: export it again
-if [ ! -f "$model/model_data.c" ] || ! grep -q TS_MODEL_PAIRED "$model/model_data.h"; then
+if [ ! -f "$model/model_data.c" ] || ! grep -q "TS_MODEL_WIRE 4u" "$model/model_data.h"; then
   echo "fuzz: exporting digits-mlp into $model"
   .venv/bin/python -c "from tinysplit.codegen.export import export_client; \
 from tinysplit.codegen.export import Noise; \
 export_client('digits-mlp', None, '$model', seed=0, private=True, noise=Noise('laplace', 0.05), \
-labels='client')" \
+labels='client', wire='int4')" \
   >/dev/null
 fi
 # fuzz_client is built for one model: rebuild it when MODEL_DIR changes.

@@ -36,7 +36,7 @@ void fuzz_board_reset(void);
 static const uint8_t types[] = {
     TS_MSG_HELLO_REQ, TS_MSG_SYNC,    TS_MSG_TRAIN_STEP,  TS_MSG_GRAD,  TS_MSG_COMMIT,
     TS_MSG_EVAL,      TS_MSG_GET_WEIGHTS, TS_MSG_PUT_WEIGHTS, TS_MSG_STATS_REQ, TS_MSG_TRAIN_STEP,
-    TS_MSG_GRAD,      TS_MSG_GRAD,    TS_MSG_COMMIT,      TS_MSG_HEAD_IN,
+    TS_MSG_GRAD,      TS_MSG_GRAD,    TS_MSG_COMMIT,      TS_MSG_HEAD_IN, TS_MSG_GRAD_PACKED,
 };
 
 static uint8_t initial[16384];

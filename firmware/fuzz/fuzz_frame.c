@@ -15,6 +15,8 @@
 
 #include "ts_cobs.h"
 #include "ts_frame.h"
+#include "ts_pack.h"
+#include "ts_wire.h"
 #include "ts_secure.h"
 
 static ts_frame_decoder_t decoder;
@@ -116,6 +118,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         check(decoder.resyncs == drops(&decoder));
         check(decoder.raw_len <= TS_WIRE_MAX_RAW);
+    }
+
+    /* The wire formats' codec (ts_pack.c) on the input: a gradient body read beside
+     * activations taken from the input too, and activations packed into an exactly-sized heap
+     * buffer (ASan sees any overrun). */
+    if (size >= 2u) {
+        const uint32_t n = (uint32_t)(size / 2u);
+        const int8_t zp = (int8_t)(-128 + (data[0] % 241u)); /* 127 - zp >= 15 */
+        int8_t *g = malloc(n);
+        check(g != NULL);
+        for (uint8_t fmt = 2u; fmt <= 6u; fmt = (uint8_t)(fmt + 2u)) {
+            int32_t used = ts_unpack_grad(data + n, (uint32_t)(size - n), (const int8_t *)data, n,
+                                          zp, fmt, g);
+            check(used <= (int32_t)(size - n));
+            const uint32_t worst = ((fmt & TS_WIRE_SPARSE) ? (n + 7u) / 8u : 0u) +
+                                   ((fmt & TS_WIRE_NIBBLE) ? (n + 1u) / 2u : n);
+            uint8_t *packed = malloc(worst ? worst : 1u);
+            check(packed != NULL);
+            check(ts_pack_acts((const int8_t *)data, n, zp, fmt, packed) <= worst);
+            free(packed);
+        }
+        free(g);
     }
 
     /* Whole-buffer COBS into an exactly-sized heap buffer: ASan sees any overrun. */

@@ -24,10 +24,12 @@ from tinysplit.core.protocol import (
     HelloReq,
     Message,
     MsgType,
+    PackedGrad,
     PutWeights,
     StatsReq,
     Sync,
     TrainStep,
+    WireBit,
     encode_message,
 )
 
@@ -50,6 +52,7 @@ TYPES = [
     MsgType.GRAD,
     MsgType.COMMIT,
     MsgType.HEAD_IN,  # the fuzz model is U-shaped (--labels client)
+    MsgType.GRAD_PACKED,  # and its wire is int4 (--wire int4)
 ]
 COMMITTED, NEXT, IN_FLIGHT = 0, 1, 2  # fuzz_client.c's step selectors
 FIX_CRC = 0x40
@@ -72,6 +75,14 @@ def grads(n: int) -> Grad:
 
     g = (np.arange(n * CUT, dtype=np.int64) % 17 - 8).astype(np.int8).reshape(n, CUT)
     return Grad(np.full(n, 1e-3, np.float32), g)
+
+
+def packed_grads(n: int) -> PackedGrad:
+    """GRAD_PACKED of the fuzz model's --wire int4: 4-bit gradients in [-7, 7]."""
+    import numpy as np
+
+    g = (np.arange(n * CUT, dtype=np.int64) % 15 - 7).astype(np.int8).reshape(n, CUT)
+    return PackedGrad.of(np.full(n, 1e-3, np.float32), g, int(WireBit.NIBBLE), None, 0)
 
 
 def head_in(mode: HeadMode, n: int) -> HeadIn:
@@ -109,6 +120,7 @@ def client_seeds() -> dict[str, bytes]:
             for o in range(0, IMAGE, 2048)
         ),
         "head": step + head + grad + commit,
+        "step-packed": step + head + record(packed_grads(BATCH), IN_FLIGHT) + commit,
         "head-dup-gap": step
         + record(head_in(HeadMode.TRAIN, 2), IN_FLIGHT, seq=2)
         + head
