@@ -239,9 +239,38 @@ def export_clients(
     return results
 
 
+def relu_cut(ops: Sequence[ClientOp]) -> bool:
+    """Whether the cut is a ReLU's output, through max pools and reshapes only: its zeros are
+    the zero point, where the board's backward stops (what a coded --wire needs)."""
+    for op in reversed(ops):
+        if isinstance(op, ReshapeOp) or (isinstance(op, PoolOp) and op.kind == "max"):
+            continue
+        return bool(isinstance(op, FCLayer) and op.relu) or (
+            isinstance(op, ConvLayer) and op.act != ACT_NONE
+        )
+    return False
+
+
+#: Training samples the planner runs through the client to count zeros at the cut.
+ZERO_SAMPLES = 64
+
+
+def cut_zero_share(ops: Sequence[ClientOp], x: npt.NDArray[np.int8]) -> tuple[float, float]:
+    """(share of the cut's activations at the zero point, the same after ACTS4's levels) over
+    the first ZERO_SAMPLES of x (int8 inputs), with these ops' weights."""
+    from tinysplit.core.golden.step import cut_quant, ops_forward
+    from tinysplit.core.protocol.wire import ACTS4, on_the_wire
+
+    acts = ops_forward(list(ops), x[:ZERO_SAMPLES])
+    _, zp, _, _ = cut_quant(list(ops))
+    zero = float(np.mean(acts == np.int8(zp)))
+    coded = on_the_wire(acts, zp, ACTS4) if 127 - zp >= 15 else acts
+    return zero, float(np.mean(coded == np.int8(zp)))
+
+
 def _check_wire(wire: str, ops: Sequence[ClientOp], noise: Noise | None, cut_size: int) -> int:
     """The bits of --wire, or BadInput: a coded format needs a cut that is a ReLU's output (its
-    zeros are where the board's backward stops: SPARSE leaves out nothing it uses, NIBBLE's
+    zeros are where the board's backward stops: SPARSE leaves out nothing it uses, ACTS4's
     levels start at the zero point), SPARSE needs the activations the board kept to be the ones
     it sent (no --noise), and one sample must fit a frame."""
     from tinysplit.core.protocol import wire as wire_codec
@@ -749,6 +778,8 @@ class ClientPlan:
     n_train_full: int  # of the whole data set
     n_test_full: int
     head: FCLayer | None = None  # U-shaped (--labels client): the board's head
+    relu_cut: bool = False  # a coded --wire can carry this cut
+    zero_share: tuple[float, float] = (0.0, 0.0)  # cut_zero_share on the shard
 
 
 def plan_client(
@@ -773,10 +804,13 @@ def plan_client(
     dataset, data_note = _fit_shard(c, ops)
     layout, plan = _final_plan(c, ops, dataset, data_note)
     _check_budget(plan, ram_budget)
+    scale, zp = _input_quant(ops[0])
+    relu = relu_cut(ops)
+    zeros = cut_zero_share(ops, quantize_input(dataset.x_train, scale, zp)) if relu else (0.0, 0.0)
     return ClientPlan(
         c.name, c.cut, c.input_size, c.cut_size, c.max_batch, tuple(ops), layout, plan,
         len(dataset.y_train), len(dataset.y_test), len(c.full_data.y_train),
-        len(c.full_data.y_test), c.head_op(),
+        len(c.full_data.y_test), c.head_op(), relu, zeros,
     )  # fmt: skip
 
 

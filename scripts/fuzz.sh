@@ -21,7 +21,7 @@ out=build/fuzz
 model=${MODEL_DIR:-$out/model}
 mkdir -p "$out"
 # an export by an older tinysplit (before pairing keys) no longer builds: export it again
-if [ ! -f "$model/model_data.c" ] || ! grep -q "TS_MODEL_WIRE 4u" "$model/model_data.h"; then
+if [ ! -f "$model/model_data.c" ] || ! grep -q "TS_MODEL_WIRE 12u" "$model/model_data.h"; then
   echo "fuzz: exporting digits-mlp into $model"
   .venv/bin/python -c "from tinysplit.codegen.export import export_client; \
 from tinysplit.codegen.export import Noise; \

@@ -37,7 +37,7 @@ def quantize_gradient_packed(
     """One sample's gradient for a coded wire (core/protocol/wire.py): 0 outside `keep` (SPARSE:
     the positions whose activation was not the zero point; None: all). 8-bit: the int8 of
     quantize_gradient (scale over the whole sample), so SPARSE changes no value the board uses;
-    NIBBLE: q in [-7, 7] with s_g = max |g over keep| / 7."""
+    nibble (GRADS4): q in [-7, 7] with s_g = max |g over keep| / 7."""
     if not nibble:
         q, s_g = quantize_gradient(g)
         return (q if keep is None else np.where(keep, q, np.int8(0)).astype(np.int8)), s_g

@@ -401,7 +401,7 @@ class PackedSmashed:
             raise ProtocolError(f"SMASHED_PACKED wire bits 0x{wire:02x} name no coded format")
         if count == 0 or cut == 0:
             raise ProtocolError(f"SMASHED_PACKED carries {count} samples of {cut} values")
-        if wire & wire_codec.NIBBLE and zero_point > 127 - 15:
+        if wire & wire_codec.ACTS4 and zero_point > 127 - 15:
             raise ProtocolError(f"SMASHED_PACKED zero point {zero_point} leaves no 4-bit levels")
         pos = _FIXED[cls.TYPE].size
         labels = None

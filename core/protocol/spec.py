@@ -92,7 +92,8 @@ class HelloFlag(IntEnum):
 
     PAIRED = 1  # the image holds a pairing key: only HELLO_REQ and OPEN are taken in clear
     WIRE_SPARSE = 2  # the export's wire format (WireBit): SMASHED_PACKED / GRAD_PACKED
-    WIRE_NIBBLE = 4
+    WIRE_ACTS4 = 4
+    WIRE_GRADS4 = 8
 
 
 class WireBit(IntEnum):
@@ -100,7 +101,8 @@ class WireBit(IntEnum):
     flags): 0 is int8, today's SMASHED and GRAD. docs/protocol.md, "Wire formats"."""
 
     SPARSE = 2  # a bitmap of the activations that are not the zero point, then only those
-    NIBBLE = 4  # 4-bit values: activations on 16 levels from the zero point, gradients in [-7, 7]
+    ACTS4 = 4  # activations in 4 bits: 16 levels from the zero point
+    GRADS4 = 8  # gradients in 4 bits: [-7, 7], scale max |g| / 7
 
 
 class BoardState(IntEnum):

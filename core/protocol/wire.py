@@ -3,13 +3,15 @@ formats"). The firmware's twin is firmware/protocol/ts_pack.c; the two agree bit
 
 A format is a set of WireBit bits (0 is int8: plain SMASHED and GRAD, nothing coded):
 
-- NIBBLE: an activation q (int8, zero point zp, at or above zp: the cut is a ReLU's) is sent as
-  one of 16 levels u = round(15 (q - zp) / r), r = 127 - zp, and read back as
-  zp + round(u r / 15) — the value the server segment trains on. A gradient is sent as a
-  signed 4-bit value in [-7, 7] (its scale is max |g| / 7, host side). Two values a byte, the
-  first in the low nibble; each sample starts on a byte.
+- ACTS4: an activation q (int8, zero point zp, at or above zp: the cut is a ReLU's) is sent as
+  one of 16 levels u = round(15 (q - zp) / r), r = 127 - zp, at least 1 for any q above zp
+  (level 0 is the zero point alone), and read back as zp + round(u r / 15) — the value the
+  server segment trains on.
+- GRADS4: a gradient is sent as a signed 4-bit value in [-7, 7] (its scale is max |g| / 7 over
+  the positions sent, host side).
+- In 4 bits, two values a byte, the first in the low nibble; each sample starts on a byte.
 - SPARSE: an activation sample is a bitmap (bit k of byte k // 8, least significant first) of
-  the positions whose value (after NIBBLE) is not the zero point, then only those values. A
+  the positions whose value is not the zero point, then only those values. A
   gradient sample carries only the positions its activation sample's bitmap named: the board
   knows them from the activations it kept, and its ReLU sends no gradient through the others.
 
@@ -29,15 +31,18 @@ I8 = npt.NDArray[np.int8]
 Mask = npt.NDArray[np.bool_]
 
 SPARSE = int(WireBit.SPARSE)
-NIBBLE = int(WireBit.NIBBLE)
-ALL_BITS = SPARSE | NIBBLE
+ACTS4 = int(WireBit.ACTS4)
+GRADS4 = int(WireBit.GRADS4)
+ALL_BITS = SPARSE | ACTS4 | GRADS4
 
 #: The names `--wire` takes, and their bits.
 NAMES: dict[str, int] = {
     "int8": 0,
     "sparse": SPARSE,
-    "int4": NIBBLE,
-    "sparse-int4": SPARSE | NIBBLE,
+    "int4": ACTS4 | GRADS4,
+    "sparse-int4": SPARSE | ACTS4 | GRADS4,
+    "sparse-a4": SPARSE | ACTS4,  # 4-bit activations, int8 gradients
+    "sparse-g4": SPARSE | GRADS4,  # int8 activations, 4-bit gradients
 }
 
 
@@ -66,23 +71,24 @@ def _levels(zp: int) -> int:
 
 
 def act_codes(q: npt.ArrayLike, zp: int) -> npt.NDArray[np.int64]:
-    """NIBBLE: the 4-bit level (0..15) of each activation (values below zp count as zp)."""
+    """ACTS4: the 4-bit level (0..15) of each activation (values below zp count as zp); level
+    0 is the zero point alone, so that a ReLU's zeros stay exactly its zeros on the wire."""
     r = _levels(zp)
     d = np.maximum(np.asarray(q, dtype=np.int64) - int(zp), 0)
-    return (d * 15 + r // 2) // r
+    return np.where(d > 0, np.maximum((d * 15 + r // 2) // r, 1), 0)
 
 
 def act_values(u: npt.ArrayLike, zp: int) -> I8:
-    """NIBBLE: the int8 activation a level stands for."""
+    """ACTS4: the int8 activation a level stands for."""
     r = _levels(zp)
     return (int(zp) + (np.asarray(u, dtype=np.int64) * r + 7) // 15).astype(np.int8)
 
 
 def on_the_wire(q: npt.ArrayLike, zp: int, wire: int) -> I8:
-    """The activations as the host receives them: NIBBLE rounds to its 16 levels; the rest is
+    """The activations as the host receives them: ACTS4 rounds to its 16 levels; the rest is
     exact. What the server segment trains on, and what a golden client must hand it."""
     qa = np.asarray(q, dtype=np.int8)
-    if not wire & NIBBLE:
+    if not wire & ACTS4:
         return qa.copy()
     return act_values(act_codes(qa, zp), zp)
 
@@ -115,13 +121,13 @@ def _unnibble(data: bytes, n: int, what: str) -> npt.NDArray[np.int64]:
 def acts_sample_size(n_sent: int, cut: int, wire: int) -> int:
     """Bytes of one coded activation sample holding n_sent values (all of them when dense)."""
     values = n_sent if wire & SPARSE else cut
-    body = (values + 1) // 2 if wire & NIBBLE else values
+    body = (values + 1) // 2 if wire & ACTS4 else values
     return ((cut + 7) // 8 if wire & SPARSE else 0) + body
 
 
 def grad_sample_size(n_sent: int, cut: int, wire: int) -> int:
     values = n_sent if wire & SPARSE else cut
-    return (values + 1) // 2 if wire & NIBBLE else values
+    return (values + 1) // 2 if wire & GRADS4 else values
 
 
 def worst_acts_sample(cut: int, wire: int) -> int:
@@ -133,11 +139,11 @@ def worst_grad_sample(cut: int, wire: int) -> int:
 
 
 def pack_acts(acts: npt.ArrayLike, zp: int, wire: int) -> bytes:
-    """Codes samples [n, cut] of int8 activations (raw from the cut layer: NIBBLE rounds)."""
+    """Codes samples [n, cut] of int8 activations (raw from the cut layer: ACTS4 rounds)."""
     a = np.asarray(acts, dtype=np.int8)
     out = []
     for row in a:
-        codes = act_codes(row, zp) if wire & NIBBLE else None
+        codes = act_codes(row, zp) if wire & ACTS4 else None
         if wire & SPARSE:
             keep = (codes != 0) if codes is not None else (row != np.int8(zp))
             out.append(np.packbits(keep, bitorder="little").tobytes())
@@ -175,7 +181,7 @@ def unpack_acts(body: bytes, count: int, cut: int, zp: int, wire: int) -> I8:
         if len(data) != size:
             raise ProtocolError(f"{what}: sample {i} is cut short ({len(data)} of {size} bytes)")
         pos += size
-        if wire & NIBBLE:
+        if wire & ACTS4:
             codes = _unnibble(data, k, what)
             if wire & SPARSE and np.any(codes == 0):
                 raise ProtocolError(f"{what}: sample {i}'s bitmap names a zero activation")
@@ -191,12 +197,12 @@ def unpack_acts(body: bytes, count: int, cut: int, zp: int, wire: int) -> I8:
 
 
 def pack_grads(grads: npt.ArrayLike, mask: Mask | None, wire: int) -> bytes:
-    """Codes gradients [n, cut] (NIBBLE: each in [-8, 7]); SPARSE: only where mask [n, cut]."""
+    """Codes gradients [n, cut] (GRADS4: each in [-8, 7]); SPARSE: only where mask [n, cut]."""
     g = np.asarray(grads, dtype=np.int8)
     out = []
     for i, row in enumerate(g):
         v = row[mask[i]] if mask is not None else row
-        if wire & NIBBLE:
+        if wire & GRADS4:
             if v.size and (v.min() < -8 or v.max() > 7):
                 raise ValueError("a 4-bit gradient holds values in [-8, 7]")
             out.append(_nibbles(v.astype(np.int64)))
@@ -218,7 +224,7 @@ def unpack_grads(body: bytes, count: int, cut: int, mask: Mask | None, wire: int
         if len(data) != size:
             raise ProtocolError(f"{what}: sample {i} is cut short ({len(data)} of {size} bytes)")
         pos += size
-        if wire & NIBBLE:
+        if wire & GRADS4:
             u = _unnibble(data, k, what)
             out[i, keep] = np.where(u >= 8, u - 16, u).astype(np.int8)
         else:
@@ -244,3 +250,27 @@ def grad_per_frame(cut: int, wire: int) -> int:
     from tinysplit.core.protocol.spec import GRAD_PACKED_FIXED_SIZE, MAX_PAYLOAD
 
     return (MAX_PAYLOAD - GRAD_PACKED_FIXED_SIZE) // (worst_grad_sample(cut, wire) + 4)
+
+
+def step_frames(
+    acts: npt.ArrayLike, zp: int, wire: int, labelled: bool
+) -> tuple[list[int], list[int]]:
+    """Payload bytes of each SMASHED_PACKED and each GRAD_PACKED frame of a step whose
+    activations on the wire are acts [batch, cut] (what the protocol makes of them)."""
+    from tinysplit.core.protocol import spec
+
+    a = np.asarray(acts, dtype=np.int8)
+    batch, cut = a.shape
+    sent = (a != np.int8(zp)).sum(axis=1) if wire & SPARSE else np.full(batch, cut)
+    up_per, down_per = smashed_per_frame(cut, wire), grad_per_frame(cut, wire)
+    up = [
+        spec.SMASHED_PACKED_FIXED_SIZE
+        + sum(int(labelled) + acts_sample_size(int(k), cut, wire) for k in sent[f : f + up_per])
+        for f in range(0, batch, up_per)
+    ]
+    down = [
+        spec.GRAD_PACKED_FIXED_SIZE
+        + sum(4 + grad_sample_size(int(k), cut, wire) for k in sent[f : f + down_per])
+        for f in range(0, batch, down_per)
+    ]
+    return up, down

@@ -128,12 +128,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const int8_t zp = (int8_t)(-128 + (data[0] % 241u)); /* 127 - zp >= 15 */
         int8_t *g = malloc(n);
         check(g != NULL);
-        for (uint8_t fmt = 2u; fmt <= 6u; fmt = (uint8_t)(fmt + 2u)) {
+        for (uint8_t fmt = 2u; fmt <= 14u; fmt = (uint8_t)(fmt + 2u)) {
             int32_t used = ts_unpack_grad(data + n, (uint32_t)(size - n), (const int8_t *)data, n,
                                           zp, fmt, g);
             check(used <= (int32_t)(size - n));
             const uint32_t worst = ((fmt & TS_WIRE_SPARSE) ? (n + 7u) / 8u : 0u) +
-                                   ((fmt & TS_WIRE_NIBBLE) ? (n + 1u) / 2u : n);
+                                   ((fmt & TS_WIRE_ACTS4) ? (n + 1u) / 2u : n);
             uint8_t *packed = malloc(worst ? worst : 1u);
             check(packed != NULL);
             check(ts_pack_acts((const int8_t *)data, n, zp, fmt, packed) <= worst);

@@ -82,7 +82,9 @@ def packed_grads(n: int) -> PackedGrad:
     import numpy as np
 
     g = (np.arange(n * CUT, dtype=np.int64) % 15 - 7).astype(np.int8).reshape(n, CUT)
-    return PackedGrad.of(np.full(n, 1e-3, np.float32), g, int(WireBit.NIBBLE), None, 0)
+    return PackedGrad.of(
+        np.full(n, 1e-3, np.float32), g, int(WireBit.ACTS4 | WireBit.GRADS4), None, 0
+    )
 
 
 def head_in(mode: HeadMode, n: int) -> HeadIn:

@@ -7,16 +7,17 @@ uint8_t ts_pack_act_level(int8_t q, int8_t zp)
 {
     int32_t d = (int32_t)q - zp;
     const int32_t r = 127 - (int32_t)zp;
-    if (d < 0) {
-        d = 0;
+    if (d <= 0) {
+        return 0u; /* level 0 is the zero point alone: a ReLU's zeros stay its zeros */
     }
-    return (uint8_t)((d * 15 + r / 2) / r); /* non-negative: C's division is the floor */
+    const int32_t u = (d * 15 + r / 2) / r; /* non-negative: C's division is the floor */
+    return (uint8_t)(u < 1 ? 1 : u);
 }
 
-/* The value (8-bit) or level (NIBBLE) sent for q, and whether SPARSE names it. */
+/* The value (8-bit) or level (ACTS4) sent for q, and whether SPARSE names it. */
 static uint8_t coded(int8_t q, int8_t zp, uint8_t wire, int *named)
 {
-    if (wire & TS_WIRE_NIBBLE) {
+    if (wire & TS_WIRE_ACTS4) {
         uint8_t u = ts_pack_act_level(q, zp);
         *named = u != 0u;
         return u;
@@ -45,7 +46,7 @@ uint32_t ts_pack_acts(const int8_t *q, uint32_t n, int8_t zp, uint8_t wire, uint
             }
             out[k / 8u] = (uint8_t)(out[k / 8u] | (1u << (k % 8u)));
         }
-        if (wire & TS_WIRE_NIBBLE) {
+        if (wire & TS_WIRE_ACTS4) {
             if (nibbles % 2u == 0u) {
                 out[pos++] = v;
             } else {
@@ -73,7 +74,7 @@ int32_t ts_unpack_grad(const uint8_t *in, uint32_t avail, const int8_t *acts, ui
             g[k] = 0;
             continue;
         }
-        if (wire & TS_WIRE_NIBBLE) {
+        if (wire & TS_WIRE_GRADS4) {
             if (nibbles % 2u == 0u) {
                 if (pos >= avail) {
                     return -1;
@@ -90,7 +91,7 @@ int32_t ts_unpack_grad(const uint8_t *in, uint32_t avail, const int8_t *acts, ui
             g[k] = (int8_t)in[pos++];
         }
     }
-    if ((wire & TS_WIRE_NIBBLE) && nibbles % 2u == 1u && (in[pos - 1u] >> 4) != 0u) {
+    if ((wire & TS_WIRE_GRADS4) && nibbles % 2u == 1u && (in[pos - 1u] >> 4) != 0u) {
         return -1;
     }
     return (int32_t)pos;

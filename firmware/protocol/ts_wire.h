@@ -80,11 +80,13 @@
 /* HELLO flags (bits) */
 #define TS_HELLO_FLAG_PAIRED 1u
 #define TS_HELLO_FLAG_WIRE_SPARSE 2u
-#define TS_HELLO_FLAG_WIRE_NIBBLE 4u
+#define TS_HELLO_FLAG_WIRE_ACTS4 4u
+#define TS_HELLO_FLAG_WIRE_GRADS4 8u
 
 /* Wire formats (bits of SMASHED_PACKED's and GRAD_PACKED's wire; 0 is int8) */
 #define TS_WIRE_SPARSE 2u
-#define TS_WIRE_NIBBLE 4u
+#define TS_WIRE_ACTS4 4u
+#define TS_WIRE_GRADS4 8u
 
 /* EVAL splits */
 #define TS_SPLIT_TRAIN 0u
@@ -268,16 +270,18 @@
 #define TS_GRAD_PER_FRAME(cut) \
     ((TS_WIRE_MAX_PAYLOAD - TS_GRAD_FIXED_SIZE) / ((uint32_t)(cut) + 4u))
 /* SMASHED_PACKED / GRAD_PACKED (wire bits w): samples per frame at the worst case of a
- * sample (every position sent): a bitmap with SPARSE, values in nibbles with NIBBLE. */
-#define TS_PACKED_VALUES(cut, w) \
-    (((w) & TS_WIRE_NIBBLE) ? ((uint32_t)(cut) + 1u) / 2u : (uint32_t)(cut))
+ * sample (every position sent): a bitmap with SPARSE, values in nibbles with ACTS4 and
+ * GRADS4. */
+#define TS_PACKED_NIBBLES(cut, w, bit) \
+    (((w) & (bit)) ? ((uint32_t)(cut) + 1u) / 2u : (uint32_t)(cut))
 #define TS_PACKED_BITMAP(cut, w) \
     (((w) & TS_WIRE_SPARSE) ? ((uint32_t)(cut) + 7u) / 8u : 0u)
 #define TS_SMASHED_PACKED_PER_FRAME(cut, w) \
     ((TS_WIRE_MAX_PAYLOAD - TS_SMASHED_PACKED_FIXED_SIZE) / \
-     (TS_PACKED_BITMAP(cut, w) + TS_PACKED_VALUES(cut, w) + 1u))
+     (TS_PACKED_BITMAP(cut, w) + TS_PACKED_NIBBLES(cut, w, TS_WIRE_ACTS4) + 1u))
 #define TS_GRAD_PACKED_PER_FRAME(cut, w) \
-    ((TS_WIRE_MAX_PAYLOAD - TS_GRAD_PACKED_FIXED_SIZE) / (TS_PACKED_VALUES(cut, w) + 4u))
+    ((TS_WIRE_MAX_PAYLOAD - TS_GRAD_PACKED_FIXED_SIZE) / \
+     (TS_PACKED_NIBBLES(cut, w, TS_WIRE_GRADS4) + 4u))
 /* Samples per HEAD_IN / HEAD_OUT frame: an f32 scale + head int8 values each. */
 #define TS_HEAD_PER_FRAME(head) \
     ((TS_WIRE_MAX_PAYLOAD - TS_HEAD_OUT_FIXED_SIZE) / ((uint32_t)(head) + 4u))

@@ -52,6 +52,7 @@ MD_NAME, JSON_NAME = "BENCHMARKS.md", "BENCHMARKS.json"
 
 def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     """Writes BENCHMARKS.md and BENCHMARKS.json into out_dir; returns their paths."""
+    merge_wire_rows(report)
     (out_dir / JSON_NAME).write_text(json.dumps(_finite(report), indent=2) + "\n")
     (out_dir / MD_NAME).write_text(markdown(report))
     return out_dir / MD_NAME, out_dir / JSON_NAME
@@ -123,6 +124,10 @@ def run_bench(
         overlap = run_overlap(work / "overlap", workloads, say, quick)
         seconds["overlap"] = time.monotonic() - t
 
+        t = time.monotonic()
+        wire = run_wire(work / "wire", workloads, say, quick)
+        seconds["wire"] = time.monotonic() - t
+
     seconds["total"] = time.monotonic() - t0
     return {
         "bench": {
@@ -146,6 +151,7 @@ def run_bench(
         "fleet": fleet,
         "sealing": sealing,
         "overlap": overlap,
+        "wire": wire,
     }
 
 
@@ -173,6 +179,39 @@ def run_overlap(
         section["started"] = started
         section["commit"] = _provenance().get("commit")
     return dict(section)
+
+
+def run_wire(
+    work: Path, workloads: list[str], say: Callable[[str], None], quick: bool
+) -> dict[str, Any]:
+    """Section 10, with its own provenance (`tinysplit bench --wire-only` runs it alone)."""
+    from tinysplit.host.bench import wire
+
+    board = LINK_BOARD if quick else ACCURACY_BOARD
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    section = _attempt(say, "wire", wire.measure, work, workloads, say, quick, board)
+    if section.get("status") != "not run":
+        section["started"] = started
+        section["commit"] = _provenance().get("commit")
+    return dict(section)
+
+
+def merge_wire_rows(report: dict[str, Any]) -> None:
+    """Section 2's link rows: today's (int8, the link board's run) named `wire` int8, then one
+    row per workload and wire format from section 10 (`wire`, `accuracy`)."""
+    from tinysplit.host.bench import wire
+
+    link = report.get("link", {})
+    if not isinstance(link.get("workloads"), list):
+        return
+    coded = wire.link_rows(report.get("wire", {}))
+    int8 = {r["workload"]: r for r in coded if r["wire"] == "int8"}
+    rows = [r for r in link["workloads"] if r.get("wire", "int8") == "int8"]
+    for r in rows:
+        r["wire"] = "int8"
+        if r["workload"] in int8:  # the same training: its accuracy from section 10's run
+            r["accuracy"] = int8[r["workload"]]["accuracy"]
+    link["workloads"] = rows + [r for r in coded if r["wire"] != "int8"]
 
 
 def run_fleet(
@@ -450,6 +489,9 @@ def markdown(report: dict[str, Any]) -> str:
                 "## 9. The wire and the kernels overlap",
                 _overlap_md,
             ),
+            _section_or(
+                report.get("wire", md.not_run("not measured")), "## 10. Wire formats", _wire_md
+            ),
         ]
     )
 
@@ -462,6 +504,18 @@ def _overlap_md(section: dict[str, Any]) -> str:
         text += (
             f"\nMeasured on {section['started']}, commit {section.get('commit') or '?'} "
             "(`tinysplit bench --overlap-only` updates this section alone).\n"
+        )
+    return text
+
+
+def _wire_md(section: dict[str, Any]) -> str:
+    from tinysplit.host.bench import wire
+
+    text = wire.markdown(section)
+    if section.get("started"):
+        text += (
+            f"\nMeasured on {section['started']}, commit {section.get('commit') or '?'} "
+            "(`tinysplit bench --wire-only` updates this section alone).\n"
         )
     return text
 

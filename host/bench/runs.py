@@ -45,12 +45,12 @@ def quick_epochs(n_train: int, batch: int, epochs: int) -> int:
     return max(1, min(epochs, QUICK_MAX_STEPS // steps_per_epoch(n_train, batch)))
 
 
-def prepare(workload: str, seed: int, out_dir: Path, quick: bool) -> Prepared:
+def prepare(workload: str, seed: int, out_dir: Path, quick: bool, wire: str = "int8") -> Prepared:
     """Exports the workload (default cut, board mps2_an386's budget) with initial weights from
     `seed`; its own batch, lr and epochs (--quick: fewer epochs), data order from `seed`."""
     from tinysplit.codegen.export import export_client
 
-    res = export_client(workload, None, out_dir, seed=seed)
+    res = export_client(workload, None, out_dir, seed=seed, wire=wire)
     hp = res.manifest["hyperparameters"]
     epochs = int(hp["epochs"])
     if quick:
@@ -62,12 +62,19 @@ def prepare(workload: str, seed: int, out_dir: Path, quick: bool) -> Prepared:
 # ---- payload of a training step, from the protocol's own definition -------------------------
 
 
-def step_payload(batch: int, cut_size: int) -> dict[str, int]:
+def step_payload(batch: int, cut_size: int, smashed: SmashedBatch | None = None) -> dict[str, int]:
     """Payload bytes and frames of one training step of `batch` samples, each way: TRAIN_STEP,
-    GRAD and COMMIT to the client; SMASHED and STEP_DONE to the server (docs/protocol.md)."""
+    GRAD and COMMIT to the client; SMASHED and STEP_DONE to the server (docs/protocol.md). A
+    coded wire's (smashed.wire): SMASHED_PACKED and GRAD_PACKED as the step's activations make
+    them."""
     from tinysplit.core.protocol import spec
+    from tinysplit.core.protocol import wire as codec
 
     frames = spec.training_step_payloads(batch, cut_size)
+    if smashed is not None and smashed.wire:
+        frames[spec.MsgType.SMASHED], frames[spec.MsgType.GRAD] = codec.step_frames(
+            smashed.acts, smashed.zero_point, smashed.wire, smashed.labels is not None
+        )
     to_client = [p for m in spec.TO_BOARD for p in frames[m]]
     to_server = [p for m in spec.TO_HOST for p in frames[m]]
     return {
@@ -134,14 +141,14 @@ class _Metered:
         return out
 
     def forward(self, step: int, lr: float, indices: npt.NDArray[np.int64]) -> SmashedBatch:
-        expected = step_payload(len(indices), self.link.cut_size)
         m = self.meter
         m.steps += 1
         m.samples += len(indices)
+        out: SmashedBatch = self._counted(lambda: self.link.forward(step, lr, indices))
+        expected = step_payload(len(indices), self.link.cut_size, out)
         for way in _WAYS:
             m.payload[way] += expected[way]
             m.payload_frames[way] += expected[f"frames_{way}"]
-        out: SmashedBatch = self._counted(lambda: self.link.forward(step, lr, indices))
         return out
 
     def backward(

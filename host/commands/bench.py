@@ -51,6 +51,12 @@ def add_parser(sub: Any) -> None:
         "rate-fixed emulated board) and update BENCHMARKS.md/.json",
     )
     p.add_argument(
+        "--wire-only",
+        action="store_true",
+        help="measure only section 10 (bytes per sample and accuracy per wire format) and "
+        "update BENCHMARKS.md/.json",
+    )
+    p.add_argument(
         "--workload",
         action="append",
         metavar="NAME",
@@ -75,7 +81,7 @@ def run(args: argparse.Namespace) -> None:
 
     if args.soak < 0:
         raise BadInput(f"--soak {args.soak:g}: give seconds >= 0")
-    if args.fleet_only or args.seal_only or args.overlap_only:
+    if args.fleet_only or args.seal_only or args.overlap_only or args.wire_only:
         _one_section(args, workloads, out_dir)
         return
     report = run_bench(
@@ -86,18 +92,25 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _one_section(args: argparse.Namespace, workloads: list[str], out_dir: Path) -> None:
-    """Section 7 (--fleet-only), 8 (--seal-only) and/or 9 (--overlap-only) alone, merged into
+    """Section 7 (--fleet-only), 8 (--seal-only), 9 (--overlap-only) and/or 10 (--wire-only)
+    alone, merged into
     the BENCHMARKS.json already there (the other sections and their provenance unchanged), and
     BENCHMARKS.md rendered again from it."""
     import json
     import tempfile
 
-    from tinysplit.host.bench.report import JSON_NAME, run_fleet, run_overlap, run_sealing
+    from tinysplit.host.bench.report import (
+        JSON_NAME,
+        run_fleet,
+        run_overlap,
+        run_sealing,
+        run_wire,
+    )
 
     path = out_dir / JSON_NAME
     flag = next(
         f"--{name.replace('_', '-')}"
-        for name in ("fleet_only", "seal_only", "overlap_only")
+        for name in ("fleet_only", "seal_only", "overlap_only", "wire_only")
         if getattr(args, name)
     )
     try:
@@ -118,5 +131,8 @@ def _one_section(args: argparse.Namespace, workloads: list[str], out_dir: Path) 
                 Path(tmp) / "overlap", workloads, Progress(), args.quick
             )
             done.append("9")
+        if args.wire_only:
+            report["wire"] = run_wire(Path(tmp) / "wire", workloads, Progress(), args.quick)
+            done.append("10")
     md_path, json_path = write_report(report, out_dir)
     print(f"wrote section {' and '.join(done)} into {md_path} and {json_path}")

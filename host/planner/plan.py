@@ -25,6 +25,7 @@ training sample, device and wire together (ties: less RAM).
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -93,23 +94,60 @@ class Wire:
     grad_payload: float  # per sample: GRAD payload share (what the board decodes)
     fits_frame: bool  # one sample's cut fits a SMASHED and a GRAD frame
 
+    frames_up: int = 1  # SMASHED (or SMASHED_PACKED) frames per step
+    frames_down: int = 1  # GRAD (or GRAD_PACKED) frames per step
+
     @classmethod
-    def of(cls, cut_size: int, batch: int, head_size: int = 0, *, sealed: bool = True) -> Wire:
-        """sealed: a paired board's frames (the default export) carry a counter and a tag."""
+    def of(
+        cls,
+        cut_size: int,
+        batch: int,
+        head_size: int = 0,
+        *,
+        sealed: bool = True,
+        wire: int = 0,
+        zero_share: tuple[float, float] = (0.0, 0.0),
+    ) -> Wire:
+        """sealed: a paired board's frames (the default export) carry a counter and a tag.
+        wire: a coded format (core/protocol/wire.py bits); its samples are as large as a
+        sample with zero_share (int8, after ACTS4's levels) of its activations at the zero point."""
         from tinysplit.core.protocol import spec
+        from tinysplit.core.protocol import wire as codec
 
         seal = spec.SEAL_OVERHEAD if sealed else 0
 
-        def framed(payload: int) -> int:
+        def framed(payload: float) -> int:
             # a 0x00 before the frame, COBS(header | payload | crc) at worst, the 0x00 after
-            return 1 + spec.cobs_max_encoded(spec.HEADER_SIZE + payload + seal + spec.CRC_SIZE) + 1
+            raw = spec.HEADER_SIZE + payload + seal + spec.CRC_SIZE
+            return 1 + spec.cobs_max_encoded(math.ceil(raw)) + 1
 
-        frames = spec.training_step_payloads(batch, cut_size, head_size)
-        fits = spec.smashed_per_frame(cut_size) >= 1 and spec.grad_per_frame(cut_size) >= 1
+        frames: dict[spec.MsgType, list[float]] = {
+            m: [float(p) for p in ps]
+            for m, ps in spec.training_step_payloads(batch, cut_size, head_size).items()
+        }
+        per_up, per_down = spec.smashed_per_frame(cut_size), spec.grad_per_frame(cut_size)
+        smashed, grad = spec.MsgType.SMASHED, spec.MsgType.GRAD
+        if wire:
+            per_up = codec.smashed_per_frame(cut_size, wire)
+            per_down = codec.grad_per_frame(cut_size, wire)
+            zero = zero_share[1] if wire & codec.ACTS4 else zero_share[0]
+            sent = cut_size * (1.0 - zero) if wire & codec.SPARSE else float(cut_size)
+            acts = sent / 2 if wire & codec.ACTS4 else sent
+            grads = sent / 2 if wire & codec.GRADS4 else sent
+            bitmap = (cut_size + 7) // 8 if wire & codec.SPARSE else 0
+            label = 0 if head_size else 1
+            counts = [min(max(per_up, 1), batch - f) for f in range(0, batch, max(per_up, 1))]
+            frames[smashed] = [
+                spec.SMASHED_PACKED_FIXED_SIZE + n * (label + bitmap + acts) for n in counts
+            ]
+            counts = [min(max(per_down, 1), batch - f) for f in range(0, batch, max(per_down, 1))]
+            frames[grad] = [spec.GRAD_PACKED_FIXED_SIZE + n * (4 + grads) for n in counts]
+        fits = per_up >= 1 and per_down >= 1
         up = sum(framed(p) for m in spec.TO_HOST for p in frames[m])
         down = sum(framed(p) for m in spec.TO_BOARD for p in frames[m])
-        s_pay, g_pay = sum(frames[spec.MsgType.SMASHED]), sum(frames[spec.MsgType.GRAD])
-        return cls(up / batch, down / batch, s_pay / batch, g_pay / batch, fits)
+        s_pay, g_pay = sum(frames[smashed]), sum(frames[grad])
+        return cls(up / batch, down / batch, s_pay / batch, g_pay / batch, fits,
+                   len(frames[smashed]), len(frames[grad]))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -134,13 +172,14 @@ class CutPlan:
     fits_flash: bool
     fits_frame: bool
     recomputed: tuple[str, ...]  # ops whose outputs the backward recomputes
+    fits_wire: bool = True  # the --wire format can carry this cut (a ReLU's output)
     pareto: bool = False
     recommended: bool = False
     memory: MemoryPlan | None = field(default=None, compare=False, repr=False)  # the export's
 
     @property
     def fits(self) -> bool:
-        return self.fits_ram and self.fits_flash and self.fits_frame
+        return self.fits_ram and self.fits_flash and self.fits_frame and self.fits_wire
 
     @property
     def bytes_per_sample(self) -> float:
@@ -164,6 +203,7 @@ class CutPlan:
                 (self.fits_ram, "RAM"),
                 (self.fits_flash, "flash"),
                 (self.fits_frame, "frame"),
+                (self.fits_wire, "wire"),
             )
             if not ok
         ]
@@ -329,15 +369,23 @@ def _same_as(layers: Sequence[Any], cut: int) -> int:
 
 
 def plan_cut(
-    cp: ClientPlan, after: str, board: Board, baud: int, cut: int | None = None
+    cp: ClientPlan, after: str, board: Board, baud: int, cut: int | None = None, wire_bits: int = 0
 ) -> CutPlan:
     """Costs of one cut from its client plan; cut: the boundary as asked for (the exporter's
-    own count is one more when it put a Flatten at the cut)."""
+    own count is one more when it put a Flatten at the cut). wire_bits: a coded --wire (a cut
+    that is no ReLU's output cannot carry it: fits_wire False, priced as int8)."""
     from tinysplit.core.golden.ops import op_kind
     from tinysplit.host.costmodel.model import predict_training
 
     head = cp.head
-    wire = Wire.of(cp.cut_size, cp.max_batch, 0 if head is None else head.in_features)
+    coded = wire_bits if cp.relu_cut else 0
+    wire = Wire.of(
+        cp.cut_size,
+        cp.max_batch,
+        0 if head is None else head.in_features,
+        wire=coded,
+        zero_share=cp.zero_share,
+    )
     cost = predict_training(
         cp.ops,
         cp.layout,
@@ -355,7 +403,6 @@ def plan_cut(
         head_insns = sum(kernel_insns(op_case(head, k), board.core) for k in kinds)
         total += head_insns
         macs += 3 * head.in_features * head.out_features
-    from tinysplit.core.protocol import spec
 
     rate = board.clock_hz / _cpi(board.core)  # instructions per second
     batch = cp.max_batch
@@ -365,8 +412,8 @@ def plan_cut(
         commit_s=cost.commit / rate,
         up_s=batch * wire.up * 10 / baud,
         down_s=batch * wire.down * 10 / baud,
-        frames_up=-(-batch // max(1, spec.smashed_per_frame(cp.cut_size))),
-        frames_down=-(-batch // max(1, spec.grad_per_frame(cp.cut_size))),
+        frames_up=wire.frames_up,
+        frames_down=wire.frames_down,
     )
     return CutPlan(
         cut=cp.cut if cut is None else cut,
@@ -386,6 +433,7 @@ def plan_cut(
         fits_ram=board.ram_bytes is None or cp.plan.ram_peak <= board.ram_bytes,
         fits_flash=board.flash_bytes is None or cp.plan.flash <= board.flash_bytes,
         fits_frame=wire.fits_frame,
+        fits_wire=coded == wire_bits,
         recomputed=tuple(
             f"op{i} {op_kind(op)}"
             for i, (op, r) in enumerate(zip(cp.ops, cp.layout.recompute, strict=True))

@@ -65,7 +65,7 @@ class GoldenClient:
             acts = with_noise(acts, *self.state.noise, step=step)
         scale, zp, _, _ = cut_quant(self.ops)
         wire = self.state.wire
-        if wire:  # what the host reads back from SMASHED_PACKED (4-bit levels with NIBBLE)
+        if wire:  # what the host reads back from SMASHED_PACKED (4-bit levels with ACTS4)
             acts = on_the_wire(acts, zp, wire)
         labels = None if self.head_layer is not None else ys.astype(np.int64)
         return SmashedBatch(acts, labels, float(scale), zp, wire)

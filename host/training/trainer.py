@@ -147,7 +147,7 @@ def quantize_cut_gradient(
     grad: npt.NDArray[np.float32], loss: float, step: int, smashed: SmashedBatch | None = None
 ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]:
     """int8 per sample with its own max-abs scale; refuses NaN/inf before anything is sent.
-    A coded wire (smashed.wire): 0 where SPARSE sends nothing, [-7, 7] with NIBBLE."""
+    A coded wire (smashed.wire): 0 where SPARSE sends nothing, [-7, 7] with GRADS4."""
     if not np.isfinite(loss) or not np.all(np.isfinite(grad)):
         raise NonFiniteGradient(
             f"step {step}: the loss or cut gradient is not finite (loss={loss}); nothing was "
@@ -161,7 +161,7 @@ def quantize_cut_gradient(
         mask = wire_codec.sent_mask(smashed.acts, smashed.zero_point, wire)
         for i, row in enumerate(grad):
             keep = mask[i] if mask is not None else None
-            q[i], scales[i] = quantize_gradient_packed(row, keep, bool(wire & wire_codec.NIBBLE))
+            q[i], scales[i] = quantize_gradient_packed(row, keep, bool(wire & wire_codec.GRADS4))
         return q, scales
     for i, row in enumerate(grad):
         q[i], scales[i] = quantize_gradient(row)

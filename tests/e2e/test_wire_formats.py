@@ -16,7 +16,7 @@ from e2e_support import Run, run_steps
 from tinysplit.codegen.export import export_client, load_client_state
 from tinysplit.core.errors import BadInput
 from tinysplit.core.golden.step import cut_quant, ops_forward, ops_train_step
-from tinysplit.core.protocol.wire import NIBBLE, SPARSE, on_the_wire, wire_bits
+from tinysplit.core.protocol.wire import GRADS4, SPARSE, on_the_wire, wire_bits
 from tinysplit.host.board.build import build_firmware
 from tinysplit.host.training.weights import first_blob_difference, ops_blob
 
@@ -53,7 +53,7 @@ def _replay(export_dir: Path, run: Run, wire: str) -> None:
         assert (np.float32(rec.scale), rec.zero_point) == (scale, zp), f"{wire} step {i}"
         if bits & SPARSE:  # nothing where the activation was the zero point
             assert not np.any(rec.grads[rec.smashed == np.int8(zp)]), f"{wire} step {i}"
-        if bits & NIBBLE:
+        if bits & GRADS4:
             assert np.abs(rec.grads.astype(int)).max() <= 7, f"{wire} step {i}"
         ops_train_step(state.ops, xs, rec.grads, rec.grad_scales, LR)
         assert rec.weights_crc == zlib.crc32(ops_blob(state.ops)), (
