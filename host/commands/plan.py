@@ -8,7 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from tinysplit.core.errors import BadInput
-from tinysplit.host.commands.export import add_labels_option, add_ram_budget_option
+from tinysplit.host.commands.export import (
+    add_labels_option,
+    add_ram_budget_option,
+    add_wire_option,
+)
 from tinysplit.host.commands.runs import check_plot
 from tinysplit.host.planner.plan import format_table, plan_model
 
@@ -31,6 +35,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
     add_labels_option(p)
     add_ram_budget_option(p)
+    add_wire_option(p)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -52,7 +57,7 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     progress = (lambda t: print(t, file=sys.stderr)) if sys.stderr.isatty() else None
     report = plan_model(
         args.model, args.board, args.baud, args.data, say=progress, labels=args.labels,
-        ram_budget=args.ram_budget,
+        ram_budget=args.ram_budget, wire=args.wire,
     )  # fmt: skip
     if privacy:
         from dataclasses import replace

@@ -220,6 +220,22 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class WireRow:
+    """One wire format at the recommended cut: framed bytes, times, and the accuracy cost
+    `tinysplit bench` measured (section 10; None where it has no figure)."""
+
+    wire: str
+    fits: bool  # the cut can carry it (a ReLU's output)
+    up_bytes: float
+    down_bytes: float
+    wire_s: float
+    overlap_s: float
+    to_int8: float  # bytes per sample over int8's
+    points: float | None = None  # accuracy vs int8, points (bench section 10)
+    measured_to_int8: float | None = None  # bytes vs int8 as the bench's link counted them
+
+
+@dataclass(frozen=True)
 class PlanReport:
     model: str
     board: Board
@@ -230,6 +246,9 @@ class PlanReport:
     #: cut -> {"dcor", "ssim"} from a `tinysplit audit` of the model (plan --audit FILE)
     privacy: dict[int, dict[str, float]] = field(default_factory=dict)
     labels: str = "host"  # "client": U-shaped (the head and the loss on the board)
+    wire: str = "int8"  # --wire: the format every cut is priced in
+    wire_rows: tuple[WireRow, ...] = ()  # every format at the recommended cut
+    zero_share: float | None = None  # at the recommended cut, initial weights
 
     @property
     def recommended(self) -> CutPlan | None:
@@ -248,6 +267,9 @@ class PlanReport:
             "skipped": [asdict(s) for s in self.skipped],
             "recommended": None if rec is None else rec.cut,
             "rule": RECOMMENDATION_RULE,
+            "wire": self.wire,
+            "wire_formats": [asdict(w) for w in self.wire_rows],
+            "zero_share": self.zero_share,
         }
 
     def _cut_json(self, c: CutPlan) -> dict[str, Any]:
@@ -477,11 +499,19 @@ def plan_model(
     say: Callable[[str], None] | None = None,
     labels: str = "host",
     ram_budget: int | None = None,
+    wire: str = "int8",
 ) -> PlanReport:
     """Plans every candidate cut of `model` for `board_name`. labels "client": U-shaped (the
-    model's last Dense and the loss on the board too: its RAM, compute and extra hop)."""
+    model's last Dense and the loss on the board too: its RAM, compute and extra hop). wire:
+    the format every cut is priced in; the report also prices every format at the
+    recommended cut (wire_rows)."""
     from tinysplit.codegen.export import plan_client
+    from tinysplit.core.protocol import wire as codec
 
+    try:
+        bits = codec.wire_bits(wire)
+    except ValueError as e:
+        raise BadInput(f"--wire: {e}") from None
     board = Board.load(board_name)
     rate = parse_baud(baud, board)
     candidates, skipped = candidate_cuts(model, seed)
@@ -489,6 +519,7 @@ def plan_model(
         why = f": {skipped[0].reason}" if skipped else ""
         raise UnsupportedLayer(f"model {model} has no layer boundary the client can run{why}")
     cuts: list[CutPlan] = []
+    plans: dict[int, tuple[ClientPlan, str]] = {}
     refused: list[BadInput] = []
     batch = 0
     for cut, after in candidates:
@@ -502,14 +533,64 @@ def plan_model(
             refused.append(e)
             continue
         batch = cp.max_batch
-        cuts.append(plan_cut(cp, after, board, rate, cut))
+        plans[cut] = (cp, after)
+        cuts.append(plan_cut(cp, after, board, rate, cut, bits))
     if not cuts:  # the same reason for every cut (no data set, ...): the exporter's own words
         raise refused[0]
     name = str(model) if not isinstance(model, Path) else model.name
+    marked = mark(cuts)
+    rec = next((c for c in marked if c.recommended), None)
+    rows: tuple[WireRow, ...] = ()
+    zero = None
+    if rec is not None:
+        cp, after = plans[rec.cut]
+        rows = wire_rows(cp, after, board, rate, rec.cut, name)
+        zero = cp.zero_share[0] if cp.relu_cut else None
     return PlanReport(
-        name, board, rate, batch, tuple(mark(cuts)), tuple(sorted(skipped, key=lambda s: s.cut)),
-        labels=labels,
+        name, board, rate, batch, tuple(marked), tuple(sorted(skipped, key=lambda s: s.cut)),
+        labels=labels, wire=wire, wire_rows=rows, zero_share=zero,
     )  # fmt: skip
+
+
+def wire_rows(
+    cp: ClientPlan, after: str, board: Board, baud: int, cut: int, model: str
+) -> tuple[WireRow, ...]:
+    """Every wire format at one cut, with the accuracy cost `tinysplit bench` measured."""
+    from tinysplit.core.protocol import wire as codec
+
+    measured = bench_wire_figures(model)
+    base = plan_cut(cp, after, board, baud, cut, 0)
+    out = []
+    for name, bits in codec.NAMES.items():
+        c = plan_cut(cp, after, board, baud, cut, bits)
+        m = measured.get(name, {})
+        ratio = c.bytes_per_sample / base.bytes_per_sample
+        row = WireRow(name, c.fits_wire, c.up_bytes, c.down_bytes, c.wire_s, c.overlap_s, ratio,
+                      m.get("points"), m.get("to_int8"))  # fmt: skip
+        out.append(row)
+    return tuple(out)
+
+
+def bench_wire_figures(model: str) -> dict[str, dict[str, float]]:
+    """Section 10 of the checkout's BENCHMARKS.json for a bundled model: per wire format, its
+    accuracy vs int8 (points) and bytes vs int8; {} without one (an installed package, or a
+    model the bench does not run)."""
+    import json
+
+    from tinysplit.core.paths import is_checkout, source_root
+
+    try:
+        if not is_checkout():
+            return {}
+        report = json.loads((source_root() / "BENCHMARKS.json").read_text())
+        rows = report.get("wire", {}).get("workloads", [])
+        return {
+            str(r["wire"]): {"points": float(r["points_vs_int8"]), "to_int8": float(r["to_int8"])}
+            for r in rows
+            if r.get("workload") == model and r.get("status") == "ok"
+        }
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError):
+        return {}
 
 
 # ---- output ---------------------------------------------------------------------------------
@@ -601,4 +682,46 @@ def format_table(r: PlanReport) -> str:
             f"{RECOMMENDATION_RULE}"
         )
     wrapped = [textwrap.fill(x, width=100, subsequent_indent="  ") for x in legend]
-    return "\n".join([title, *lines, *wrapped])
+    return "\n".join([title, *lines, *wrapped, *_wire_table(r)])
+
+
+def _wire_table(r: PlanReport) -> list[str]:
+    """Every wire format at the recommended cut: bytes, times, and the bench's accuracy cost."""
+    rec = r.recommended
+    if rec is None or not r.wire_rows:
+        return []
+    head = ("wire", "up B", "down B", "wire ms", "overlap ms", "x int8", "bench x int8",
+            "accuracy vs int8")  # fmt: skip
+    rows: list[tuple[str, ...]] = [head]
+    for w in r.wire_rows:
+        if not w.fits:
+            rows.append((w.wire, "-", "-", "-", "-", "-", "-", "no: the cut is not a ReLU's"))
+            continue
+        rows.append((
+            f"{w.wire}{' <' if w.wire == r.wire else ''}", f"{w.up_bytes:,.0f}",
+            f"{w.down_bytes:,.0f}", _ms(w.wire_s), _ms(w.overlap_s), f"{w.to_int8:.2f}",
+            "-" if w.measured_to_int8 is None else f"{w.measured_to_int8:.2f}",
+            "-" if w.points is None else f"{w.points:+.2f} points",
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    table = [
+        "  ".join(
+            cell.ljust(wd) if i in (0, 7) else cell.rjust(wd)
+            for i, (cell, wd) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
+    zeros = (
+        f"{r.zero_share:.0%} of the cut's activations are zero at the initial weights (64 "
+        "training samples): the sparse formats' bytes assume that share; training moves it"
+        if r.zero_share is not None
+        else "this cut is no ReLU's output: only int8 carries it"
+    )
+    note = (
+        f"wire formats at cut {rec.cut} (tinysplit export --wire FORMAT; < the one priced "
+        f"above): framed bytes per training sample each way and times at {r.baud:,} baud; "
+        f"{zeros}. bench x int8 and accuracy: measured by `tinysplit bench` (BENCHMARKS.md "
+        "section 10: the same training in each format, the mean over its seeds); '-' where it "
+        "has no figure"
+    )
+    return ["", *table, textwrap.fill(note, width=100, subsequent_indent="  ")]

@@ -159,6 +159,44 @@ def test_overlapped_step_hides_the_shorter_of_compute_and_wire_but_one_frame() -
     assert t == pytest.approx(1.0 + 1.0 + 1.0 + 1.0 + 0.5)
 
 
+def test_coded_wire_bytes_are_the_protocol_frames() -> None:
+    """A coded format's planned bytes per sample equal the SMASHED_PACKED and GRAD_PACKED frames
+    the host's codec builds for activations with that share of zeros (COBS at its worst)."""
+    from tinysplit.core.protocol import Commit, PackedGrad, PackedSmashed, StepDone, TrainStep
+    from tinysplit.core.protocol import encode_message, spec
+    from tinysplit.core.protocol import wire as codec
+
+    rng = np.random.default_rng(1)
+    for (cut, batch, zero), name in itertools.product(
+        ((1352, 16, 0.6), (800, 8, 0.45), (32, 32, 0.5)), [n for n in codec.NAMES if n != "int8"]
+    ):
+        bits = codec.wire_bits(name)
+        raw = rng.integers(-127, 128, (batch, cut)).astype(np.int8)  # every value above zp
+        for row in raw:
+            row[rng.permutation(cut)[: round(zero * cut)]] = -128
+        acts = codec.on_the_wire(raw, -128, bits)
+        share = float(np.mean(acts == -128))
+        w = Wire.of(cut, batch, sealed=False, wire=bits, zero_share=(share, share))
+        grads = rng.integers(-7, 8, (batch, cut)).astype(np.int8)
+        mask = codec.sent_mask(acts, -128, bits)
+        if mask is not None:
+            grads[~mask] = 0
+        up_per, down_per = codec.smashed_per_frame(cut, bits), codec.grad_per_frame(cut, bits)
+        up = [PackedSmashed(0.5, -128, bytes(min(up_per, batch - f)), acts[f : f + up_per], bits)
+              for f in range(0, batch, up_per)] + [StepDone(0, 0.0, 1.0, 0)]  # fmt: skip
+        scales = np.ones(batch, np.float32)
+        down = [PackedGrad.of(scales[f : f + down_per], grads[f : f + down_per], bits,
+                              acts[f : f + down_per], -128)
+                for f in range(0, batch, down_per)]  # fmt: skip
+        down += [TrainStep(0.1, 0, batch, tuple(range(batch))), Commit(0, batch)]
+        for planned, msgs in ((w.up, up), (w.down, down)):
+            actual = sum(1 + len(encode_message(m, 1, 1)) for m in msgs)  # type: ignore[arg-type]
+            assert actual <= planned * batch + 4 * len(msgs), (name, cut, planned * batch, actual)
+            assert planned * batch <= 1.02 * actual + 8, (name, cut, planned * batch, actual)
+        assert w.frames_up == len(up) - 1 and w.frames_down == len(down) - 2
+        assert w.fits_frame and spec.MAX_PAYLOAD >= max(len(m.pack()) for m in up + down)
+
+
 def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     from tinysplit.host.cli import main
 
@@ -169,6 +207,7 @@ def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
         (["plan", "mnist-cnn", "--board", BOARD, "--baud", "0"], "--baud must be"),
         (["plan", "no-such-model", "--board", BOARD], "neither a bundled model"),
         (["plan", "mnist-cnn", "--board", BOARD, "--plot", "p.svg"], "give a .png"),
+        (["plan", "mnist-cnn", "--board", BOARD, "--wire", "int2"], "--wire: unknown wire format"),
     ):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
@@ -192,3 +231,22 @@ def test_cli_table_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[s
         assert c["wire_s"] == pytest.approx((c["up_bytes"] + c["down_bytes"]) * 10 / 921600)
     assert "recommended: cut" in out.err and "pareto" in out.err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # every wire format at the recommended cut: int8 the unit, sparse fewer bytes
+    formats = {w["wire"]: w for w in report["wire_formats"]}
+    assert report["wire"] == "int8" and formats["int8"]["to_int8"] == 1.0
+    assert all(formats[n]["fits"] for n in formats), formats
+    assert formats["sparse-int4"]["to_int8"] < formats["sparse"]["to_int8"] < 1.0
+    assert 0.0 < report["zero_share"] < 1.0
+    assert "wire formats at cut" in out.err
+
+
+def test_cli_prices_every_cut_in_the_wire_format(capsys: pytest.CaptureFixture[str]) -> None:
+    from tinysplit.host.cli import main
+
+    plans = {}
+    for wire in ("int8", "sparse-g4"):
+        assert main(["plan", "digits-mlp", "--board", BOARD, "--wire", wire, "--json"]) == 0
+        plans[wire] = json.loads(capsys.readouterr().out)
+    for a, b in zip(plans["int8"]["cuts"], plans["sparse-g4"]["cuts"], strict=True):
+        assert b["down_bytes"] < a["down_bytes"] and b["up_bytes"] < a["up_bytes"], (a, b)
+        assert b["device_s"] <= a["device_s"] * 1.05
