@@ -150,7 +150,16 @@ def test_quick_bench_kernel_figures(quick: tuple[dict[str, Any], str]) -> None:
 def test_quick_bench_link_figures(quick: tuple[dict[str, Any], str]) -> None:
     section = quick[0]["link"]
     assert section["framing"]["max_payload"] > 0
-    for e in _ok(section):
+    rows = section["workloads"]
+    # today's rows (int8) first, then one per workload and coded wire format, with its accuracy
+    int8 = [r for r in rows if r["wire"] == "int8"]
+    coded = {(r["workload"], r["wire"]) for r in rows if r["wire"] != "int8"}
+    from tinysplit.core.protocol.wire import NAMES
+
+    ran = {r["workload"] for r in _ok({"workloads": int8})}
+    assert coded == {(w, n) for w in ran for n in NAMES if n != "int8"}, coded
+    assert all(0.0 <= r["accuracy"] <= 1.0 for r in rows), rows
+    for e in _ok({"workloads": int8}):
         cut, raw = e["cut_bytes"], e["input_bytes"]
         assert e["smashed_to_raw"] == pytest.approx(cut / raw)
         assert e["frames_as_expected"], e  # no retransmits on a clean pty: payload is exact
@@ -203,6 +212,27 @@ def test_quick_bench_memory_figures(quick: tuple[dict[str, Any], str]) -> None:
             assert r["fits"] == (
                 r["ram_linked"] <= r["ram_total"] and r["flash_linked"] <= r["flash_total"]
             )
+
+
+@pytest.mark.qemu
+def test_quick_bench_wire_figures(quick: tuple[dict[str, Any], str]) -> None:
+    """Section 10: every wire format's bytes and accuracy, from the same training."""
+    report, text = quick
+    assert "## 10. Wire formats" in text
+    rows = report["wire"]["workloads"]
+    by = {(r["workload"], r["wire"]): r for r in rows}
+    for w in {r["workload"] for r in rows}:
+        int8, sparse = by[(w, "int8")], by[(w, "sparse")]
+        assert int8["to_int8"] == 1.0 and int8["points_vs_int8"] == 0.0
+        # sparse leaves out only what the board's ReLU stops: the same training, bit for bit
+        assert sparse["accuracy"] == int8["accuracy"], (w, sparse["accuracy"], int8["accuracy"])
+        for r in (by[(w, n)] for n in ("sparse", "int4", "sparse-int4", "sparse-a4", "sparse-g4")):
+            assert r["to_int8"] < 1.0, r
+            assert r["frames_as_expected"], r  # the codec's payloads are what the link moved
+            assert r["wire_per_sample"] == pytest.approx(
+                r["to_server"]["wire_per_sample"] + r["to_client"]["wire_per_sample"]
+            )
+        assert by[(w, "sparse-int4")]["to_int8"] < by[(w, "sparse")]["to_int8"]
 
 
 @pytest.mark.qemu
