@@ -148,6 +148,7 @@ def export_client(
     out_dir = Path(out_dir)
     if noise is not None:
         noise.check()
+    _wire_named(wire)
     check_out_dir(out_dir, [Path(model)] + ([Path(data)] if data is not None else []))
     staged = _staging_dir(out_dir)
     try:
@@ -193,6 +194,7 @@ def export_clients(
     out_dir = Path(out_dir)
     if not 1 <= clients <= MAX_CLIENTS:
         raise BadInput(f"--clients {clients}: give 1..{MAX_CLIENTS}")
+    _wire_named(wire)
     earlier = (out_dir / "federation.json").is_file() and all(
         p.name == "federation.json" or p.name.startswith("client") for p in out_dir.iterdir()
     )
@@ -268,6 +270,16 @@ def cut_zero_share(ops: Sequence[ClientOp], x: npt.NDArray[np.int8]) -> tuple[fl
     return zero, float(np.mean(coded == np.int8(zp)))
 
 
+def _wire_named(wire: str) -> int:
+    """The bits of --wire's name, or BadInput naming the choices (before any work)."""
+    from tinysplit.core.protocol import wire as wire_codec
+
+    try:
+        return wire_codec.wire_bits(wire)
+    except ValueError as e:
+        raise BadInput(f"--wire: {e}") from None
+
+
 def _check_wire(wire: str, ops: Sequence[ClientOp], noise: Noise | None, cut_size: int) -> int:
     """The bits of --wire, or BadInput: a coded format needs a cut that is a ReLU's output (its
     zeros are where the board's backward stops: SPARSE leaves out nothing it uses, ACTS4's
@@ -275,10 +287,7 @@ def _check_wire(wire: str, ops: Sequence[ClientOp], noise: Noise | None, cut_siz
     it sent (no --noise), and one sample must fit a frame."""
     from tinysplit.core.protocol import wire as wire_codec
 
-    try:
-        bits = wire_codec.wire_bits(wire)
-    except ValueError as e:
-        raise BadInput(f"--wire: {e}") from None
+    bits = _wire_named(wire)
     if not bits:
         return 0
     relu = False
