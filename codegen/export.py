@@ -400,6 +400,7 @@ def _export_into(
 
     tflite, ops = c.convert(full_data)
     wire_bits = _check_wire(wire, ops, noise, cut_size)
+    c.plan_args["wire"] = wire_bits
     if member is not None:
         # Every client of a federation runs the same int8 model: calibrated on the whole
         # training set once, whatever shard each holds.
@@ -802,6 +803,7 @@ def plan_client(
     calibration_samples: int = CALIBRATION_SAMPLES,
     labels: str = "host",
     ram_budget: int | None = None,
+    wire: int = 0,
 ) -> ClientPlan:
     """The memory plan export_client would write for these arguments, by the same steps (one
     TFLite conversion: the re-calibration on the flash-fitted shard changes no shape), and
@@ -810,6 +812,7 @@ def plan_client(
     c = _prepare(model, cut, data, seed, max_batch, stack_bytes, board, calibration_samples,
                  labels, ram_budget)  # fmt: skip
     _, ops = c.convert(c.full_data)
+    c.plan_args["wire"] = wire if relu_cut(ops) else 0
     dataset, data_note = _fit_shard(c, ops)
     layout, plan = _final_plan(c, ops, dataset, data_note)
     _check_budget(plan, ram_budget)
@@ -1168,5 +1171,6 @@ def load_client_layout(out_dir: Path) -> tuple[list[ClientOp], OpLayout, MemoryP
         n_train=manifest["n_train"],
         n_test=manifest["n_test"],
         head=(manifest["head"]["in"], manifest["head"]["out"]) if "head" in manifest else None,
+        wire=_wire_bits(manifest),
     )
     return ops, layout, plan

@@ -71,11 +71,22 @@ RX_RING_BYTES = -(-(MAX_ENCODED + 2) // 4) * 4 + 8
 PAIRING_STATE_BYTES = 84
 
 
-def client_rows(cut_size: int, max_batch: int, n_ops: int) -> list[PlanRow]:
+def client_rows(cut_size: int, max_batch: int, n_ops: int, wire: int = 0) -> list[PlanRow]:
     """The client's own RAM besides the model and the frame buffers: its state and the buffers
-    sized by the cut (firmware/client/msg_train_step.c, msg_grad.c)."""
+    sized by the cut (firmware/client/msg_train_step.c, msg_grad.c); a SPARSE --wire adds the
+    minibatch's bitmaps of the activations sent (msg_train_step.c, ts_sent_mask)."""
+    from tinysplit.core.protocol.wire import SPARSE
+
     per = smashed_per_frame(cut_size)
+    mask = (
+        [PlanRow("sent_mask", "ram", align(max_batch * ((cut_size + 7) // 8)),
+                 f"--wire sparse: which activations each sample sent [{max_batch}]"
+                 f"[{(cut_size + 7) // 8}] (GRAD_PACKED's positions)")]
+        if wire & SPARSE
+        else []
+    )  # fmt: skip
     return [
+        *mask,
         PlanRow("client_state", "ram", client_state_bytes(max_batch, n_ops),
                 f"ts_client_t: minibatch indices [{max_batch}], ranges [{n_ops}] x 2, counters"),
         PlanRow("smashed_frame", "ram", per * cut_size + per,
@@ -351,6 +362,7 @@ def plan_ops(
     flash_limit: int | None = None,
     notes: Sequence[str] = (),
     head: tuple[int, int] | None = None,
+    wire: int = 0,
 ) -> MemoryPlan:
     """The plan of an export: exactly the arrays emit_c writes for it, plus the firmware's
     fixed protocol buffers and stack. head: (inputs, classes) of a U-shaped export's head."""
@@ -399,7 +411,7 @@ def plan_ops(
         PlanRow("frame_tx", "ram", MAX_ENCODED + 1,
                 "TX: a 0x00, then one COBS-encoded frame (sent by interrupt from here)"),
         PlanRow("payload", "ram", MAX_PAYLOAD, "payload assembly buffer"),
-        *client_rows(shapes[-1].out_bytes, max_batch, len(shapes)),
+        *client_rows(shapes[-1].out_bytes, max_batch, len(shapes), wire),
         PlanRow("stack", "ram", stack_bytes, "main stack (--stack-bytes)"),
     ]  # fmt: skip
     if head is not None:

@@ -35,6 +35,12 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.tinysplit-installed
+# an editable install of another checkout (a venv copied or linked from elsewhere) is redone
+if [ -f "$stamp" ] && ! .venv/bin/python -c 'import pathlib, sys
+from tinysplit.core.paths import source_root
+sys.exit(source_root() != pathlib.Path.cwd().resolve())' 2>/dev/null; then
+  rm -f "$stamp"
+fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ]; then
   echo "setup: installing tinysplit and its dependencies into .venv (pip; log in .venv/pip.log)"
   # pip's and the build backend's chatter goes to a log, shown only if the install fails.

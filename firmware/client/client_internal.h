@@ -77,6 +77,18 @@ extern ts_client_t ts_client;
 #define TS_CLIENT_SMASHED_PER_FRAME TS_CLIENT_SMASHED_PER_FRAME_INT8
 #endif
 
+#if TS_MODEL_WIRE & TS_WIRE_SPARSE
+/** The bitmap of the activations each sample of the step in flight sent (SMASHED_PACKED):
+ *  where its GRAD_PACKED values go. */
+const uint8_t *ts_sent_mask_of(uint16_t pos);
+#else
+static inline const uint8_t *ts_sent_mask_of(uint16_t pos)
+{
+    (void)pos;
+    return 0; /* a dense format: every position */
+}
+#endif
+
 /** Payload assembly buffer for outgoing frames. */
 extern uint8_t ts_tx_payload[TS_WIRE_MAX_PAYLOAD];
 

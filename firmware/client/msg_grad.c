@@ -7,8 +7,8 @@
  * GRAD_MISSING and the host sends them again).
  *
  * GRAD_PACKED (--wire): u16 count, u8 wire, u8 pad, u16 cut size, u16 pad, f32 scale[count],
- * then each sample coded (ts_pack.c; SPARSE: only where the activations kept for that sample
- * were sent), staged the same way.
+ * then each sample coded (ts_pack.c; SPARSE: only the positions that sample's SMASHED_PACKED
+ * named, kept in ts_sent_mask), staged the same way.
  */
 #include "client_internal.h"
 #include "ts_board.h"
@@ -95,15 +95,14 @@ void ts_msg_grad(const ts_header_t *h, const uint8_t *payload)
  * samples fill the body exactly. */
 static int walk_packed(const ts_header_t *h, const uint8_t *payload, uint16_t n, int stage)
 {
-    const int8_t zp = (int8_t)ts_cut_params()->out_q.zero_point;
     const uint8_t *scales = payload + TS_GRAD_PACKED_FIXED_SIZE;
     const uint8_t *body = scales + 4u * n;
     const uint32_t size = h->length - (TS_GRAD_PACKED_FIXED_SIZE + 4u * (uint32_t)n);
     uint32_t pos = 0;
     for (uint16_t j = 0; j < n; ++j) {
         const uint16_t at = (uint16_t)(h->seq + j);
-        int32_t used = ts_unpack_grad(body + pos, size - pos, ts_train_cut_output(at),
-                                      TS_MODEL_CUT_SIZE, zp, (uint8_t)TS_MODEL_WIRE, grad_row);
+        int32_t used = ts_unpack_grad(body + pos, size - pos, ts_sent_mask_of(at),
+                                      TS_MODEL_CUT_SIZE, (uint8_t)TS_MODEL_WIRE, grad_row);
         if (used < 0) {
             return 0;
         }

@@ -20,6 +20,16 @@
 static int8_t frame_acts[TS_CLIENT_SMASHED_PER_FRAME_INT8 * TS_MODEL_CUT_SIZE];
 static uint8_t frame_labels[TS_CLIENT_SMASHED_PER_FRAME_INT8];
 
+#if TS_MODEL_WIRE & TS_WIRE_SPARSE
+#define SENT_MASK_BYTES ((TS_MODEL_CUT_SIZE + 7u) / 8u)
+static uint8_t sent_mask[TS_MODEL_MAX_BATCH][SENT_MASK_BYTES];
+
+const uint8_t *ts_sent_mask_of(uint16_t pos)
+{
+    return sent_mask[pos];
+}
+#endif
+
 #if TS_MODEL_WIRE
 /* SMASHED_PACKED (--wire): f32 scale, i8 zero point, u8 flags, u16 count, u8 wire, u8 pad,
  * u16 cut size, u8 label[count] (absent with NO_LABELS), then each sample coded (ts_pack.c). */
@@ -43,8 +53,19 @@ static void send_smashed(uint32_t step, uint16_t first, uint16_t n)
     }
 #endif
     for (uint16_t i = 0; i < n; ++i) {
+        const uint32_t at = pos;
         pos += ts_pack_acts(frame_acts + (uint32_t)i * TS_MODEL_CUT_SIZE, TS_MODEL_CUT_SIZE,
                             (int8_t)q.zero_point, (uint8_t)TS_MODEL_WIRE, p + pos);
+#if TS_MODEL_WIRE & TS_WIRE_SPARSE
+        /* A training step's sample: keep the bitmap it sent, where its gradient comes back. */
+        if (ts_client.state == TS_STATE_AWAIT_GRAD && (uint32_t)first + i < TS_MODEL_MAX_BATCH) {
+            for (uint32_t b = 0; b < SENT_MASK_BYTES; ++b) {
+                sent_mask[first + i][b] = p[at + b];
+            }
+        }
+#else
+        (void)at;
+#endif
     }
     ts_client_send(TS_MSG_SMASHED_PACKED, step, first, p, (uint16_t)pos);
 }

@@ -129,8 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int8_t *g = malloc(n);
         check(g != NULL);
         for (uint8_t fmt = 2u; fmt <= 14u; fmt = (uint8_t)(fmt + 2u)) {
-            int32_t used = ts_unpack_grad(data + n, (uint32_t)(size - n), (const int8_t *)data, n,
-                                          zp, fmt, g);
+            int32_t used = ts_unpack_grad(data + n, (uint32_t)(size - n), data, n, fmt, g);
             check(used <= (int32_t)(size - n));
             const uint32_t worst = ((fmt & TS_WIRE_SPARSE) ? (n + 7u) / 8u : 0u) +
                                    ((fmt & TS_WIRE_ACTS4) ? (n + 1u) / 2u : n);

@@ -60,17 +60,13 @@ uint32_t ts_pack_acts(const int8_t *q, uint32_t n, int8_t zp, uint8_t wire, uint
     return pos;
 }
 
-int32_t ts_unpack_grad(const uint8_t *in, uint32_t avail, const int8_t *acts, uint32_t n,
-                       int8_t zp, uint8_t wire, int8_t *g)
+int32_t ts_unpack_grad(const uint8_t *in, uint32_t avail, const uint8_t *sent, uint32_t n,
+                       uint8_t wire, int8_t *g)
 {
     uint32_t pos = 0;
     uint32_t nibbles = 0;
     for (uint32_t k = 0; k < n; ++k) {
-        int named = 1;
-        if (wire & TS_WIRE_SPARSE) {
-            (void)coded(acts[k], zp, wire, &named);
-        }
-        if (!named) {
+        if ((wire & TS_WIRE_SPARSE) && !((sent[k / 8u] >> (k % 8u)) & 1u)) {
             g[k] = 0;
             continue;
         }

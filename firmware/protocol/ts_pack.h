@@ -22,10 +22,10 @@ uint8_t ts_pack_act_level(int8_t q, int8_t zp);
  *  returns the bytes written. */
 uint32_t ts_pack_acts(const int8_t *q, uint32_t n, int8_t zp, uint8_t wire, uint8_t *out);
 
-/** Reads one sample's coded gradient from in (avail bytes there) into g[n]; acts are the
- *  activations the sample was sent with (SPARSE: where the values go; 0 elsewhere). Returns the
- *  bytes read, or -1 if avail is short or a padding nibble is not 0. */
-int32_t ts_unpack_grad(const uint8_t *in, uint32_t avail, const int8_t *acts, uint32_t n,
-                       int8_t zp, uint8_t wire, int8_t *g);
+/** Reads one sample's coded gradient from in (avail bytes there) into g[n]; sent is the bitmap
+ *  its activation sample carried (SPARSE: where the values go, 0 elsewhere; unread without
+ *  SPARSE). Returns the bytes read, or -1 if avail is short or a padding nibble is not 0. */
+int32_t ts_unpack_grad(const uint8_t *in, uint32_t avail, const uint8_t *sent, uint32_t n,
+                       uint8_t wire, int8_t *g);
 
 #endif

@@ -527,7 +527,7 @@ def plan_model(
             say(f"planning the cut after {after} (cut {cut}) ...")
         try:
             cp = plan_client(model, cut, data=data, seed=seed, board=board_name, labels=labels,
-                             ram_budget=ram_budget)  # fmt: skip
+                             ram_budget=ram_budget, wire=bits)  # fmt: skip
         except BadInput as e:  # e.g. this client leaves no flash for a data shard
             skipped.append(Skipped(cut, after, str(e)))
             refused.append(e)

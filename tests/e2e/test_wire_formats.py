@@ -6,6 +6,7 @@ trains to the very weights int8 does, bit for bit."""
 
 from __future__ import annotations
 
+import json
 import zlib
 from pathlib import Path
 
@@ -24,14 +25,14 @@ LR = 0.05
 STEPS = 3
 
 
-def _run(board: str, workload: str, wire: str, out: Path, batch: int) -> Run:
+def _run(board: str, workload: str, wire: str, out: Path, batch: int) -> tuple[Run, Path]:
     from tinysplit.host.board.launch import native_board, qemu_board
 
     export_client(workload, None, out / "export", seed=0, wire=wire)
     image = build_firmware(board, out / "export", out / "build")
     launch = native_board if board == "native" else qemu_board
     with launch(image) as url:
-        return run_steps(url, out / "export", STEPS, lr=LR, batch=batch)
+        return run_steps(url, out / "export", STEPS, lr=LR, batch=batch), image
 
 
 def _replay(export_dir: Path, run: Run, wire: str) -> None:
@@ -71,17 +72,24 @@ def _replay(export_dir: Path, run: Run, wire: str) -> None:
 def test_a_coded_wire_on_the_emulated_m4_equals_the_golden_model(
     workload: str, wire: str, batch: int, tmp_path: Path
 ) -> None:
-    run = _run("mps2_an386", workload, wire, tmp_path, batch)
+    from tinysplit.host.board.linkmap import ram_flash_from_map
+
+    run, elf = _run("mps2_an386", workload, wire, tmp_path, batch)
     assert len(run.steps) == STEPS
     _replay(tmp_path / "export", run, wire)
+    plan = json.loads((tmp_path / "export" / "plan.json").read_text())
+    linked = ram_flash_from_map(elf.with_suffix(".map"))["ram_used"]
+    rows = {r["name"] for r in plan["rows"]}
+    assert ("sent_mask" in rows) == bool(wire_bits(wire) & SPARSE), rows
+    assert abs(linked - plan["ram_peak"]) <= 0.02 * plan["ram_peak"], (plan["ram_peak"], linked)
 
 
 @pytest.mark.parametrize(("workload", "batch"), [("digits-mlp", 32), ("mnist-cnn", 16)])
 def test_sparse_trains_to_the_same_weights_as_int8_bit_for_bit(
     workload: str, batch: int, tmp_path: Path
 ) -> None:
-    dense = _run("native", workload, "int8", tmp_path / "int8", batch)
-    sparse = _run("native", workload, "sparse", tmp_path / "sparse", batch)
+    dense, _ = _run("native", workload, "int8", tmp_path / "int8", batch)
+    sparse, _ = _run("native", workload, "sparse", tmp_path / "sparse", batch)
     for i, (a, b) in enumerate(zip(dense.steps, sparse.steps, strict=True), start=1):
         assert np.array_equal(a.smashed, b.smashed), f"step {i}: activations differ"
         assert a.weights_crc == b.weights_crc, f"step {i}: weights differ after the step"

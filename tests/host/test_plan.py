@@ -162,8 +162,15 @@ def test_overlapped_step_hides_the_shorter_of_compute_and_wire_but_one_frame() -
 def test_coded_wire_bytes_are_the_protocol_frames() -> None:
     """A coded format's planned bytes per sample equal the SMASHED_PACKED and GRAD_PACKED frames
     the host's codec builds for activations with that share of zeros (COBS at its worst)."""
-    from tinysplit.core.protocol import Commit, PackedGrad, PackedSmashed, StepDone, TrainStep
-    from tinysplit.core.protocol import encode_message, spec
+    from tinysplit.core.protocol import (
+        Commit,
+        PackedGrad,
+        PackedSmashed,
+        StepDone,
+        TrainStep,
+        encode_message,
+        spec,
+    )
     from tinysplit.core.protocol import wire as codec
 
     rng = np.random.default_rng(1)
@@ -194,7 +201,7 @@ def test_coded_wire_bytes_are_the_protocol_frames() -> None:
             assert actual <= planned * batch + 4 * len(msgs), (name, cut, planned * batch, actual)
             assert planned * batch <= 1.02 * actual + 8, (name, cut, planned * batch, actual)
         assert w.frames_up == len(up) - 1 and w.frames_down == len(down) - 2
-        assert w.fits_frame and spec.MAX_PAYLOAD >= max(len(m.pack()) for m in up + down)
+        assert w.fits_frame and max(len(m.pack()) for m in up + down) <= spec.MAX_PAYLOAD
 
 
 def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -37,8 +37,7 @@ def lib(clib: CLib) -> ctypes.CDLL:
                                 ctypes.c_char_p]  # fmt: skip
     so.ts_unpack_grad.restype = ctypes.c_int32
     so.ts_unpack_grad.argtypes = [ctypes.c_char_p, ctypes.c_uint32, ctypes.c_char_p,
-                                  ctypes.c_uint32, ctypes.c_int8, ctypes.c_uint8,
-                                  ctypes.c_char_p]  # fmt: skip
+                                  ctypes.c_uint32, ctypes.c_uint8, ctypes.c_char_p]  # fmt: skip
     return so
 
 
@@ -59,8 +58,10 @@ def _c_pack(lib: ctypes.CDLL, q: np.ndarray, zp: int, wire: int) -> bytes:
 
 def _c_unpack(lib: ctypes.CDLL, body: bytes, acts: np.ndarray, zp: int, wire: int
               ) -> tuple[int, np.ndarray]:  # fmt: skip
+    """The board's reader, given the bitmap its packer wrote for these activations."""
     g = ctypes.create_string_buffer(acts.size)
-    used = lib.ts_unpack_grad(body, len(body), acts.tobytes(), acts.size, zp, wire, g)
+    sent = _c_pack(lib, acts, zp, wire)[: (acts.size + 7) // 8] if wire & w.SPARSE else b""
+    used = lib.ts_unpack_grad(body, len(body), sent, acts.size, wire, g)
     return used, np.frombuffer(g.raw, np.int8)
 
 
