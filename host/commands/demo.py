@@ -110,7 +110,11 @@ def _memory(board: str, export: Export) -> dict[str, Any]:
     from tinysplit.host.board.linkmap import ram_flash_from_map
 
     plan = json.loads((export.path / "plan.json").read_text())
-    out: dict[str, Any] = {"ram_planned": int(plan["ram_peak"]), "ram_linked": None}
+    out: dict[str, Any] = {
+        "ram_planned": int(plan["ram_peak"]),
+        "ram_linked": None,
+        "wire": str(export.manifest.get("wire", "int8")),
+    }
     if board in emulated_boards():
         image = build_firmware(board, export.path)  # the image the run used (cached: no make)
         m = ram_flash_from_map(image.with_suffix(".map"))

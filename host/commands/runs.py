@@ -381,7 +381,8 @@ def print_summary(s: dict[str, Any]) -> None:
         f"({s['steps_per_s']:.2f} steps/s)"
     )
     if "bytes_to_client" in s:
-        print(f"bytes to server       {s['bytes_to_server']:,}")
+        wire = f"  (--wire {s['wire']})" if s.get("wire", "int8") != "int8" else ""
+        print(f"bytes to server       {s['bytes_to_server']:,}{wire}")
         print(f"bytes to client       {s['bytes_to_client']:,}")
     if s.get("ram_planned") is not None:
         line = f"client RAM            planned {s['ram_planned']:,} B"
