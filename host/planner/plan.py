@@ -20,7 +20,7 @@ planner reports what an export for the board would hold and cost:
 
 Pareto-optimal cuts (no other fitting cut is at least as good in device time, RAM and bytes
 and better in one) are marked; the recommended cut is the fitting one with the least time per
-training sample, device and wire together (ties: less RAM).
+training sample as the boards run it, kernels and wire overlapping (ties: less RAM).
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     from tinysplit.codegen.memory_plan import MemoryPlan
 
 RECOMMENDATION_RULE = (
-    "the fitting cut with the least time per training sample (device + wire); ties: less RAM"
+    "the fitting cut with the least time per training sample as the board runs it (kernels and "
+    "wire overlapping: overlap ms); ties: less RAM"
 )
 
 
@@ -479,7 +480,7 @@ def mark(cuts: Sequence[CutPlan]) -> list[CutPlan]:
             for o in fitting
         )
 
-    best = min(fitting, key=lambda c: (c.time_s, c.ram), default=None)
+    best = min(fitting, key=lambda c: (c.overlap_s, c.ram), default=None)
     return [
         replace(
             c,
@@ -677,9 +678,9 @@ def format_table(r: PlanReport) -> str:
         legend.append("no cut fits this board: a board with more RAM or flash, or a smaller model")
     else:
         legend.append(
-            f"recommended: cut {rec.cut} (after {rec.after}): {_ms(rec.time_s)} ms per sample "
-            f"({_ms(rec.device_s)} device + {_ms(rec.wire_s)} wire), RAM {rec.ram:,} B; rule: "
-            f"{RECOMMENDATION_RULE}"
+            f"recommended: cut {rec.cut} (after {rec.after}): {_ms(rec.overlap_s)} ms per sample "
+            f"({_ms(rec.device_s)} device and {_ms(rec.wire_s)} wire overlapping; "
+            f"{_ms(rec.time_s)} in turn), RAM {rec.ram:,} B; rule: {RECOMMENDATION_RULE}"
         )
     wrapped = [textwrap.fill(x, width=100, subsequent_indent="  ") for x in legend]
     return "\n".join([title, *lines, *wrapped, *_wire_table(r)])

@@ -138,8 +138,14 @@ def test_pareto_and_recommendation() -> None:
         _cut(4, 0.01, 10_000, 10, fits=False),  # would dominate all, but does not fit
     ])  # fmt: skip
     assert [c.pareto for c in cuts] == [True, True, False, False]
-    # Least time per sample, device + wire: 0.10 + 0.20 s for cut 1, 0.20 + 0.05 s for cut 2.
+    # Least time per sample as the boards run it, kernels and wire overlapping (here the longer
+    # of the two): 0.20 s for cut 1 (wire-bound) and for cut 2 (device-bound); less RAM wins.
     assert [c.recommended for c in cuts] == [False, True, False, False]
+    # Where the rules differ: in turn cut 2 wins (0.10 + 0.10 vs 0.12 + 0.01 s), overlapped
+    # cut 1 does (0.10 vs 0.12 s): the overlapped time decides.
+    rules = mark([_cut(1, 0.10, 50_000, 1000), _cut(2, 0.12, 50_000, 100)])
+    assert rules[0].time_s > rules[1].time_s
+    assert [c.recommended for c in rules] == [True, False]
 
 
 def test_overlapped_step_hides_the_shorter_of_compute_and_wire_but_one_frame() -> None:
