@@ -129,14 +129,22 @@ def _ops_header(m: CModel) -> str:
     assert m.layout is not None
     lay = m.layout
     act = (
-        "/** One sample's op outputs that are not kept (recomputed or forward only). */\n"
+        "/** One sample's op outputs that are not kept (recomputed, rebuilt from codes, or\n"
+        " *  forward only). */\n"
         "extern int8_t ts_act_buf[TS_MODEL_ACT_BYTES];\n"
         if lay.act_bytes
         else ""
     )
+    if lay.code_bytes:
+        act += (
+            "/** Coded outputs for backward (rebuild TS_REBUILD_MASK / TS_REBUILD_ARGMAX), op\n"
+            " *  after op, each [MAX_BATCH][code bytes]. */\n"
+            "extern uint8_t ts_code_buf[TS_MODEL_CODE_BYTES];\n"
+        )
     return f"""/* ---- the op table ---- */
 #define TS_MODEL_N_OPS {len(m.ops)}
 #define TS_MODEL_ACT_BYTES {lay.act_bytes} /* ts_act_buf; absent when 0 */
+#define TS_MODEL_CODE_BYTES {lay.code_bytes} /* ts_code_buf; absent when 0 */
 #define TS_MODEL_SCRATCH_WORDS {lay.scratch_words} /* int32 words of ts_scratch */
 #define TS_MODEL_GRAD_BYTES {lay.grad_bytes} /* bytes of each ts_grad_buf half */
 
@@ -470,6 +478,19 @@ def _model_source(m: CModel) -> list[str]:
 _BUF_C = {BUF_INPUT: "TS_BUF_INPUT", BUF_KEPT: "TS_BUF_KEPT", BUF_ACT: "TS_BUF_ACT"}
 
 
+def _rebuild_c(m: CModel, i: int) -> str:
+    """ts_model_op_t.rebuild of op i: how backward gets an output it reads but not kept."""
+    from tinysplit.codegen.export import op_shape
+    from tinysplit.codegen.memory_plan import CODE_MASK, code_kind
+
+    lay = m.layout
+    assert lay is not None
+    if lay.coded and lay.coded[i]:
+        kind = code_kind([op_shape(op) for op in m.ops], i)
+        return "TS_REBUILD_MASK" if kind == CODE_MASK else "TS_REBUILD_ARGMAX"
+    return "TS_REBUILD_FORWARD" if lay.recompute[i] else "TS_REBUILD_NONE"
+
+
 def _ops_source(m: CModel) -> str:
     assert m.layout is not None
     lay = m.layout
@@ -490,7 +511,7 @@ def _ops_source(m: CModel) -> str:
             f"    {{ /* op {i}: {kind}, output {lay.modes[i]} */\n"
             f"        .kind = {OPS[kind].c_kind},\n"
             f"        .out_buf = {_BUF_C[lay.out_buf[i]]},\n"
-            f"        .recompute = {int(lay.recompute[i])},\n"
+            f"        .rebuild = {_rebuild_c(m, i)},\n"
             f"        .input_grad = {int(lay.input_grad[i])},\n"
             f"        .in = {_dims(d_in)},\n"
             f"        .out = {_dims(d_out)},\n"
@@ -500,6 +521,8 @@ def _ops_source(m: CModel) -> str:
             "    },\n"
         )
     act = "_Alignas(16) int8_t ts_act_buf[TS_MODEL_ACT_BYTES];\n" if lay.act_bytes else ""
+    if lay.code_bytes:
+        act += "_Alignas(16) uint8_t ts_code_buf[TS_MODEL_CODE_BYTES];\n"
     return (
         "/* ---- the op table (flash; docs/model-format.md) ---- */\n"
         "_Alignas(16) const ts_model_op_t ts_model_ops[TS_MODEL_N_OPS] = {\n"

@@ -39,18 +39,21 @@ from tinysplit.codegen.client_ops import (
 from tinysplit.codegen.data import Dataset, fit_flash, load_npz, partition, subset
 from tinysplit.codegen.emit_c import CModel, write_c
 from tinysplit.codegen.memory_plan import (
+    CODE_MASK,
     FLASH_HEADROOM_BYTES,
     MemoryPlan,
     OpLayout,
     OpShape,
     choose_kept,
+    code_bytes,
+    code_kind,
 )
 from tinysplit.codegen.models import REGISTRY, Hyperparameters, ModelSpec, load_model
 from tinysplit.codegen.pairing import PAIRING_C_FILE, PAIRING_FILE, write_pairing_key
 from tinysplit.codegen.seal import PLACEHOLDER, seal
 from tinysplit.core.errors import BadInput, UnsupportedLayer
 from tinysplit.core.golden import ConvLayer, FCLayer
-from tinysplit.core.golden.conv_layer import ACT_NONE
+from tinysplit.core.golden.conv_layer import ACT_NONE, ACT_RELU6
 from tinysplit.core.golden.head import make_head
 from tinysplit.core.golden.ops import ClientOp, PoolOp, ReshapeOp, op_dims, op_kind, out_quant
 from tinysplit.core.protocol.spec import (
@@ -848,9 +851,11 @@ def op_shape(op: ClientOp) -> OpShape:
     if isinstance(op, FCLayer):
         return OpShape(kind, d_in, d_out, int(op.w.size), op.out_features, bool(op.relu))
     if isinstance(op, ConvLayer):
-        return OpShape(kind, d_in, d_out, int(op.w.size), op.out_dims[2], op.act != 0)
+        return OpShape(kind, d_in, d_out, int(op.w.size), op.out_dims[2], op.act != 0,
+                       relu6=op.act == ACT_RELU6)  # fmt: skip
     if isinstance(op, PoolOp):
-        return OpShape(kind, d_in, d_out, overlapping=op.params.overlapping)
+        return OpShape(kind, d_in, d_out, overlapping=op.params.overlapping,
+                       window=op.params.kh * op.params.kw)  # fmt: skip
     return OpShape(kind, d_in, d_out)
 
 
@@ -865,7 +870,15 @@ def _plan(ops: Sequence[ClientOp], **args: Any) -> tuple[OpLayout, MemoryPlan]:
         f"minibatch would need {plan.max_batch * shapes[i].out_bytes:,} B)"
         for i, r in enumerate(layout.recompute)
         if r
-    ]
+    ] + [
+        f"op{i} {shapes[i].label}: backward keeps its {what} for the minibatch "
+        f"({plan.max_batch * code_bytes(shapes, i):,} B instead of "
+        f"{plan.max_batch * shapes[i].out_bytes:,} B)"
+        for i, c in enumerate(layout.coded)
+        if c
+        for what in ["activation mask (1 bit per value)" if code_kind(shapes, i) == CODE_MASK
+                     else "pool argmax and mask (4 bits per pooled value)"]
+    ]  # fmt: skip
     return layout, replace(plan, notes=tuple(notes))
 
 

@@ -236,6 +236,8 @@ class OpShape:
     channels: int = 0  # C of a trainable op
     act: bool = False  # a fused activation whose backward masks with the kept output
     overlapping: bool = False  # a pool whose windows overlap (its backward needs scratch)
+    relu6: bool = False  # the activation is ReLU6 (its mask has a top too)
+    window: int = 0  # a pool's kh * kw
 
     @property
     def trainable(self) -> bool:
@@ -290,6 +292,48 @@ def needed_outputs(shapes: Sequence[OpShape]) -> list[bool]:
     return need
 
 
+#: How backward gets a coded output back (firmware/client/train.c, ts_model_op_t.rebuild).
+CODE_MASK = 1  # its activation mask, 1 bit per value: the output's only reader is the mask
+CODE_ARGMAX = 2  # per value of the max pool after it: the window's argmax (3 bits) and mask
+
+
+def _next_op(shapes: Sequence[OpShape], i: int) -> int | None:
+    j = i + 1
+    while j < len(shapes) and shapes[j].kind == "reshape":
+        j += 1
+    return j if j < len(shapes) else None
+
+
+def code_kind(shapes: Sequence[OpShape], i: int) -> int:
+    """How op i's output can be kept in fewer bits for backward (0: it cannot). A trainable
+    op's output read only by its own ReLU mask (the next op, through reshapes, is none, or one
+    whose backward does not read its input): CODE_MASK. Read also by a max pool with windows
+    of at most 8 values that do not overlap: CODE_ARGMAX. A ReLU6, whose mask has a top, and an
+    output that a trainable op reads whole are not coded."""
+    s = shapes[i]
+    if not s.trainable or s.relu6:
+        return 0
+    j = _next_op(shapes, i)
+    nxt = shapes[j] if j is not None else None
+    if nxt is None or (not nxt.trainable and nxt.kind != "max_pool"):
+        return CODE_MASK if s.act else 0
+    if nxt.kind == "max_pool" and not nxt.overlapping and 1 <= nxt.window <= 8:
+        return CODE_ARGMAX
+    return 0
+
+
+def code_bytes(shapes: Sequence[OpShape], i: int) -> int:
+    """Bytes per sample of op i's coded output (code_kind)."""
+    kind = code_kind(shapes, i)
+    if kind == CODE_MASK:
+        return (shapes[i].out_bytes + 7) // 8
+    if kind == CODE_ARGMAX:
+        j = _next_op(shapes, i)
+        assert j is not None
+        return (shapes[j].out_bytes + 1) // 2
+    return 0
+
+
 @dataclass(frozen=True)
 class OpLayout:
     """Where every op's output lives and what each backward needs (ts_model_op_t fields)."""
@@ -303,11 +347,20 @@ class OpLayout:
     act_bytes: int  # ts_act_buf (one sample)
     scratch_words: int  # ts_scratch (int32), >= 1
     grad_bytes: int  # each half of ts_grad_buf
-    modes: tuple[str, ...]  # per op: kept | recomputed | transient | alias
+    modes: tuple[str, ...]  # per op: kept | recomputed | coded | transient | alias
+    coded: tuple[bool, ...] = ()  # kept for the minibatch as codes (code_kind), in ts_code_buf
+    code_bytes: int = 0  # ts_code_buf: [MAX_BATCH][code bytes] per coded op, in op order
 
     @classmethod
-    def make(cls, shapes: Sequence[OpShape], keep: Sequence[bool], max_batch: int) -> OpLayout:
+    def make(
+        cls,
+        shapes: Sequence[OpShape],
+        keep: Sequence[bool],
+        max_batch: int,
+        coded: Sequence[bool] | None = None,
+    ) -> OpLayout:
         need = needed_outputs(shapes)
+        coded = list(coded) if coded is not None else [False] * len(shapes)
         first_trainable = next((i for i, s in enumerate(shapes) if s.trainable), len(shapes))
         out_buf: list[int] = []
         offset: list[int] = []
@@ -327,7 +380,7 @@ class OpLayout:
                 out_buf.append(BUF_ACT)
                 offset.append(act)
                 act += s.out_bytes
-                modes.append("recomputed" if need[i] else "transient")
+                modes.append("coded" if coded[i] else "recomputed" if need[i] else "transient")
         input_grad = [i > first_trainable and s.kind != "reshape" for i, s in enumerate(shapes)]
         scratch = [
             backward_scratch_bytes(s) if g else 0 for s, g in zip(shapes, input_grad, strict=True)
@@ -342,10 +395,11 @@ class OpLayout:
         )
         return cls(
             tuple(out_buf), tuple(offset),
-            tuple(need[i] and not keep[i] and shapes[i].kind != "reshape"
+            tuple(need[i] and not keep[i] and not coded[i] and shapes[i].kind != "reshape"
                   for i in range(len(shapes))),
             tuple(input_grad), tuple(scratch), kept, act, max(1, words), grad,
-            tuple(modes),
+            tuple(modes), tuple(coded),
+            sum(max_batch * code_bytes(shapes, i) for i, c in enumerate(coded) if c),
         )  # fmt: skip
 
 
@@ -384,12 +438,29 @@ def plan_ops(
             rows.append(PlanRow(f"op{i}.act", "ram", max_batch * s.out_bytes,
                                 f"int8 output kept for backward [{max_batch}][{s.out_bytes}] "
                                 "(in ts_kept_acts)", i))  # fmt: skip
-        elif mode in ("recomputed", "transient"):
-            why = "recomputed per sample in backward" if mode == "recomputed" else "forward only"
+        elif mode in ("recomputed", "transient", "coded"):
+            why = {
+                "recomputed": "recomputed per sample in backward",
+                "coded": "rebuilt from its codes in backward",
+            }.get(mode, "forward only")
             rows.append(PlanRow(f"op{i}.act", "ram", s.out_bytes,
                                 f"int8 output of one sample [{s.out_bytes}] (in ts_act_buf; "
                                 f"{why})", i))  # fmt: skip
-    for name, n in (("kept_acts", layout.kept_bytes), ("act_buf", layout.act_bytes)):
+        if mode == "coded":
+            n = code_bytes(shapes, i)
+            what = (
+                "1 bit per value"
+                if code_kind(shapes, i) == CODE_MASK
+                else ("argmax and mask, 4 bits per pooled value")
+            )
+            rows.append(PlanRow(f"op{i}.codes", "ram", max_batch * n,
+                                f"its codes for backward [{max_batch}][{n}] ({what}; in "
+                                "ts_code_buf)", i))  # fmt: skip
+    for name, n in (
+        ("kept_acts", layout.kept_bytes),
+        ("act_buf", layout.act_bytes),
+        ("code_buf", layout.code_bytes),
+    ):
         if align(n) != n:
             rows.append(PlanRow(f"{name}.align", "ram", align(n) - n, f"padding of ts_{name}"))
     n_fc = sum(s.kind == "fc" for s in shapes)
@@ -469,14 +540,23 @@ def choose_kept(
     shapes: Sequence[OpShape], ram_limit: int | None, max_batch: int, **plan_args: Any
 ) -> tuple[OpLayout, MemoryPlan]:
     """Keeps every output the backward needs for the whole minibatch, then, while the plan
-    exceeds the board's RAM, recomputes the largest kept one instead (one sample's buffer, the
-    forward re-run from the flash sample during backward)."""
+    exceeds the board's RAM, takes the largest kept one out: as codes when it has them
+    (code_kind: its ReLU mask, or a max pool's argmax and mask, in a few bits per sample; no
+    extra forward), else recomputed (one sample's buffer, the forward re-run from the flash
+    sample during backward). When only codes are left, the largest is recomputed instead."""
     keep = needed_outputs(shapes)
+    coded = [False] * len(shapes)
     while True:
-        layout = OpLayout.make(shapes, keep, max_batch)
+        layout = OpLayout.make(shapes, keep, max_batch, coded)
         plan = plan_ops(shapes, layout, max_batch=max_batch, ram_limit=ram_limit, **plan_args)
         kept = [i for i, k in enumerate(keep) if k]
-        if ram_limit is None or plan.ram_peak <= ram_limit or not kept:
+        codes = [i for i, c in enumerate(coded) if c]
+        if ram_limit is None or plan.ram_peak <= ram_limit or not (kept or codes):
             return layout, plan
-        biggest = max(kept, key=lambda i: (shapes[i].out_bytes, i))
-        keep = [k and i != biggest for i, k in enumerate(keep)]
+        if kept:
+            biggest = max(kept, key=lambda i: (shapes[i].out_bytes, i))
+            keep[biggest] = False
+            coded[biggest] = code_kind(shapes, biggest) != 0
+        else:
+            biggest = max(codes, key=lambda i: (code_bytes(shapes, i), i))
+            coded[biggest] = False

@@ -199,7 +199,19 @@ typedef struct {
      *  gx is non-NULL writes the input gradient and its scale *s_gx. NULL for a reshape. */
     void (*backward)(const ts_model_op_t *op, const int8_t *x, const int8_t *y, int8_t *g,
                      float s_g, int8_t *gx, float *s_gx);
+    /** The fused activation (ts_activation_t) whose mask backward applies; NULL: none. */
+    uint8_t (*act)(const ts_model_op_t *op);
 } ts_op_def_t;
+
+#if TS_MODEL_CODE_BYTES > 0
+/** Keeps op i's output y (one sample, at minibatch position pos) as codes for backward
+ *  (rebuild TS_REBUILD_MASK or TS_REBUILD_ARGMAX; codes.c). */
+void ts_codes_record(uint32_t i, uint32_t pos, const int8_t *y);
+
+/** Writes into y an output of op i that backward cannot tell from the one recorded: the same
+ *  activation mask and (ARGMAX) the same argmax in every window of the max pool after it. */
+void ts_codes_rebuild(uint32_t i, uint32_t pos, int8_t *y);
+#endif
 
 /** The registry, indexed by ts_op_kind_t. */
 extern const ts_op_def_t ts_op_defs[TS_OP_N_KINDS];

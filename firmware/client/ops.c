@@ -39,6 +39,11 @@ static void fc_backward(const ts_model_op_t *op, const int8_t *x, const int8_t *
     }
 }
 
+static uint8_t fc_act(const ts_model_op_t *op)
+{
+    return op->layer.fc->act;
+}
+
 /* ---- Conv2D and DepthwiseConv2D ---- */
 
 static ts_status_t conv_check(const ts_model_op_t *op)
@@ -70,6 +75,11 @@ static void conv_backward(const ts_model_op_t *op, const int8_t *x, const int8_t
     if (gx) {
         ts_conv2d_backward_input(l, g, s_g, ts_scratch, gx, s_gx);
     }
+}
+
+static uint8_t conv_act(const ts_model_op_t *op)
+{
+    return op->layer.conv->act;
 }
 
 static void depthwise_forward(const ts_model_op_t *op, const int8_t *x, int8_t *y, float *bmin,
@@ -130,13 +140,13 @@ static void avg_pool_backward(const ts_model_op_t *op, const int8_t *x, const in
 /* ---- the registry ---- */
 
 const ts_op_def_t ts_op_defs[TS_OP_N_KINDS] = {
-    [TS_OP_FC] = {"fully_connected", fc_check, fc_params, fc_forward, fc_backward},
-    [TS_OP_CONV] = {"conv2d", conv_check, conv_params, conv_forward, conv_backward},
+    [TS_OP_FC] = {"fully_connected", fc_check, fc_params, fc_forward, fc_backward, fc_act},
+    [TS_OP_CONV] = {"conv2d", conv_check, conv_params, conv_forward, conv_backward, conv_act},
     [TS_OP_DEPTHWISE] = {"depthwise_conv2d", conv_check, conv_params, depthwise_forward,
-                         depthwise_backward},
-    [TS_OP_MAX_POOL] = {"max_pool2d", pool_check, 0, max_pool_forward, max_pool_backward},
-    [TS_OP_AVG_POOL] = {"avg_pool2d", pool_check, 0, avg_pool_forward, avg_pool_backward},
-    [TS_OP_RESHAPE] = {"reshape", 0, 0, 0, 0},
+                         depthwise_backward, conv_act},
+    [TS_OP_MAX_POOL] = {"max_pool2d", pool_check, 0, max_pool_forward, max_pool_backward, 0},
+    [TS_OP_AVG_POOL] = {"avg_pool2d", pool_check, 0, avg_pool_forward, avg_pool_backward, 0},
+    [TS_OP_RESHAPE] = {"reshape", 0, 0, 0, 0, 0},
 };
 
 /* ---- the exported model through the registry ---- */

@@ -1,7 +1,8 @@
 /*
  * On-device training of the client over the op table (docs/model-format.md): forward with kept
  * activations and range observation, backward per sample from the int8 cut gradient (outputs
- * that are not kept are recomputed from the sample first), and the minibatch commit. The kernel
+ * that are not kept are recomputed from the sample first, or rebuilt from their codes), and
+ * the minibatch commit. The kernel
  * calls and their order are the ones the numpy golden model's ops_train_step makes
  * (core/golden/step.py; docs/int8-conv.md "A training step"); change one, change both.
  * Every op goes through its row of the op registry (ops.c): nothing here knows an op kind.
@@ -46,6 +47,11 @@ static const int8_t *forward(const int8_t *x, uint32_t pos, int observe, uint32_
         const int observed = observe && def->params;
         def->forward(op, in, out, observed ? &ts_client.batch_min[i] : 0,
                      observed ? &ts_client.batch_max[i] : 0);
+#if TS_MODEL_CODE_BYTES > 0
+        if (observe && op->rebuild >= TS_REBUILD_MASK) {
+            ts_codes_record(i, pos, out); /* a training forward: what backward will read */
+        }
+#endif
         in = out;
     }
     return in;
@@ -55,7 +61,7 @@ static const int8_t *forward(const int8_t *x, uint32_t pos, int observe, uint32_
 static int32_t last_recomputed(void)
 {
     for (uint32_t i = TS_MODEL_N_OPS; i-- > 0;) {
-        if (ts_model_ops[i].recompute) {
+        if (ts_model_ops[i].rebuild == TS_REBUILD_FORWARD) {
             return (int32_t)i;
         }
     }
@@ -123,6 +129,13 @@ void ts_train_backward(uint16_t pos, const int8_t *grad, float grad_scale)
     if (recompute >= 0) {
         (void)forward(x, pos, 0, (uint32_t)recompute);
     }
+#if TS_MODEL_CODE_BYTES > 0
+    for (uint32_t i = (uint32_t)(recompute + 1); i < TS_MODEL_N_OPS; ++i) {
+        if (ts_model_ops[i].rebuild >= TS_REBUILD_MASK) {
+            ts_codes_rebuild(i, pos, ts_op_output(i, pos, x));
+        }
+    }
+#endif
     uint32_t cur = 0;
     int8_t *g = ts_grad_buf[cur];
     for (uint32_t k = 0; k < TS_MODEL_CUT_SIZE; ++k) {

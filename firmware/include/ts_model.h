@@ -28,12 +28,23 @@ typedef enum {
     TS_BUF_ACT = 2    /**< ts_act_buf + out_offset: one sample's output */
 } ts_buf_t;
 
+/** How backward gets an output it reads but the minibatch does not keep
+ *  (ts_model_op_t.rebuild; firmware/client/train.c). */
+typedef enum {
+    TS_REBUILD_NONE = 0,    /**< kept for the minibatch, or not read by backward */
+    TS_REBUILD_FORWARD = 1, /**< re-run the forward of the sample from its input up to here */
+    TS_REBUILD_MASK = 2,    /**< its ReLU mask, 1 bit per value, is kept (ts_code_buf): the
+                                 mask is the output's only reader */
+    TS_REBUILD_ARGMAX = 3   /**< the max pool after it: per pooled value the window's argmax
+                                 (bits 0-2) and whether the ReLU passes it (bit 3), 4 bits */
+} ts_rebuild_t;
+
 /** One client op, input to cut. */
 typedef struct {
     uint8_t kind;           /**< ts_op_kind_t */
     uint8_t out_buf;        /**< ts_buf_t; a reshape shares its input's buffer and offset */
-    uint8_t recompute;      /**< 1: backward reads the output but it is not kept: re-run the
-                                 forward of the sample from its input up to this op */
+    uint8_t rebuild;        /**< ts_rebuild_t: how backward gets an output it reads but the
+                                 minibatch does not keep (TS_REBUILD_NONE: kept, or unread) */
     uint8_t input_grad;     /**< 1: backward computes the gradient at this op's input */
     ts_dims_t in;           /**< input dims [H][W][C] (FC: [1][1][K]) */
     ts_dims_t out;          /**< output dims */

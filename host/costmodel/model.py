@@ -581,6 +581,20 @@ def predict_training(
     recomputed = [i for i, r in enumerate(layout.recompute) if r]
     for i in range(max(recomputed) + 1 if recomputed else 0):
         forward(i, "recompute")
+    # Outputs kept as codes (firmware/client/codes.c): recording them in forward and rebuilding
+    # them before backward each walk the output once, as the max pool after it (its argmax)
+    # or as the activation mask does. Estimated by those kernels' counts.
+    for i, c in enumerate(layout.coded):
+        if not c:
+            continue
+        j = next((k for k in range(i + 1, len(ops)) if op_kind(ops[k]) != "reshape"), None)
+        if j is not None and isinstance(ops[j], PoolOp):
+            call(j, "forward", "max_pool_forward")
+            call(j, "backward", "max_pool_forward")
+        else:
+            mask = "relu_backward" if isinstance(ops[i], FCLayer) else "act_backward"
+            call(i, "forward", mask)
+            call(i, "backward", mask)
 
     # Backward from the cut down to the first trainable op, with the expected share of nonzero
     # gradient elements (what the input-gradient kernels skip) and, after a max pool, the

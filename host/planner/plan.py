@@ -174,6 +174,7 @@ class CutPlan:
     fits_frame: bool
     recomputed: tuple[str, ...]  # ops whose outputs the backward recomputes
     fits_wire: bool = True  # the --wire format can carry this cut (a ReLU's output)
+    coded: tuple[str, ...] = ()  # ops whose outputs backward keeps as codes (argmax, mask)
     pareto: bool = False
     recommended: bool = False
     memory: MemoryPlan | None = field(default=None, compare=False, repr=False)  # the export's
@@ -457,6 +458,11 @@ def plan_cut(
         fits_flash=board.flash_bytes is None or cp.plan.flash <= board.flash_bytes,
         fits_frame=wire.fits_frame,
         fits_wire=coded == wire_bits,
+        coded=tuple(
+            f"op{i} {op_kind(op)}"
+            for i, (op, c) in enumerate(zip(cp.ops, cp.layout.coded, strict=True))
+            if c
+        ),
         recomputed=tuple(
             f"op{i} {op_kind(op)}"
             for i, (op, r) in enumerate(zip(cp.ops, cp.layout.recompute, strict=True))
@@ -669,6 +675,8 @@ def format_table(r: PlanReport) -> str:
         extra = [f"{c.n_train:,} training samples on the board"]
         if c.recomputed:
             extra.append(f"backward recomputes {', '.join(c.recomputed)}")
+        if c.coded:
+            extra.append(f"backward keeps {', '.join(c.coded)} as codes (pool argmax, ReLU mask)")
         lines_extra = "; ".join(extra)
         legend.append(f"cut {c.cut}: {lines_extra}")
     for s in r.skipped:

@@ -16,11 +16,15 @@ from tflite_micro.python.tflite_micro import runtime
 
 from tinysplit.codegen.export import export_client, load_client_state
 from tinysplit.codegen.memory_plan import (
+    CODE_ARGMAX,
+    CODE_MASK,
     CONV_LAYER_STRUCT_BYTES,
     MODEL_OP_STRUCT_BYTES,
     POOL_PARAMS_STRUCT_BYTES,
     OpShape,
     choose_kept,
+    code_bytes,
+    code_kind,
 )
 from tinysplit.core.golden.step import forward
 
@@ -115,7 +119,7 @@ int main(void)
         int h = -1;
         if (o->kind == TS_OP_CONV) h = o->layer.conv->out.h * o->layer.conv->out.w;
         if (o->kind == TS_OP_MAX_POOL) h = o->layer.pool->out.h * o->layer.pool->out.w;
-        printf("%d %d %d %d %u %u %u %u %d\n", o->kind, o->out_buf, o->recompute,
+        printf("%d %d %d %d %u %u %u %u %d\n", o->kind, o->out_buf, o->rebuild,
                o->input_grad, (unsigned)(o->out.h * o->out.w * o->out.c),
                (unsigned)o->out_offset, (unsigned)o->scratch_bytes,
                (unsigned)TS_MODEL_CUT_SIZE, h);
@@ -127,7 +131,7 @@ int main(void)
 
 def test_op_table_through_c(conv_export: Path, tmp_path: Path) -> None:
     """model_data.c compiles with -Werror on the host, and its op table says what the plan
-    says: kinds, kept/recomputed buffers, scratch."""
+    says: kinds, kept/recomputed/coded buffers, scratch."""
     (tmp_path / "dump.c").write_text(OPS_DUMP)
     exe = tmp_path / "dump"
     subprocess.run([need("gcc"), *HOST_CFLAGS, f"-I{conv_export}", str(tmp_path / "dump.c"),
@@ -141,8 +145,11 @@ def test_op_table_through_c(conv_export: Path, tmp_path: Path) -> None:
     assert table[-1][4] == m["cut_size"] == table[-1][7]
     for t, p in zip(table, plan["per_layer"], strict=True):
         assert t[6] == p["scratch_need"]
-        assert {"kept": 1, "recomputed": 2, "transient": 2}.get(p["act_mode"], t[1]) == t[1]
-        assert t[2] == (p["act_mode"] == "recomputed")
+        assert {"kept": 1, "recomputed": 2, "transient": 2, "coded": 2}.get(
+            p["act_mode"], t[1]
+        ) == t[1]
+        rebuild = {"recomputed": (1,), "coded": (2, 3)}.get(p["act_mode"], (0,))
+        assert t[2] in rebuild, (t, p["act_mode"])
         if t[0] in (1, 3):
             assert t[8] * (8 if t[0] == 3 or m["model"] == "mnist-cnn" else 1) > 0
 
@@ -167,8 +174,36 @@ def test_golden_forward_matches_tflm(conv_export: Path) -> None:
         assert np.array_equal(got, want[i]), f"sample {i}: {np.flatnonzero(got != want[i])[:8]}"
 
 
+def test_codes_when_kept_activations_do_not_fit() -> None:
+    """The conv output a batch of 32 would keep (32 x 5408 B) exceeds 128 KB; what backward
+    reads of it (pool argmax and ReLU mask) fits in 4 bits per pooled value: coded, not
+    recomputed. The ReLU at a cut (nothing after it reads its output) keeps only its mask."""
+    shapes = [
+        OpShape("conv", (28, 28, 1), (26, 26, 8), 72, 8, act=True),
+        OpShape("max_pool", (26, 26, 8), (13, 13, 8), window=4),
+        OpShape("reshape", (13, 13, 8), (1, 1, 1352)),
+    ]
+    args = dict(input_size=784, n_train=10, n_test=10, stack_bytes=4096)
+    layout, plan = choose_kept(shapes, 131072, 32, **args)
+    assert layout.modes == ("coded", "transient", "alias") and layout.coded[0]
+    assert not layout.recompute[0] and layout.kept_bytes == 0
+    assert layout.code_bytes == 32 * 1352 // 2 and plan.ram_peak <= 131072
+    assert "argmax and mask, 4 bits per pooled value" in plan.format_table()
+    assert code_kind(shapes, 0) == CODE_ARGMAX and code_kind(shapes, 1) == 0
+    fc = [OpShape("fc", (1, 1, 64), (1, 1, 300), 64 * 300, 300, act=True)]
+    assert code_kind(fc, 0) == CODE_MASK and code_bytes(fc, 0) == 38
+    fc_args = dict(input_size=64, n_train=10, n_test=10, stack_bytes=4096)
+    _, whole = choose_kept(fc, None, 32, **fc_args)
+    layout, plan = choose_kept(fc, whole.ram_peak - 1, 32, **fc_args)
+    assert layout.modes == ("coded",) and layout.code_bytes == 32 * 38
+    assert plan.ram_peak <= whole.ram_peak - 32 * 300 + 32 * 38 + 300 + 16
+    relu6 = [OpShape("conv", (8, 8, 1), (8, 8, 4), 36, 4, act=True, relu6=True)]
+    assert code_kind(relu6, 0) == 0  # its mask has a top: kept whole or recomputed
+
+
 def test_recompute_when_kept_activations_do_not_fit() -> None:
-    """The conv output a batch of 32 would keep (32 x 5408 B) exceeds 128 KB: recomputed."""
+    """The conv output a batch of 32 would keep (32 x 5408 B) exceeds 128 KB, and the pool
+    after it takes no codes (window unknown here): recomputed."""
     shapes = [
         OpShape("conv", (28, 28, 1), (26, 26, 8), 72, 8, act=True),
         OpShape("max_pool", (26, 26, 8), (13, 13, 8)),

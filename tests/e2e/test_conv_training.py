@@ -77,12 +77,19 @@ def _gap_cnn(path: Path) -> Path:
 # (name, model, cut, max_batch, steps, batch): mnist cut 4 with max_batch 32 does not fit the
 # board with every output kept, so conv1's output is recomputed in backward.
 CASES = {
-    "mnist-cut8": ("mnist-cnn", 8, None, 4, 8),
-    "mnist-recompute": ("mnist-cnn", 4, 32, 3, 32),
-    "motion": ("motion-cnn1d", None, None, 4, 8),
-    "depthwise-avgpool-fc": ("small", 6, None, 5, 16),
-    "natural-input-gap": ("gap", 4, None, 5, 16),
+    "mnist-cut8": ("mnist-cnn", 8, None, 4, 8, None),
+    "mnist-coded": ("mnist-cnn", 4, 32, 3, 32, None),
+    "mnist-recompute": ("mnist-cnn", 4, 16, 3, 16, 40_000),
+    "motion": ("motion-cnn1d", None, None, 4, 8, None),
+    "motion-mask": ("motion-cnn1d", None, None, 4, 8, 40_000),
+    "depthwise-avgpool-fc": ("small", 6, None, 5, 16, None),
+    "natural-input-gap": ("gap", 4, None, 5, 16, None),
 }
+#: What each case's plan must do with an output backward reads (train.c's other paths): code
+#: it (codes.c: a pool's argmax, or the ReLU mask) or recompute it, under the board's RAM or
+#: the case's --ram-budget.
+MODES = {"mnist-cut8": "coded", "mnist-coded": "coded", "mnist-recompute": "recomputed",
+         "motion-mask": "coded"}  # fmt: skip
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -90,14 +97,15 @@ def conv_case(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[str, Path, Run, int]:
     name = request.param
-    model, cut, max_batch, steps, batch = CASES[name]
+    model, cut, max_batch, steps, batch, budget = CASES[name]
     out = tmp_path_factory.mktemp(f"export-{name}")
     data = None
     if model in ("small", "gap"):
         model_path = (_small_cnn if model == "small" else _gap_cnn)(out)
         data = model_path.with_suffix(".npz")
         model = str(model_path)
-    export_client(model, cut, out / "export", data=data, seed=0, max_batch=max_batch)
+    export_client(model, cut, out / "export", data=data, seed=0, max_batch=max_batch,
+                  ram_budget=budget)  # fmt: skip
     # ASan + UBSan: the new op-table paths run under the sanitizers as well as bit-exact
     image = build_firmware("native", out / "export", out / "build", sanitize=True)
     with native_board(image) as url:
@@ -113,9 +121,9 @@ def test_conv_client_training_matches_golden_model_bit_for_bit(
     modes = [
         op["activation"] for op in json.loads((export_dir / "manifest.json").read_text())["ops"]
     ]
-    # the recompute path of train.c runs only when the plan recomputes an output
-    if name.startswith("mnist"):
-        assert "recomputed" in modes, modes
+    # train.c's recompute and codes paths run only when the plan recomputes or codes an output
+    if name in MODES:
+        assert MODES[name] in modes, modes
     initial = ops_blob(state.ops)
     assert len(run.steps) == steps
     for i, rec in enumerate(run.steps, start=1):
@@ -190,30 +198,35 @@ def test_mnist_cnn_planned_ram_is_within_five_percent_of_the_linker_map(
 
 
 #: `tinysplit export mnist-cnn --ram-budget 49152` (issue #16's goal: at most 48 KB).
-RAM_BUDGET = 49_152
+#: --ram-budget: the first keeps conv1's outputs as 4-bit pool argmax codes, the second is below
+#: even that and recomputes conv1 in backward.
+RAM_BUDGETS = {49_152: "pool argmax and mask", 40_000: "recomputed in backward"}
 
 
 @pytest.mark.qemu
+@pytest.mark.parametrize("budget", sorted(RAM_BUDGETS, reverse=True))
 def test_mnist_cnn_under_a_ram_budget_trains_to_the_same_weights(
-    mnist_qemu: tuple[Path, Path, Run], tmp_path: Path
+    mnist_qemu: tuple[Path, Path, Run], tmp_path: Path, budget: int
 ) -> None:
-    """Under --ram-budget the plan recomputes conv1's outputs in backward instead of keeping
-    them for the minibatch: a third of the RAM, the linker map within 2% of the plan, and the
-    very same weights, step by step, as the run that keeps everything."""
+    """Under --ram-budget the plan stops keeping conv1's outputs for the minibatch: it keeps
+    what backward reads of them in 4 bits per pooled value (pool1's argmax and the ReLU mask:
+    firmware/client/codes.c), or, below that, recomputes them from the sample in flash. Either
+    way a third of the RAM, the linker map within 2% of the plan, and the very same weights,
+    step by step, as the run that keeps everything."""
     from tinysplit.host.board.launch import qemu_board
     from tinysplit.host.board.linkmap import ram_flash_from_map
 
     kept_dir, _, kept = mnist_qemu
-    export_client("mnist-cnn", None, tmp_path / "export", seed=0, ram_budget=RAM_BUDGET)
+    export_client("mnist-cnn", None, tmp_path / "export", seed=0, ram_budget=budget)
     plan = json.loads((tmp_path / "export" / "plan.json").read_text())
     elf = build_firmware("mps2_an386", tmp_path / "export", tmp_path / "build")
     linked = ram_flash_from_map(elf.with_suffix(".map"))["ram_used"]
     before = json.loads((kept_dir / "plan.json").read_text())["ram_peak"]
     print(f"\nmnist-cnn client RAM: {before:,} B kept, {plan['ram_peak']:,} B planned under "
-          f"--ram-budget {RAM_BUDGET:,}, {linked:,} B linked")  # fmt: skip
-    assert plan["ram_peak"] <= RAM_BUDGET < before
+          f"--ram-budget {budget:,} ({RAM_BUDGETS[budget]}), {linked:,} B linked")  # fmt: skip
+    assert plan["ram_peak"] <= budget < before
     assert abs(linked - plan["ram_peak"]) <= 0.02 * plan["ram_peak"], (plan["ram_peak"], linked)
-    assert any("recomputed in backward" in n for n in plan["notes"]), plan["notes"]
+    assert any(RAM_BUDGETS[budget] in n for n in plan["notes"]), plan["notes"]
     with qemu_board(elf) as url:
         run = run_steps(url, tmp_path / "export", 3, lr=LR, batch=16)
     for i, (a, b) in enumerate(zip(run.steps, kept.steps, strict=True), start=1):

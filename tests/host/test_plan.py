@@ -30,7 +30,7 @@ def mnist_exports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int
 
 
 def test_memory_equals_the_export_plan(mnist_exports: dict[int, Path], digits_export: Path) -> None:
-    recomputed: dict[tuple[str, int], tuple[str, ...]] = {}
+    recomputed: dict[tuple[str, int], tuple[tuple[str, ...], tuple[str, ...]]] = {}
     for model, exports in (("mnist-cnn", mnist_exports), ("digits-mlp", {1: digits_export})):
         report = plan_model(model, BOARD, 115200)
         by_cut = {c.cut: c for c in report.cuts}
@@ -44,10 +44,11 @@ def test_memory_equals_the_export_plan(mnist_exports: dict[int, Path], digits_ex
             # The whole plan row by row (kept or recomputed outputs, data shard, notes).
             memory = by_cut[cut].memory
             assert memory is not None and memory.to_json() == saved
-            recomputed[model, cut] = by_cut[cut].recomputed
-    # mnist-cnn cut 7 recomputes conv1's output: keeping it for 16 samples overflows 128 KB.
-    assert recomputed == {("mnist-cnn", 3): (), ("mnist-cnn", 7): ("op1 conv",),
-                          ("digits-mlp", 1): ()}  # fmt: skip
+            recomputed[model, cut] = (by_cut[cut].recomputed, by_cut[cut].coded)
+    # mnist-cnn cut 7 keeps conv1's output as codes (pool1's argmax and the ReLU mask, 4 bits
+    # per pooled value): keeping it whole for 16 samples overflows 128 KB.
+    assert recomputed == {("mnist-cnn", 3): ((), ()), ("mnist-cnn", 7): ((), ("op1 conv",)),
+                          ("digits-mlp", 1): ((), ())}  # fmt: skip
 
 
 @pytest.mark.qemu
