@@ -137,3 +137,36 @@ def test_sparse_with_noise_is_refused(tmp_path: Path) -> None:
         export_client(
             "digits-mlp", None, tmp_path / "export", wire="sparse", noise=Noise("laplace", 0.05)
         )
+
+
+def test_a_u_shaped_board_on_a_coded_wire_trains_as_the_golden_model(tmp_path: Path) -> None:
+    """--labels client with --wire sparse-int4: SMASHED_PACKED without labels, HEAD_IN/HEAD_OUT
+    between, GRAD_PACKED back; the whole trainer on the native board ends in the state the
+    golden model's replay of the same run does, every byte."""
+    from tinysplit.host.board.launch import open_port
+    from tinysplit.host.training.server import ServerSegment
+    from tinysplit.host.training.session import Export, board_url
+    from tinysplit.host.training.simulate import GoldenClient
+    from tinysplit.host.training.trainer import TrainConfig, split_train
+    from tinysplit.host.training.weights import state_image
+    from tinysplit.host.transport.link import ClientLink
+
+    out = tmp_path / "export"
+    export_client("digits-mlp", None, out, labels="client", wire="sparse-int4")
+    cfg, steps = TrainConfig(epochs=2, batch=32, lr=0.1, seed=0), 12
+    export = Export.load(out)
+    with board_url("native", export) as url:
+        port = open_port(url, timeout=0.05)
+        try:
+            link = ClientLink(port, **export.link_key())
+            assert link.hello(export.model_hash).flags & SPARSE
+            board = split_train(link, ServerSegment.load(out / "server.keras", cfg.lr), cfg,
+                                progress=False, max_steps=steps)  # fmt: skip
+            image = link.pull_state()
+        finally:
+            port.close()
+    state = load_client_state(out)
+    golden = split_train(GoldenClient(state), ServerSegment.load(out / "server.keras", cfg.lr),
+                         cfg, progress=False, max_steps=steps)  # fmt: skip
+    assert image == state_image(state.layers), "the board's state differs from the golden model's"
+    assert board.history[-1].test_accuracy == golden.history[-1].test_accuracy
