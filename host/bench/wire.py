@@ -4,8 +4,9 @@ For every reference workload at its default cut and every wire format (core/prot
 int8, sparse, int4, sparse-int4), the same split training (export seed, data order, epochs,
 batch, learning rate: the reference run's) on one board, metered: framed bytes per training
 sample each way as the link counted them, and the test accuracy at the end (the mean over the
-workload's seeds where section 4 takes several). The full run trains on the emulated M4, as
-section 4; --quick on the native build (bit-identical: tests/e2e/test_wire_formats.py).
+workload's seeds). On the native build, as section 2: it trains bit for bit as the emulated
+M4 does in every format (tests/e2e/test_wire_formats.py), fast enough for every format and
+seed at the reference epochs (--quick: fewer epochs, one seed).
 Each run is also a row of section 2's link rows in BENCHMARKS.json, with `wire` and `accuracy`.
 `tinysplit bench --wire-only` runs this section alone.
 """
@@ -74,8 +75,10 @@ def markdown(section: dict[str, Any]) -> str:
         "## 10. Wire formats",
         "",
         "`tinysplit export --wire FORMAT`: the same split training (export, data order, epochs, "
-        f"batch, learning rate) in each wire format on the {section['board']} board"
-        + (" (--quick)" if section.get("quick") else "")
+        f"batch, learning rate) in each wire format on the {section['board']} build"
+        + (" (--quick: fewer epochs, one seed)" if section.get("quick") else "")
+        + " (bit for bit the training the emulated M4 does in every format: "
+        "tests/e2e/test_wire_formats.py)"
         + ". *int8*: SMASHED and GRAD as ever; *sparse*: a bitmap of the activations that are "
         "not zero and only those, and only their gradients (the board's ReLU stops the others: "
         "the same weights as int8, bit for bit); *int4*: 4-bit activations (16 levels from the "
