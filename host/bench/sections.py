@@ -88,7 +88,8 @@ def link_markdown(section: dict[str, Any]) -> str:
         f"link moved. Every frame adds a {f['header_bytes']}-byte header, a {f['crc_bytes']}-byte "
         f"CRC-32, {f['delimiters_per_frame']} delimiter bytes (0x00) and its COBS code bytes "
         f"(MAX_PAYLOAD {f['max_payload']:,} B). Smashed/raw: cut-layer bytes per sample over "
-        "input bytes per sample (both int8).",
+        "input bytes per sample (both int8). A format in brackets: the same training with "
+        "`--wire FORMAT` (section 10).",
         "",
     ]
     rows, times = [], []
@@ -98,9 +99,10 @@ def link_markdown(section: dict[str, Any]) -> str:
             times.append([e["workload"], f"not run: {e['reason']}", *["-"] * 6])
             continue
         s, c = e["to_server"], e["to_client"]
+        name = e["workload"] + (f" ({e['wire']})" if e.get("wire", "int8") != "int8" else "")
         rows.append(
             [
-                e["workload"],
+                name,
                 md.num(e["batch"]),
                 f"{e['cut_bytes']:,} / {e['input_bytes']:,}",
                 md.num(e["smashed_to_raw"]),
@@ -114,7 +116,7 @@ def link_markdown(section: dict[str, Any]) -> str:
             ]
         )
         host_ms = e["host_seconds_per_step"] * 1e3
-        cells = [e["workload"], md.num(e["wire_bytes_per_step"], 0)]
+        cells = [name, md.num(e["wire_bytes_per_step"], 0)]
         for b in (str(b) for b in BAUD_RATES):
             cells.append(
                 f"{e['wire_seconds_per_step'][b] * 1e3:,.1f} ms (x{e['wire_to_host'][b]:,.1f})"
