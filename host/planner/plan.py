@@ -565,7 +565,7 @@ def wire_rows(
     """Every wire format at one cut, with the accuracy cost `tinysplit bench` measured."""
     from tinysplit.core.protocol import wire as codec
 
-    measured = bench_wire_figures(model)
+    measured = bench_wire_figures(model, cp.cut_size)
     base = plan_cut(cp, after, board, baud, cut, 0)
     out = []
     for name, bits in codec.NAMES.items():
@@ -578,10 +578,10 @@ def wire_rows(
     return tuple(out)
 
 
-def bench_wire_figures(model: str) -> dict[str, dict[str, float]]:
-    """Section 10 of the checkout's BENCHMARKS.json for a bundled model: per wire format, its
-    accuracy vs int8 (points) and bytes vs int8; {} without one (an installed package, or a
-    model the bench does not run)."""
+def bench_wire_figures(model: str, cut_size: int) -> dict[str, dict[str, float]]:
+    """Section 10 of the checkout's BENCHMARKS.json for a bundled model at the cut the bench
+    ran (its default): per wire format, its accuracy vs int8 (points) and bytes vs int8; {}
+    without one (an installed package, another cut, a model the bench does not run)."""
     import json
 
     from tinysplit.core.paths import is_checkout, source_root
@@ -594,7 +594,9 @@ def bench_wire_figures(model: str) -> dict[str, dict[str, float]]:
         return {
             str(r["wire"]): {"points": float(r["points_vs_int8"]), "to_int8": float(r["to_int8"])}
             for r in rows
-            if r.get("workload") == model and r.get("status") == "ok"
+            if r.get("workload") == model
+            and r.get("status") == "ok"
+            and r.get("cut_bytes") == cut_size
         }
     except (OSError, ValueError, KeyError, TypeError, RuntimeError):
         return {}
