@@ -69,7 +69,7 @@ def _run(
                 sm = link.forward(s.step, 0.01, s.indices)
                 assert sm.labels is not None  # the reference workloads keep labels on the host
                 loss, grad, _ = server.train_step(sm.dequantize(), sm.labels)
-                q, scales = quantize_cut_gradient(grad, loss, s.step)
+                q, scales = quantize_cut_gradient(grad, loss, s.step, sm)
                 link.backward(s.step, q, scales)
                 if s.step > 1:  # the first step warms up (TensorFlow, the link)
                     wall += time.monotonic() - t0

@@ -756,7 +756,7 @@ def measure_training(
                         "measured yet: measure its --labels host twin"
                     )
                 loss, grad, _ = server.train_step(smashed.dequantize(), smashed.labels)
-                q, scales = quantize_cut_gradient(grad, loss, step)
+                q, scales = quantize_cut_gradient(grad, loss, step, smashed)
                 link.backward(step, q, scales)
         found = [
             int(m.group(2)) for m in map(_COUNT_LINE.match, counts.read_text().splitlines()) if m
