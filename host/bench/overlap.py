@@ -17,8 +17,10 @@ it, so there it weighs 8 times less than it would at 921,600.)
 Per workload at its default cut and batch: wall time per training sample (steps after the
 first), the share of it the line carried bytes (link busy), and beside them the planner's
 prediction for the same instruction rate and baud (host/planner/plan.py: `overlap` when the
-kernels and the wire overlap, `in turn` when they take turns). `tinysplit bench
---overlap-only` runs this section alone.
+kernels and the wire overlap, `in turn` when they take turns). Each workload runs in int8 and
+in WIRE (`--wire sparse-g4`, section 10's choice: under half the bytes, no accuracy lost
+beyond half a point), whose shorter wire time leaves the kernels more to hide. `tinysplit
+bench --overlap-only` runs this section alone.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ SHIFT = 3  # -icount shift: one instruction every 2**SHIFT ns
 RATE = 1e9 / 2**SHIFT  # instructions per second
 #: (baud, -icount shift, the paced line's baud): 921,600 as 115,200 at 1/8 of the rate.
 RUNS = ((115_200, SHIFT, 115_200), (921_600, SHIFT + 3, 115_200))
+#: The wire formats each workload runs in: today's, and section 10's choice.
+WIRES = ("int8", "sparse-g4")
 GOAL_BUSY_PCT = 90.0
 GOAL_PREDICTION_PCT = 15.0
 
@@ -83,6 +87,7 @@ def measure(
     work: Path, workloads: Sequence[str], say: Callable[[str], None], quick: bool = False
 ) -> dict[str, Any]:
     from tinysplit.codegen.export import export_client, plan_client
+    from tinysplit.core.protocol.wire import wire_bits
     from tinysplit.host.board.build import build_firmware
     from tinysplit.host.costmodel.model import CYCLES_PER_INSN
     from tinysplit.host.planner.plan import Board, plan_cut
@@ -93,20 +98,26 @@ def measure(
     board = dataclasses.replace(emulated, clock_hz=clock)
     rows = []
     # --quick: the smallest workload only (its steps are a fraction of a second on the wire)
-    for w in [w for w in workloads if w == "digits-mlp"] if quick else workloads:
-        say(f"overlap: {w}: export and build for {BOARD} ...")
-        export_dir = work / w / "export"
-        export_client(w, None, export_dir, seed=0)
-        elf = build_firmware(BOARD, export_dir, work / w / "build")
-        cp = plan_client(w, None, board=BOARD)
+    # --quick: int8 only
+    for w, wire in [
+        (w, wire)
+        for w in ([w for w in workloads if w == "digits-mlp"] if quick else workloads)
+        for wire in (WIRES[:1] if quick else WIRES)
+    ]:
+        say(f"overlap: {w} --wire {wire}: export and build for {BOARD} ...")
+        export_dir = work / w / wire / "export"
+        export_client(w, None, export_dir, seed=0, wire=wire)
+        elf = build_firmware(BOARD, export_dir, work / w / wire / "build")
+        cp = plan_client(w, None, board=BOARD, wire=wire_bits(wire))
         for baud, shift, line in RUNS:
             steps, scale = _steps(quick), 2 ** (shift - SHIFT)
-            say(f"overlap: {w} at {baud:,} baud, {steps} steps of {cp.max_batch} ...")
+            say(f"overlap: {w} --wire {wire} at {baud:,} baud, {steps} steps of "
+                f"{cp.max_batch} ...")  # fmt: skip
             got = _run(elf, export_dir, line, shift, steps, cp.max_batch)
-            plan = plan_cut(cp, "", board, baud)
+            plan = plan_cut(cp, "", board, baud, None, wire_bits(wire))
             per = got["wall_s"] / got["samples"] / scale
             rows.append({
-                "workload": w, "cut": cp.cut, "batch": cp.max_batch, "baud": baud,
+                "workload": w, "wire": wire, "cut": cp.cut, "batch": cp.max_batch, "baud": baud,
                 "steps": steps, "run_as": f"-icount shift={shift}, line {line:,} baud"
                 + (f", times / {scale}" if scale > 1 else ""),
                 "time_per_sample_ms": 1e3 * per,
@@ -137,7 +148,8 @@ def markdown(section: dict[str, Any]) -> str:
         f"({section['board']}) running at a fixed {section['instructions_per_s'] / 1e6:g} M "
         f"instructions a second in real time (QEMU `-icount {section['icount']}`: a Cortex-M4 "
         "at 180 MHz and 1.44 cycles per instruction), behind a link paced at the baud rate "
-        "both ways. Per training sample: the wall time of the steps after the first; *link "
+        "both ways. Each workload in int8 and in `--wire sparse-g4` (section 10's choice). Per "
+        "training sample: the wall time of the steps after the first; *link "
         "busy*: the share of it the line carried bytes; *planned*: `tinysplit plan`'s "
         "prediction for this instruction rate and baud (overlap: kernels and wire at the same "
         "time; in turn: one after the other). Goals: link busy >= "
@@ -148,13 +160,14 @@ def markdown(section: dict[str, Any]) -> str:
         "slower (the board at 1/8 of the rate, the line at 115,200) and divides the times by 8; "
         "the host's own time per step weighs 8 times less there than it would at 921,600.",
         "",
-        "| workload | cut | batch | baud | ms / sample | link busy | planned (overlap) | error | "
-        "planned (in turn) | device / wire ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| workload | wire | cut | batch | baud | ms / sample | link busy | planned (overlap) "
+        "| error | planned (in turn) | device / wire ms |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in section["rows"]:
         lines.append(
-            f"| {r['workload']} | {r['cut']} | {r['batch']} | {r['baud']:,} | "
+            f"| {r['workload']} | {r.get('wire', 'int8')} | {r['cut']} | {r['batch']} | "
+            f"{r['baud']:,} | "
             f"{r['time_per_sample_ms']:.1f} | {r['link_busy_pct']:.1f}% | "
             f"{r['predicted_overlap_ms']:.1f} | {r['prediction_error_pct']:+.1f}% | "
             f"{r['predicted_in_turn_ms']:.1f} | {r['device_ms']:.1f} / {r['wire_ms']:.1f} |"
