@@ -279,6 +279,20 @@ class TrainStep:
         return cls(lr, base_crc, batch, struct.unpack_from(f"<{count}H", payload, fixed))
 
 
+def _take_samples(msg: object, labels: bytes | None, acts: npt.ArrayLike) -> None:
+    """Checks and stores a SMASHED (or SMASHED_PACKED) message's labels and acts [count, cut]:
+    2-D int8, both sizes >= 1, as many labels as rows (None: no labels); acts read-only."""
+    a = np.asarray(acts)
+    if a.dtype != np.int8 or a.ndim != 2:
+        raise ValueError(f"SMASHED acts must be a 2-D int8 array, got {a.dtype} {a.shape}")
+    n = a.shape[0] if labels is None else len(labels)
+    if a.shape[0] != n or a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"SMASHED acts {a.shape} must be [len(labels)={n}, cut_size], both >= 1")
+    if labels is not None:
+        object.__setattr__(msg, "labels", bytes(labels))
+    object.__setattr__(msg, "acts", _readonly(np.array(a, order="C")))
+
+
 @dataclass(frozen=True, eq=False)
 class Smashed:
     """Cut-layer activations of `count` samples: acts[i] belongs to labels[i]. labels None:
@@ -291,19 +305,7 @@ class Smashed:
     acts: npt.NDArray[np.int8]  # [count, cut_size]
 
     def __post_init__(self) -> None:
-        acts = np.asarray(self.acts)
-        if acts.dtype != np.int8 or acts.ndim != 2:
-            raise ValueError(
-                f"SMASHED acts must be a 2-D int8 array, got {acts.dtype} {acts.shape}"
-            )
-        n = acts.shape[0] if self.labels is None else len(self.labels)
-        if acts.shape[0] != n or acts.shape[0] == 0 or acts.shape[1] == 0:
-            raise ValueError(
-                f"SMASHED acts {acts.shape} must be [len(labels)={n}, cut_size], both >= 1"
-            )
-        if self.labels is not None:
-            object.__setattr__(self, "labels", bytes(self.labels))
-        object.__setattr__(self, "acts", _readonly(np.array(acts, order="C")))
+        _take_samples(self, self.labels, self.acts)
 
     @property
     def count(self) -> int:
@@ -360,8 +362,8 @@ class PackedSmashed:
     wire: int  # WireBit bits, not 0
 
     def __post_init__(self) -> None:
-        Smashed.__post_init__(self)  # type: ignore[arg-type]
-        if not self.wire or self.wire & ~wire_codec.ALL_BITS:
+        _take_samples(self, self.labels, self.acts)
+        if not wire_codec.is_coded(self.wire):
             raise ValueError(f"SMASHED_PACKED wire bits 0x{self.wire:02x} are not a coded format")
         if not np.array_equal(
             wire_codec.on_the_wire(self.acts, self.zero_point, self.wire), self.acts
@@ -397,7 +399,7 @@ class PackedSmashed:
         _check_pad(cls.TYPE, pad)
         if flags & ~int(SmashedFlag.NO_LABELS):
             raise ProtocolError(f"SMASHED_PACKED flags 0x{flags:02x} has unknown bits")
-        if not wire or wire & ~wire_codec.ALL_BITS:
+        if not wire_codec.is_coded(wire):
             raise ProtocolError(f"SMASHED_PACKED wire bits 0x{wire:02x} name no coded format")
         if count == 0 or cut == 0:
             raise ProtocolError(f"SMASHED_PACKED carries {count} samples of {cut} values")
@@ -654,7 +656,7 @@ class PackedGrad:
         scales = np.asarray(self.scales)
         if scales.dtype != np.float32 or scales.ndim != 1 or scales.size == 0:
             raise ValueError(f"GRAD_PACKED scales must be 1-D float32, got {scales.shape}")
-        if not self.wire or self.wire & ~wire_codec.ALL_BITS:
+        if not wire_codec.is_coded(self.wire):
             raise ValueError(f"GRAD_PACKED wire bits 0x{self.wire:02x} are not a coded format")
         object.__setattr__(self, "scales", _readonly(np.array(scales, order="C")))
         object.__setattr__(self, "body", bytes(self.body))
@@ -681,7 +683,7 @@ class PackedGrad:
         count, wire, pad, cut, pad2 = _fixed(cls.TYPE, payload)
         _check_pad(cls.TYPE, pad)
         _check_pad(cls.TYPE, pad2)
-        if not wire or wire & ~wire_codec.ALL_BITS:
+        if not wire_codec.is_coded(wire):
             raise ProtocolError(f"GRAD_PACKED wire bits 0x{wire:02x} name no coded format")
         if count == 0 or cut == 0:
             raise ProtocolError(f"GRAD_PACKED carries {count} samples of {cut} values")

@@ -21,6 +21,8 @@ zero point, a length that is not the sample's), with ProtocolError, one line.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
@@ -44,6 +46,11 @@ NAMES: dict[str, int] = {
     "sparse-a4": SPARSE | ACTS4,  # 4-bit activations, int8 gradients
     "sparse-g4": SPARSE | GRADS4,  # int8 activations, 4-bit gradients
 }
+
+
+def is_coded(bits: int) -> bool:
+    """Whether bits name a coded format (SMASHED_PACKED / GRAD_PACKED): some, and only known."""
+    return bool(bits) and not bits & ~ALL_BITS
 
 
 def wire_bits(name: str) -> int:
@@ -118,16 +125,31 @@ def _unnibble(data: bytes, n: int, what: str) -> npt.NDArray[np.int64]:
     return v[:n]
 
 
-def acts_sample_size(n_sent: int, cut: int, wire: int) -> int:
-    """Bytes of one coded activation sample holding n_sent values (all of them when dense)."""
+def _nibble_bytes(values: float) -> float:
+    """Bytes of `values` 4-bit values: a padding nibble after an odd count (an expected,
+    fractional count: half a byte each)."""
+    return (int(values) + 1) // 2 if float(values).is_integer() else values / 2
+
+
+def _acts_bytes(n_sent: float, cut: int, wire: int) -> float:
     values = n_sent if wire & SPARSE else cut
-    body = (values + 1) // 2 if wire & ACTS4 else values
+    body = _nibble_bytes(values) if wire & ACTS4 else values
     return ((cut + 7) // 8 if wire & SPARSE else 0) + body
 
 
-def grad_sample_size(n_sent: int, cut: int, wire: int) -> int:
+def _grad_bytes(n_sent: float, cut: int, wire: int) -> float:
     values = n_sent if wire & SPARSE else cut
-    return (values + 1) // 2 if wire & GRADS4 else values
+    return _nibble_bytes(values) if wire & GRADS4 else values
+
+
+def acts_sample_size(n_sent: int, cut: int, wire: int) -> int:
+    """Bytes of one coded activation sample holding n_sent values (all of them when dense)."""
+    return int(_acts_bytes(n_sent, cut, wire))
+
+
+def grad_sample_size(n_sent: int, cut: int, wire: int) -> int:
+    """Bytes of one coded gradient sample holding n_sent values (all of them when dense)."""
+    return int(_grad_bytes(n_sent, cut, wire))
 
 
 def worst_acts_sample(cut: int, wire: int) -> int:
@@ -252,25 +274,38 @@ def grad_per_frame(cut: int, wire: int) -> int:
     return (MAX_PAYLOAD - GRAD_PACKED_FIXED_SIZE) // (worst_grad_sample(cut, wire) + 4)
 
 
+def frame_payloads(
+    sent: Sequence[float], cut: int, wire: int, labelled: bool
+) -> tuple[list[float], list[float]]:
+    """Payload bytes of each SMASHED_PACKED and each GRAD_PACKED frame of a step whose samples
+    send sent[i] values each (SPARSE; a dense format sends cut), as many frames as the protocol
+    packs them into (at least one sample a frame). Exact for integer counts; an expected count
+    (the planner's) gives the expected bytes."""
+    from tinysplit.core.protocol import spec
+
+    batch = len(sent)
+    up_per = max(1, smashed_per_frame(cut, wire))
+    down_per = max(1, grad_per_frame(cut, wire))
+    up = [
+        spec.SMASHED_PACKED_FIXED_SIZE
+        + sum(int(labelled) + _acts_bytes(k, cut, wire) for k in sent[f : f + up_per])
+        for f in range(0, batch, up_per)
+    ]
+    down = [
+        spec.GRAD_PACKED_FIXED_SIZE
+        + sum(4 + _grad_bytes(k, cut, wire) for k in sent[f : f + down_per])
+        for f in range(0, batch, down_per)
+    ]
+    return up, down
+
+
 def step_frames(
     acts: npt.ArrayLike, zp: int, wire: int, labelled: bool
 ) -> tuple[list[int], list[int]]:
     """Payload bytes of each SMASHED_PACKED and each GRAD_PACKED frame of a step whose
     activations on the wire are acts [batch, cut] (what the protocol makes of them)."""
-    from tinysplit.core.protocol import spec
-
     a = np.asarray(acts, dtype=np.int8)
     batch, cut = a.shape
     sent = (a != np.int8(zp)).sum(axis=1) if wire & SPARSE else np.full(batch, cut)
-    up_per, down_per = smashed_per_frame(cut, wire), grad_per_frame(cut, wire)
-    up = [
-        spec.SMASHED_PACKED_FIXED_SIZE
-        + sum(int(labelled) + acts_sample_size(int(k), cut, wire) for k in sent[f : f + up_per])
-        for f in range(0, batch, up_per)
-    ]
-    down = [
-        spec.GRAD_PACKED_FIXED_SIZE
-        + sum(4 + grad_sample_size(int(k), cut, wire) for k in sent[f : f + down_per])
-        for f in range(0, batch, down_per)
-    ]
-    return up, down
+    up, down = frame_payloads([int(k) for k in sent], cut, wire, labelled)
+    return [int(p) for p in up], [int(p) for p in down]  # whole counts: exact

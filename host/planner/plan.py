@@ -133,16 +133,9 @@ class Wire:
             per_down = codec.grad_per_frame(cut_size, wire)
             zero = zero_share[1] if wire & codec.ACTS4 else zero_share[0]
             sent = cut_size * (1.0 - zero) if wire & codec.SPARSE else float(cut_size)
-            acts = sent / 2 if wire & codec.ACTS4 else sent
-            grads = sent / 2 if wire & codec.GRADS4 else sent
-            bitmap = (cut_size + 7) // 8 if wire & codec.SPARSE else 0
-            label = 0 if head_size else 1
-            counts = [min(max(per_up, 1), batch - f) for f in range(0, batch, max(per_up, 1))]
-            frames[smashed] = [
-                spec.SMASHED_PACKED_FIXED_SIZE + n * (label + bitmap + acts) for n in counts
-            ]
-            counts = [min(max(per_down, 1), batch - f) for f in range(0, batch, max(per_down, 1))]
-            frames[grad] = [spec.GRAD_PACKED_FIXED_SIZE + n * (4 + grads) for n in counts]
+            frames[smashed], frames[grad] = codec.frame_payloads(
+                [sent] * batch, cut_size, wire, labelled=not head_size
+            )
         fits = per_up >= 1 and per_down >= 1
         up = sum(framed(p) for m in spec.TO_HOST for p in frames[m])
         down = sum(framed(p) for m in spec.TO_BOARD for p in frames[m])
