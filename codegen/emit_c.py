@@ -480,14 +480,12 @@ _BUF_C = {BUF_INPUT: "TS_BUF_INPUT", BUF_KEPT: "TS_BUF_KEPT", BUF_ACT: "TS_BUF_A
 
 def _rebuild_c(m: CModel, i: int) -> str:
     """ts_model_op_t.rebuild of op i: how backward gets an output it reads but not kept."""
-    from tinysplit.codegen.export import op_shape
-    from tinysplit.codegen.memory_plan import CODE_MASK, code_kind
+    from tinysplit.codegen.memory_plan import CODE_MASK
 
     lay = m.layout
     assert lay is not None
     if lay.coded and lay.coded[i]:
-        kind = code_kind([op_shape(op) for op in m.ops], i)
-        return "TS_REBUILD_MASK" if kind == CODE_MASK else "TS_REBUILD_ARGMAX"
+        return "TS_REBUILD_MASK" if lay.coded[i] == CODE_MASK else "TS_REBUILD_ARGMAX"
     return "TS_REBUILD_FORWARD" if lay.recompute[i] else "TS_REBUILD_NONE"
 
 

@@ -46,7 +46,6 @@ from tinysplit.codegen.memory_plan import (
     OpShape,
     choose_kept,
     code_bytes,
-    code_kind,
 )
 from tinysplit.codegen.models import REGISTRY, Hyperparameters, ModelSpec, load_model
 from tinysplit.codegen.pairing import PAIRING_C_FILE, PAIRING_FILE, write_pairing_key
@@ -876,7 +875,7 @@ def _plan(ops: Sequence[ClientOp], **args: Any) -> tuple[OpLayout, MemoryPlan]:
         f"{plan.max_batch * shapes[i].out_bytes:,} B)"
         for i, c in enumerate(layout.coded)
         if c
-        for what in ["activation mask (1 bit per value)" if code_kind(shapes, i) == CODE_MASK
+        for what in ["activation mask (1 bit per value)" if c == CODE_MASK
                      else "pool argmax and mask (4 bits per pooled value)"]
     ]  # fmt: skip
     return layout, replace(plan, notes=tuple(notes))

@@ -348,7 +348,7 @@ class OpLayout:
     scratch_words: int  # ts_scratch (int32), >= 1
     grad_bytes: int  # each half of ts_grad_buf
     modes: tuple[str, ...]  # per op: kept | recomputed | coded | transient | alias
-    coded: tuple[bool, ...] = ()  # kept for the minibatch as codes (code_kind), in ts_code_buf
+    coded: tuple[int, ...] = ()  # code_kind of an output kept as codes (ts_code_buf), else 0
     code_bytes: int = 0  # ts_code_buf: [MAX_BATCH][code bytes] per coded op, in op order
 
     @classmethod
@@ -398,7 +398,7 @@ class OpLayout:
             tuple(need[i] and not keep[i] and not coded[i] and shapes[i].kind != "reshape"
                   for i in range(len(shapes))),
             tuple(input_grad), tuple(scratch), kept, act, max(1, words), grad,
-            tuple(modes), tuple(coded),
+            tuple(modes), tuple(code_kind(shapes, i) if c else 0 for i, c in enumerate(coded)),
             sum(max_batch * code_bytes(shapes, i) for i, c in enumerate(coded) if c),
         )  # fmt: skip
 
@@ -450,7 +450,7 @@ def plan_ops(
             n = code_bytes(shapes, i)
             what = (
                 "1 bit per value"
-                if code_kind(shapes, i) == CODE_MASK
+                if layout.coded[i] == CODE_MASK
                 else ("argmax and mask, 4 bits per pooled value")
             )
             rows.append(PlanRow(f"op{i}.codes", "ram", max_batch * n,
