@@ -23,8 +23,8 @@
 static uint32_t next_op(uint32_t i)
 {
     uint32_t j = i + 1u;
-    while (j < TS_MODEL_N_OPS && ts_model_ops[j].kind == TS_OP_RESHAPE) {
-        ++j;
+    while (j < TS_MODEL_N_OPS && !ts_op_defs[ts_model_ops[j].kind].forward) {
+        ++j; /* a reshape: the output is the input's bytes */
     }
     return j;
 }
