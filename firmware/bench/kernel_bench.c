@@ -318,6 +318,14 @@ static void bench_conv(ts_dims_t in, uint16_t c_out, uint16_t kh, uint16_t kw, u
     ts_bench_end();
     irq_on();
     report(depthwise ? "depthwise_forward" : "conv2d_forward", shape, macs);
+    if (!depthwise) {
+        irq_off();
+        ts_bench_begin();
+        ts_conv2d_forward_fast(&l, x, y, NULL, NULL);
+        ts_bench_end();
+        irq_on();
+        report("conv2d_forward_fast", shape, macs);
+    }
     if (!backward || depthwise) {
         return;
     }

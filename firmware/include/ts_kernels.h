@@ -271,4 +271,27 @@ size_t ts_avg_pool2d_backward_get_buffer_size(const ts_pool_params_t *p);
 void ts_avg_pool2d_backward(const ts_pool_params_t *p, const int8_t *g, float s_g,
                             int32_t *scratch, int8_t *gx, float *s_gx);
 
+/* ---- optimized kernels ---------------------------------------------------------------------- */
+
+/*
+ * Each *_fast kernel has the contract of the reference kernel of the same name without the
+ * suffix and gives the same outputs bit for bit (firmware/kernels/ts_fast.h says how: a DSP
+ * path on cores with the DSP extension, a portable one elsewhere). The reference kernels stay
+ * the plain oracle they are tested against. The client calls TS_KERNEL(name): the optimized
+ * kernel, or the reference one in a build with -DTS_REFERENCE_KERNELS (make KERNELS=reference).
+ */
+#ifdef TS_REFERENCE_KERNELS
+#define TS_KERNEL(name) ts_##name
+#else
+#define TS_KERNEL(name) ts_##name##_fast
+#endif
+
+/** Largest window (KH * KW * Cin) ts_conv2d_forward_fast takes apart on the stack (two int16
+ *  columns); a larger one runs the reference kernel. */
+#define TS_CONV_FAST_MAX_TAPS 192u
+
+/** ts_conv2d_forward, bit for bit (conv2d_fast.c). */
+void ts_conv2d_forward_fast(const ts_conv_layer_t *l, const int8_t *x, int8_t *y, float *bmin,
+                            float *bmax);
+
 #endif
