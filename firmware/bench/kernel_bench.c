@@ -235,6 +235,12 @@ static void bench_fc(uint16_t k_n, uint16_t c_n, const char *shape, int backward
     ts_bench_end();
     irq_on();
     report("fc_forward", shape, macs);
+    irq_off();
+    ts_bench_begin();
+    ts_fully_connected_forward_fast(&l, x, y, NULL);
+    ts_bench_end();
+    irq_on();
+    report("fc_forward_fast", shape, macs);
     if (!backward) {
         return;
     }

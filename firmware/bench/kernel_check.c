@@ -249,6 +249,52 @@ static void check_conv2d_forward(void)
     done("conv2d_forward", bad);
 }
 
+/* ---- fully connected ------------------------------------------------------------------------- */
+
+static ts_fc_layer_t rnd_fc(uint32_t cfg)
+{
+    s_arena_used = 0;
+    ts_fc_layer_t l;
+    memset(&l, 0, sizeof l);
+    l.in_features = (uint16_t)(cfg % 4u == 0u ? rnd_in(1, 7) : rnd_in(1, 300));
+    l.out_features = (uint16_t)(cfg % 7u == 0u ? rnd_in(33, 70) : rnd_in(1, 40));
+    l.act = (uint8_t)(rnd() % 2u);
+    l.p.channels = l.out_features;
+    l.p.per_channel = l.in_features;
+    l.p.layout = TS_CHANNEL_FIRST;
+    l.p.in_q.scale = 0.02f;
+    l.p.in_q.zero_point = rnd_zp();
+    l.p.out_q.scale = 0.05f;
+    l.p.out_q.zero_point = rnd_zp();
+    const size_t n_w = (size_t)l.in_features * l.out_features;
+    l.p.w = rnd_i8(n_w);
+    rnd_channels(&l.p, l.out_features, cfg % 3u == 1u);
+    return l; /* the forward reads no training state */
+}
+
+static void check_fc_forward(void)
+{
+    int bad = 0;
+    for (uint32_t cfg = 0; cfg < CONFIGS && !bad; ++cfg) {
+        const ts_fc_layer_t l = rnd_fc(cfg);
+        const size_t k_n = l.in_features, c_n = l.out_features;
+        const int8_t *x = rnd_i8(k_n);
+        int8_t *y_ref = take(c_n);
+        int8_t *y_fast = take(c_n);
+        int32_t *a_ref = take(c_n * sizeof(int32_t));
+        int32_t *a_fast = take(c_n * sizeof(int32_t));
+        ts_fully_connected_forward(&l, x, y_ref, a_ref);
+        ts_fully_connected_forward_fast(&l, x, y_fast, a_fast);
+        bad = report_i8("fc_forward", cfg, "y", y_fast, y_ref, c_n) ||
+              report_i8("fc_forward", cfg, "acc", (const int8_t *)a_fast,
+                        (const int8_t *)a_ref, c_n * sizeof(int32_t));
+        memset(y_fast, 0x5a, c_n);
+        ts_fully_connected_forward_fast(&l, x, y_fast, NULL);
+        bad = bad || report_i8("fc_forward", cfg, "y (no acc)", y_fast, y_ref, c_n);
+    }
+    done("fc_forward", bad);
+}
+
 /* ---- main ------------------------------------------------------------------------------------ */
 
 static void semihosting_exit(void)
@@ -265,6 +311,7 @@ int main(void)
     put_str(ts_board_name());
     put_str("\n");
     check_conv2d_forward();
+    check_fc_forward();
     put_str("check done\n");
     semihosting_exit();
     for (;;) {

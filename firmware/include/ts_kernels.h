@@ -290,6 +290,10 @@ void ts_avg_pool2d_backward(const ts_pool_params_t *p, const int8_t *g, float s_
  *  columns); a larger one runs the reference kernel. */
 #define TS_CONV_FAST_MAX_TAPS 192u
 
+/** ts_fully_connected_forward, bit for bit (fully_connected_fast.c). */
+void ts_fully_connected_forward_fast(const ts_fc_layer_t *l, const int8_t *x, int8_t *y,
+                                     int32_t *acc_out);
+
 /** ts_conv2d_forward, bit for bit (conv2d_fast.c). */
 void ts_conv2d_forward_fast(const ts_conv_layer_t *l, const int8_t *x, int8_t *y, float *bmin,
                             float *bmax);

@@ -11,17 +11,23 @@
 int ts_fast_out_setup(const ts_params_t *p, uint8_t act, uint32_t k_taps, int observe,
                       ts_fast_out_t *o)
 {
-    const uint32_t c_n = p->channels;
-    if (c_n > TS_FAST_CHANNELS_MAX) {
+    if (p->channels > TS_FAST_CHANNELS_MAX) {
         return 0;
     }
+    return ts_fast_out_setup_block(p, act, k_taps, observe, 0u, p->channels, o);
+}
+
+int ts_fast_out_setup_block(const ts_params_t *p, uint8_t act, uint32_t k_taps, int observe,
+                            uint32_t c_first, uint32_t c_n, ts_fast_out_t *o)
+{
     ts_act_range(act, p->out_q, &o->act_min, &o->act_max);
     o->zp_y = p->out_q.zero_point;
     o->observe = observe;
     o->narrow = 1;
     const uint64_t products = (uint64_t)k_taps * 128u * 255u;
-    for (uint32_t c = 0; c < c_n; ++c) {
-        ts_fast_chan_t *ch = &o->ch[c];
+    for (uint32_t i = 0; i < c_n; ++i) {
+        const uint32_t c = c_first + i;
+        ts_fast_chan_t *ch = &o->ch[i];
         int32_t left, right;
         ts_fast_shifts(p->out_shift[c], &left, &right);
         ch->mult = p->out_mult[c];

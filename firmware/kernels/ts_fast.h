@@ -114,6 +114,11 @@ typedef struct {
 int ts_fast_out_setup(const ts_params_t *p, uint8_t act, uint32_t k_taps, int observe,
                       ts_fast_out_t *o);
 
+/** As ts_fast_out_setup for the channels [c_first, c_first + c_n) only (c_n at most
+ *  TS_FAST_CHANNELS_MAX): o->ch[i] is channel c_first + i. */
+int ts_fast_out_setup_block(const ts_params_t *p, uint8_t act, uint32_t k_taps, int observe,
+                            uint32_t c_first, uint32_t c_n, ts_fast_out_t *o);
+
 /** Folds each channel's extremes into the batch range [*bmin, *bmax] (no-op unless
  *  observing), as the reference kernels fold every output. */
 void ts_fast_out_finish(const ts_params_t *p, uint8_t act, const ts_fast_out_t *o, float *bmin,
