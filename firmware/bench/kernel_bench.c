@@ -324,14 +324,16 @@ static void bench_conv(ts_dims_t in, uint16_t c_out, uint16_t kh, uint16_t kw, u
     ts_bench_end();
     irq_on();
     report(depthwise ? "depthwise_forward" : "conv2d_forward", shape, macs);
-    if (!depthwise) {
-        irq_off();
-        ts_bench_begin();
+    irq_off();
+    ts_bench_begin();
+    if (depthwise) {
+        ts_depthwise_conv2d_forward_fast(&l, x, y, NULL, NULL);
+    } else {
         ts_conv2d_forward_fast(&l, x, y, NULL, NULL);
-        ts_bench_end();
-        irq_on();
-        report("conv2d_forward_fast", shape, macs);
     }
+    ts_bench_end();
+    irq_on();
+    report(depthwise ? "depthwise_forward_fast" : "conv2d_forward_fast", shape, macs);
     if (!backward || depthwise) {
         return;
     }

@@ -184,7 +184,7 @@ static void done(const char *kernel, int bad)
 
 /* ---- convolution ----------------------------------------------------------------------------- */
 
-static ts_conv_layer_t rnd_conv(uint32_t cfg)
+static ts_conv_layer_t rnd_conv(uint32_t cfg, int depthwise)
 {
     for (;;) {
         s_arena_used = 0;
@@ -194,8 +194,9 @@ static ts_conv_layer_t rnd_conv(uint32_t cfg)
         l.in.h = (uint16_t)(one_d ? 1 : rnd_in(1, 11));
         l.in.w = (uint16_t)rnd_in(1, one_d ? 40 : 11);
         /* first layers (1-3 channels) often, channel counts off multiples of four */
-        l.in.c = (uint16_t)(cfg % 3u == 0u ? rnd_in(1, 3) : rnd_in(1, 13));
-        l.out.c = (uint16_t)rnd_in(1, 11);
+        l.in.c = (uint16_t)(cfg % 3u == 0u ? rnd_in(1, 3) : rnd_in(1, depthwise ? 40 : 13));
+        l.out.c = depthwise ? l.in.c : (uint16_t)rnd_in(1, 11);
+        l.depthwise = (uint8_t)depthwise;
         l.kh = (uint16_t)(one_d ? 1 : rnd_in(1, 5));
         l.kw = (uint16_t)rnd_in(1, 5);
         l.stride_h = (uint8_t)rnd_in(1, 3);
@@ -207,10 +208,10 @@ static ts_conv_layer_t rnd_conv(uint32_t cfg)
         if (l.out.h == 0u || l.out.w == 0u) {
             continue;
         }
-        const uint32_t k = (uint32_t)l.kh * l.kw * l.in.c;
+        const uint32_t k = (uint32_t)l.kh * l.kw * (depthwise ? 1u : l.in.c);
         l.p.channels = l.out.c;
         l.p.per_channel = k;
-        l.p.layout = TS_CHANNEL_FIRST;
+        l.p.layout = depthwise ? TS_CHANNEL_LAST : TS_CHANNEL_FIRST;
         l.p.in_q.scale = 0.02f;
         l.p.in_q.zero_point = rnd_zp();
         l.p.out_q.scale = 0.05f;
@@ -227,26 +228,31 @@ static ts_conv_layer_t rnd_conv(uint32_t cfg)
     }
 }
 
-static void check_conv2d_forward(void)
+static void check_conv_forward(int depthwise)
 {
+    const char *name = depthwise ? "depthwise_forward" : "conv2d_forward";
+    void (*ref)(const ts_conv_layer_t *, const int8_t *, int8_t *, float *, float *) =
+        depthwise ? ts_depthwise_conv2d_forward : ts_conv2d_forward;
+    void (*fast)(const ts_conv_layer_t *, const int8_t *, int8_t *, float *, float *) =
+        depthwise ? ts_depthwise_conv2d_forward_fast : ts_conv2d_forward_fast;
     int bad = 0;
     for (uint32_t cfg = 0; cfg < CONFIGS && !bad; ++cfg) {
-        const ts_conv_layer_t l = rnd_conv(cfg);
+        const ts_conv_layer_t l = rnd_conv(cfg, depthwise);
         const size_t n_x = (size_t)l.in.h * l.in.w * l.in.c;
         const size_t n_y = (size_t)l.out.h * l.out.w * l.out.c;
         const int8_t *x = rnd_i8(n_x);
         int8_t *y_ref = take(n_y);
         int8_t *y_fast = take(n_y);
         float r_ref[2] = {1e30f, -1e30f}, r_fast[2] = {1e30f, -1e30f};
-        ts_conv2d_forward(&l, x, y_ref, &r_ref[0], &r_ref[1]);
-        ts_conv2d_forward_fast(&l, x, y_fast, &r_fast[0], &r_fast[1]);
-        bad = report_i8("conv2d_forward", cfg, "y", y_fast, y_ref, n_y) ||
-              report_f32("conv2d_forward", cfg, "range", r_fast, r_ref, 2);
+        ref(&l, x, y_ref, &r_ref[0], &r_ref[1]);
+        fast(&l, x, y_fast, &r_fast[0], &r_fast[1]);
+        bad = report_i8(name, cfg, "y", y_fast, y_ref, n_y) ||
+              report_f32(name, cfg, "range", r_fast, r_ref, 2);
         memset(y_fast, 0x5a, n_y);
-        ts_conv2d_forward_fast(&l, x, y_fast, NULL, NULL);
-        bad = bad || report_i8("conv2d_forward", cfg, "y (no range)", y_fast, y_ref, n_y);
+        fast(&l, x, y_fast, NULL, NULL);
+        bad = bad || report_i8(name, cfg, "y (no range)", y_fast, y_ref, n_y);
     }
-    done("conv2d_forward", bad);
+    done(name, bad);
 }
 
 /* ---- fully connected ------------------------------------------------------------------------- */
@@ -310,7 +316,8 @@ int main(void)
     put_str("check start ");
     put_str(ts_board_name());
     put_str("\n");
-    check_conv2d_forward();
+    check_conv_forward(0);
+    check_conv_forward(1);
     check_fc_forward();
     put_str("check done\n");
     semihosting_exit();

@@ -298,4 +298,8 @@ void ts_fully_connected_forward_fast(const ts_fc_layer_t *l, const int8_t *x, in
 void ts_conv2d_forward_fast(const ts_conv_layer_t *l, const int8_t *x, int8_t *y, float *bmin,
                             float *bmax);
 
+/** ts_depthwise_conv2d_forward, bit for bit (depthwise_conv2d_fast.c). */
+void ts_depthwise_conv2d_forward_fast(const ts_conv_layer_t *l, const int8_t *x, int8_t *y,
+                                      float *bmin, float *bmax);
+
 #endif

@@ -388,5 +388,5 @@ void ts_conv2d_forward_fast(const ts_conv_layer_t *l, const int8_t *x, int8_t *y
     } else {
         forward_columns(l, &o, x, y);
     }
-    ts_fast_out_finish(&l->p, l->act, &o, bmin, bmax);
+    ts_fast_out_finish(&l->p, l->act, &o, 0u, l->out.c, bmin, bmax);
 }

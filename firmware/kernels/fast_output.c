@@ -63,19 +63,19 @@ static float real_value(const ts_params_t *p, uint8_t act, uint32_t c, int32_t a
     return v;
 }
 
-void ts_fast_out_finish(const ts_params_t *p, uint8_t act, const ts_fast_out_t *o, float *bmin,
-                        float *bmax)
+void ts_fast_out_finish(const ts_params_t *p, uint8_t act, const ts_fast_out_t *o,
+                        uint32_t c_first, uint32_t c_n, float *bmin, float *bmax)
 {
     if (!o->observe) {
         return;
     }
     float lo = *bmin, hi = *bmax;
-    for (uint32_t c = 0; c < p->channels; ++c) {
-        if (o->ch[c].acc_min > o->ch[c].acc_max) {
+    for (uint32_t i = 0; i < c_n; ++i) {
+        if (o->ch[i].acc_min > o->ch[i].acc_max) {
             continue; /* no output of this channel */
         }
-        const float v_lo = real_value(p, act, c, o->ch[c].acc_min);
-        const float v_hi = real_value(p, act, c, o->ch[c].acc_max);
+        const float v_lo = real_value(p, act, c_first + i, o->ch[i].acc_min);
+        const float v_hi = real_value(p, act, c_first + i, o->ch[i].acc_max);
         lo = v_lo < lo ? v_lo : lo;
         hi = v_hi > hi ? v_hi : hi;
     }

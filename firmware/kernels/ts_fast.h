@@ -119,10 +119,10 @@ int ts_fast_out_setup(const ts_params_t *p, uint8_t act, uint32_t k_taps, int ob
 int ts_fast_out_setup_block(const ts_params_t *p, uint8_t act, uint32_t k_taps, int observe,
                             uint32_t c_first, uint32_t c_n, ts_fast_out_t *o);
 
-/** Folds each channel's extremes into the batch range [*bmin, *bmax] (no-op unless
- *  observing), as the reference kernels fold every output. */
-void ts_fast_out_finish(const ts_params_t *p, uint8_t act, const ts_fast_out_t *o, float *bmin,
-                        float *bmax);
+/** Folds the extremes of channels [c_first, c_first + c_n) (o->ch[0..c_n)) into the batch
+ *  range [*bmin, *bmax] (no-op unless observing), as the reference kernels fold every output. */
+void ts_fast_out_finish(const ts_params_t *p, uint8_t act, const ts_fast_out_t *o,
+                        uint32_t c_first, uint32_t c_n, float *bmin, float *bmax);
 
 #if TS_FAST_DSP
 static inline int32_t ts_fast_smmulr(int32_t a, int32_t b)
