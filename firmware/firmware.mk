@@ -6,11 +6,19 @@
 #                                                     the boards; UART_BAUD=... sets their baud)
 #   make BOARD=native MODEL_DIR=out/digits         -> build/native/tinysplit (UART on a pty)
 #   make BOARD=native SANITIZE=1 ...               -> with ASan + UBSan
+#   make KERNELS=reference ...                     -> the reference kernels instead of the
+#                                                     optimized ones (firmware/kernels/*_fast.c)
 #   make hostlib                                   -> build/hostlib/libtinysplit.so (kernels and
 #                                                     protocol for the Python tests, via ctypes)
 BOARD     ?= mps2_an386
 MODEL_DIR ?=
-BUILD_DIR ?= build/$(BOARD)$(if $(SANITIZE),-san,)
+# fast: the optimized kernels where there is one (ts_kernels.h, TS_KERNEL); reference: the plain
+# reference kernels everywhere (the oracle the optimized ones are tested against)
+KERNELS   ?= fast
+ifeq ($(filter $(KERNELS),fast reference),)
+$(error KERNELS must be fast or reference, not '$(KERNELS)')
+endif
+BUILD_DIR ?= build/$(BOARD)$(if $(SANITIZE),-san,)$(if $(filter reference,$(KERNELS)),-ref,)
 
 CORE_SRCS := $(wildcard firmware/kernels/*.c) $(wildcard firmware/protocol/*.c)
 APP_SRCS  := $(wildcard firmware/client/*.c)
@@ -24,6 +32,7 @@ COMMON  := -std=c11 -O2 -g -ffp-contract=off -fno-fast-math $(WARN)
 
 # Extra compiler flags for one build (tests use it for -D switches), e.g. EXTRA_CFLAGS=-DFOO=1.
 EXTRA_CFLAGS ?=
+KERNEL_FLAGS := $(if $(filter reference,$(KERNELS)),-DTS_REFERENCE_KERNELS,)
 
 OBJS = $(patsubst %.c,$(BUILD_DIR)/obj/%.o,$(CORE_SRCS) $(APP_SRCS) $(BOARD_SRCS)) \
        $(patsubst $(MODEL_DIR)/%.c,$(BUILD_DIR)/obj/model/%.o,$(MODEL_SRCS))
@@ -40,14 +49,14 @@ all: $(BUILD_DIR)/$(TARGET)
 
 $(BUILD_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(INCLUDES) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(KERNEL_FLAGS) $(EXTRA_CFLAGS) $(INCLUDES) -MMD -MP -c $< -o $@
 
 # The model's folder changes between builds into one BUILD_DIR (tests export to temporary
 # folders): its objects list their headers here instead of in a .d file, which would name a
 # previous export's model_data.c and stop make once that folder is gone.
 $(BUILD_DIR)/obj/model/%.o: $(MODEL_DIR)/%.c $(wildcard $(MODEL_DIR)/*.h) $(wildcard firmware/include/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(INCLUDES) -c $< -o $@
+	$(CC) $(CFLAGS) $(KERNEL_FLAGS) $(EXTRA_CFLAGS) $(INCLUDES) -c $< -o $@
 
 -include $(filter-out $(BUILD_DIR)/obj/model/%,$(OBJS:.o=.d))
 
@@ -60,6 +69,11 @@ MODEL_ID := $(abspath $(MODEL_DIR)) $(shell cksum < $(MODEL_DIR)/model_data.h 2>
 $(shell mkdir -p $(BUILD_DIR) && { test "$$(cat $(BUILD_DIR)/model.id 2>/dev/null)" = "$(MODEL_ID)" || echo "$(MODEL_ID)" > $(BUILD_DIR)/model.id; })
 $(patsubst %.c,$(BUILD_DIR)/obj/%.o,$(APP_SRCS)) $(patsubst $(MODEL_DIR)/%.c,$(BUILD_DIR)/obj/model/%.o,$(MODEL_SRCS)): $(BUILD_DIR)/model.id
 endif
+
+# Built with KERNELS=fast, then reference, into one BUILD_DIR: make would see no source change and
+# link the other kind's objects. flags.id records the kernel choice; every object depends on it.
+$(shell mkdir -p $(BUILD_DIR) && { test -f $(BUILD_DIR)/flags.id && test "$$(cat $(BUILD_DIR)/flags.id)" = "kernels=$(KERNELS)" || echo "kernels=$(KERNELS)" > $(BUILD_DIR)/flags.id; })
+$(OBJS): $(BUILD_DIR)/flags.id
 
 HOSTLIB_DIR := build/hostlib
 hostlib: $(HOSTLIB_DIR)/libtinysplit.so

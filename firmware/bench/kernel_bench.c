@@ -594,9 +594,9 @@ static void run_conv_case(const bench_case_t *k, int dw)
         const int obs = k->kind == BK_CONV_FORWARD_OBSERVE || k->kind == BK_DW_FORWARD_OBSERVE;
         begin();
         if (dw) {
-            ts_depthwise_conv2d_forward(&l, x, y, obs ? &bmin : NULL, obs ? &bmax : NULL);
+            TS_KERNEL(depthwise_conv2d_forward)(&l, x, y, obs ? &bmin : NULL, obs ? &bmax : NULL);
         } else {
-            ts_conv2d_forward(&l, x, y, obs ? &bmin : NULL, obs ? &bmax : NULL);
+            TS_KERNEL(conv2d_forward)(&l, x, y, obs ? &bmin : NULL, obs ? &bmax : NULL);
         }
         end();
         break;
@@ -670,11 +670,11 @@ static void run_fc_case(const bench_case_t *k)
     switch (k->kind) {
     case BK_FC_FORWARD:
         begin();
-        ts_fully_connected_forward(&l, x, y, acc);
+        TS_KERNEL(fully_connected_forward)(&l, x, y, acc);
         end();
         break;
     case BK_FC_OBSERVE:
-        ts_fully_connected_forward(&l, x, y, acc);
+        TS_KERNEL(fully_connected_forward)(&l, x, y, acc);
         begin();
         ts_fully_connected_observe_range(&l, acc, &bmin, &bmax);
         end();

@@ -22,7 +22,7 @@ static void fc_forward(const ts_model_op_t *op, const int8_t *x, int8_t *y, floa
                        float *bmax)
 {
     /* The accumulators go to ts_scratch only when a range is observed. */
-    ts_fully_connected_forward(op->layer.fc, x, y, bmin ? ts_scratch : 0);
+    TS_KERNEL(fully_connected_forward)(op->layer.fc, x, y, bmin ? ts_scratch : 0);
     if (bmin) {
         ts_fully_connected_observe_range(op->layer.fc, ts_scratch, bmin, bmax);
     }
@@ -63,7 +63,7 @@ static ts_params_t *conv_params(const ts_model_op_t *op)
 static void conv_forward(const ts_model_op_t *op, const int8_t *x, int8_t *y, float *bmin,
                          float *bmax)
 {
-    ts_conv2d_forward(op->layer.conv, x, y, bmin, bmax);
+    TS_KERNEL(conv2d_forward)(op->layer.conv, x, y, bmin, bmax);
 }
 
 static void conv_backward(const ts_model_op_t *op, const int8_t *x, const int8_t *y, int8_t *g,
@@ -85,7 +85,7 @@ static uint8_t conv_act(const ts_model_op_t *op)
 static void depthwise_forward(const ts_model_op_t *op, const int8_t *x, int8_t *y, float *bmin,
                               float *bmax)
 {
-    ts_depthwise_conv2d_forward(op->layer.conv, x, y, bmin, bmax);
+    TS_KERNEL(depthwise_conv2d_forward)(op->layer.conv, x, y, bmin, bmax);
 }
 
 static void depthwise_backward(const ts_model_op_t *op, const int8_t *x, const int8_t *y,

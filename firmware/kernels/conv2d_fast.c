@@ -219,7 +219,7 @@ __attribute__((noinline)) static void forward_columns(const ts_conv_layer_t *l,
     if (o->narrow) {
         columns(l, o, x, y, 1);
     } else {
-        columns(l, o, x, y, 0);
+        columns(l, o, x, y, o->narrow); /* 0 here; a run-time value keeps one copy small */
     }
 }
 
@@ -239,7 +239,6 @@ __attribute__((noinline)) static void forward_columns(const ts_conv_layer_t *l,
 typedef struct {
     uint32_t row_len;          /* int16 values in one widened row (with a spare zero) */
     uint32_t n_pairs;          /* T: pairs per window */
-    uint16_t off[PAIRS_MAX];   /* pair t starts off[t] bytes into the pixel's rows */
 } pairs_t;
 
 static int pairs_fit(const ts_conv_layer_t *l, pairs_t *pp)
@@ -251,17 +250,12 @@ static int pairs_fit(const ts_conv_layer_t *l, pairs_t *pp)
     const uint32_t row_len = ((uint32_t)l->in.w + (uint32_t)pad_l + (uint32_t)pad_r) * c_in + 1u;
     const uint32_t per_row = (kw * c_in + 1u) / 2u;
     const uint32_t t_n = kh * per_row;
-    if (c_in > 3u || t_n > PAIRS_MAX || kh * row_len > ROWS_MAX ||
+    if (c_in > 3u || t_n > PAIRS_MAX || (kh + 1u) * row_len > ROWS_MAX ||
         t_n * 2u * l->out.c > PAIRS_W_MAX) {
         return 0;
     }
     pp->row_len = row_len;
     pp->n_pairs = t_n;
-    for (uint32_t ky = 0, t = 0; ky < kh; ++ky) {
-        for (uint32_t q = 0; q < per_row; ++q, ++t) {
-            pp->off[t] = (uint16_t)(2u * (ky * row_len + 2u * q));
-        }
-    }
     return 1;
 }
 
@@ -339,36 +333,45 @@ __attribute__((noinline)) static void forward_pairs(const ts_conv_layer_t *l, co
         }
     }
 
+    /* KH + 1 widened rows: input row iy lives in slot iy % KH while output rows need it (each
+     * is widened once), slot KH stays zero for the rows above and below the image; the
+     * padding columns are zero from the start and never written */
     int16_t rows[ROWS_MAX] __attribute__((aligned(4)));
+    int32_t held[PAIRS_MAX]; /* the input row each slot holds, -1: none */
+    uint16_t off[PAIRS_MAX];
+    for (uint32_t j = 0; j < ((uint32_t)kh + 1u) * row_len; ++j) {
+        rows[j] = 0;
+    }
+    for (int32_t ky = 0; ky < kh; ++ky) {
+        held[ky] = -1;
+    }
+    const int32_t lead = pad_l * c_in, body = in_w * c_in;
     for (int32_t oy = 0; oy < out_h; ++oy) {
-        /* the KH input rows of this output row, widened, padding and absent rows zero */
         for (int32_t ky = 0; ky < kh; ++ky) {
-            int16_t *r = &rows[(uint32_t)ky * row_len];
             const int32_t iy = oy * l->stride_h - pad_t + ky;
-            const int32_t lead = pad_l * c_in, body = in_w * c_in;
-            for (uint32_t j = 0; j < row_len; ++j) {
-                r[j] = 0;
-            }
+            int32_t slot = kh;
             if (iy >= 0 && iy < in_h) {
-                const int8_t *src = &x[(size_t)iy * (size_t)body];
-                for (int32_t j = 0; j < body; ++j) {
-                    r[lead + j] = (int16_t)(src[j] - zp_x);
+                slot = iy % kh;
+                if (held[slot] != iy) {
+                    int16_t *r = &rows[(uint32_t)slot * row_len + (uint32_t)lead];
+                    const int8_t *src = &x[(size_t)iy * (size_t)body];
+                    for (int32_t j = 0; j < body; ++j) {
+                        r[j] = (int16_t)(src[j] - zp_x);
+                    }
+                    held[slot] = iy;
                 }
+            }
+            for (uint32_t q = 0; q < per_row; ++q) {
+                off[(uint32_t)ky * per_row + q] = (uint16_t)(2u * ((uint32_t)slot * row_len + 2u * q));
             }
         }
         int8_t *y_row = &y[(size_t)oy * (size_t)out_w * (size_t)c_out];
         const uint8_t *rb = (const uint8_t *)rows;
-        /* the common windows unrolled: 3x3 of one channel (T 6), 5 taps of one (T 3), 3x3 of
-         * two and 5 of two (T 6, T 5) */
-        if (o->narrow) {
-            switch (t_n) {
-            case 3: pairs_row(l, o, rb, pp->off, wp, y_row, 3u, 1); break;
-            case 5: pairs_row(l, o, rb, pp->off, wp, y_row, 5u, 1); break;
-            case 6: pairs_row(l, o, rb, pp->off, wp, y_row, 6u, 1); break;
-            default: pairs_row(l, o, rb, pp->off, wp, y_row, t_n, 1); break;
-            }
+        /* unrolled for the most common first layer: 3x3 of one channel (T 6) */
+        if (o->narrow && t_n == 6u) {
+            pairs_row(l, o, rb, off, wp, y_row, 6u, 1);
         } else {
-            pairs_row(l, o, rb, pp->off, wp, y_row, t_n, 0);
+            pairs_row(l, o, rb, off, wp, y_row, t_n, o->narrow);
         }
     }
 }

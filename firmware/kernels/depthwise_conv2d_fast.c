@@ -219,11 +219,9 @@ void ts_depthwise_conv2d_forward_fast(const ts_conv_layer_t *l, const int8_t *x,
             return;
         }
         if (o.narrow && l->kw == 3u) {
-            channel_block(l, &o, cb, cn, x, y, 1, 3); /* 3x3, the common depthwise window */
-        } else if (o.narrow) {
-            channel_block(l, &o, cb, cn, x, y, 1, 0);
+            channel_block(l, &o, cb, cn, x, y, 1, 3); /* 3 wide, the common depthwise window */
         } else {
-            channel_block(l, &o, cb, cn, x, y, 0, 0);
+            channel_block(l, &o, cb, cn, x, y, o.narrow, 0); /* one general copy */
         }
         ts_fast_out_finish(&l->p, l->act, &o, (uint32_t)cb, (uint32_t)cn, &lo, &hi);
     }

@@ -711,11 +711,16 @@ def _counting_qemu(elf: Path, machine: str, plugin: Path, counts: Path) -> Itera
 
 
 def measure_training(
-    model_dir: Path, board: str = "mps2_an386", steps: int = 1, build_dir: Path | None = None
+    model_dir: Path,
+    board: str = "mps2_an386",
+    steps: int = 1,
+    build_dir: Path | None = None,
+    kernels: str = "fast",
 ) -> TrainingCount:
     """Runs `steps` training steps of an export (its batch, lr and data order, the server
     segment on this host) on the emulated board and counts every sample's forward and backward
-    pass exactly."""
+    pass exactly. kernels: "fast" (the optimized kernels, what boards run) or "reference" (the
+    plain reference kernels: `make KERNELS=reference`)."""
     import numpy as np
 
     from tinysplit.core.boards import board_profile
@@ -736,7 +741,9 @@ def measure_training(
     with tempfile.TemporaryDirectory(prefix="tinysplit-count-") as tmp:
         base = Path(build_dir) if build_dir is not None else Path(tmp)
         plugin = build_plugin(base / "plugin")
-        elf = build_firmware(board, export.path, base / f"fw-{board}")
+        elf = build_firmware(
+            board, export.path, base / f"fw-{board}", make_vars={"KERNELS": kernels}
+        )
         counts = Path(tmp) / "counts.txt"
         with (
             _counting_qemu(elf, machine, plugin, counts) as url,
@@ -813,7 +820,9 @@ def rewrite_fitted(fits: dict[str, tuple[str, Fit]]) -> Path:
     return FITTED_PATH
 
 
-def compare(model_dir: Path, board: str = "mps2_an386", steps: int = 1) -> dict[str, Any]:
+def compare(
+    model_dir: Path, board: str = "mps2_an386", steps: int = 1, kernels: str = "fast"
+) -> dict[str, Any]:
     """Measured (emulator, exact) versus predicted instructions per training sample of an
     export: forward, backward, and their sum, with the ratio predicted / measured."""
     from tinysplit.codegen.export import load_client_layout
@@ -821,7 +830,7 @@ def compare(model_dir: Path, board: str = "mps2_an386", steps: int = 1) -> dict[
 
     ops, layout, _ = load_client_layout(Path(model_dir))
     pred = predict_training(ops, layout, str(board_profile(board)["core"]))
-    got = measure_training(Path(model_dir), board, steps)
+    got = measure_training(Path(model_dir), board, steps, kernels=kernels)
     n = len(got.forward)
     measured = {"forward": sum(got.forward) / n, "backward": sum(got.backward) / n}
     measured["per_sample"] = measured["forward"] + measured["backward"]
@@ -856,12 +865,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="MODEL_DIR",
         help="train one step of this export on mps2_an386: measured vs predicted per sample",
     )
+    parser.add_argument(
+        "--kernels",
+        choices=("fast", "reference"),
+        default="fast",
+        help="with --check: the optimized kernels (default, what boards run) or the reference "
+        "ones (the model is fitted to the optimized kernels)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.check is not None:
-            r = compare(args.check)
+            r = compare(args.check, kernels=args.kernels)
             print(f"instructions per training sample, {args.check} on {r['board']} "
-                  f"({r['samples']} samples):")  # fmt: skip
+                  f"({r['samples']} samples, {args.kernels} kernels):")  # fmt: skip
             for k in ("forward", "backward", "per_sample"):
                 m, p, q = r["measured"][k], r["predicted"][k], r["ratio"][k]
                 print(f"  {k:<11} measured {m:>13,.0f}  predicted {p:>13,.0f}  ({q - 1:+.1%})")
