@@ -274,6 +274,16 @@ def backward_scratch_bytes(s: OpShape) -> int:
     return 0
 
 
+def filter_scratch_bytes(s: OpShape) -> int:
+    """Scratch of the optimized filter-gradient kernel of a conv op
+    (ts_conv2d_backward_weights_fast_get_buffer_size): int32 sums [C][K] and an int16 window
+    of four output pixels [K][4]."""
+    if s.kind != "conv" or not s.channels:
+        return 0
+    k = s.n_weights // s.channels
+    return 4 * s.n_weights + 8 * k
+
+
 def needed_outputs(shapes: Sequence[OpShape]) -> list[bool]:
     """Which op outputs the backward reads: a trainable op's own output (activation mask), and
     the input of a trainable op (filter gradient) or of a max pool (argmax), seen through
@@ -385,9 +395,11 @@ class OpLayout:
         scratch = [
             backward_scratch_bytes(s) if g else 0 for s, g in zip(shapes, input_grad, strict=True)
         ]
-        # ts_fc_forward also accumulates into ts_scratch: int32 [out_features].
+        # ts_fc_forward also accumulates into ts_scratch: int32 [out_features]; the optimized
+        # filter-gradient kernel of a conv op keeps its sums there.
         forward = max([4 * s.out_bytes for s in shapes if s.kind == "fc"] + [0])
-        words = -(-max(*scratch, forward) // 4)
+        filters = max([filter_scratch_bytes(s) for s in shapes] + [0])
+        words = -(-max(*scratch, forward, filters) // 4)
         grad = max(
             [s.out_bytes for i, s in enumerate(shapes) if i >= first_trainable]
             + [s.in_bytes for s, g in zip(shapes, input_grad, strict=True) if g]

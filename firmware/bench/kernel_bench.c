@@ -252,6 +252,12 @@ static void bench_fc(uint16_t k_n, uint16_t c_n, const char *shape, int backward
     ts_bench_end();
     irq_on();
     report("fc_backward_weights", shape, macs);
+    irq_off();
+    ts_bench_begin();
+    ts_fully_connected_backward_weights_fast(&l, x, g, S_G);
+    ts_bench_end();
+    irq_on();
+    report("fc_backward_weights_fast", shape, macs);
 
     int32_t *scratch = arena_take((size_t)k_n * sizeof(int32_t));
     int8_t *gx = arena_take(k_n);
@@ -262,6 +268,12 @@ static void bench_fc(uint16_t k_n, uint16_t c_n, const char *shape, int backward
     ts_bench_end();
     irq_on();
     report("fc_backward_input", shape, macs);
+    irq_off();
+    ts_bench_begin();
+    ts_fully_connected_backward_input_fast(&l, g, S_G, scratch, gx, &s_gx);
+    ts_bench_end();
+    irq_on();
+    report("fc_backward_input_fast", shape, macs);
 }
 
 /* ---- convolutions ---------------------------------------------------------------------------- */
@@ -345,6 +357,13 @@ static void bench_conv(ts_dims_t in, uint16_t c_out, uint16_t kh, uint16_t kw, u
     ts_bench_end();
     irq_on();
     report("conv2d_backward_weights", shape, macs);
+    int32_t *ws = arena_take(ts_conv2d_backward_weights_fast_get_buffer_size(&l));
+    irq_off();
+    ts_bench_begin();
+    ts_conv2d_backward_weights_fast(&l, x, g, S_G, ws);
+    ts_bench_end();
+    irq_on();
+    report("conv2d_backward_weights_fast", shape, macs);
 
     int32_t *scratch = arena_take(ts_conv2d_backward_input_get_buffer_size(&l));
     int8_t *gx = arena_take(n_x);
@@ -355,6 +374,12 @@ static void bench_conv(ts_dims_t in, uint16_t c_out, uint16_t kh, uint16_t kw, u
     ts_bench_end();
     irq_on();
     report("conv2d_backward_input", shape, macs);
+    irq_off();
+    ts_bench_begin();
+    ts_conv2d_backward_input_fast(&l, g, S_G, scratch, gx, &s_gx);
+    ts_bench_end();
+    irq_on();
+    report("conv2d_backward_input_fast", shape, macs);
 }
 
 /** The shapes of ../shared/KERNEL-ANCHORS.md (and the backward kernels on two of them). */
@@ -604,11 +629,17 @@ static void run_conv_case(const bench_case_t *k, int dw)
     case BK_CONV_BACKWARD_WEIGHTS:
     case BK_DW_BACKWARD_WEIGHTS: {
         const int8_t *g = sparse_grad(n_y, k->density);
+        int32_t *ws = dw ? NULL : arena_take(ts_conv2d_backward_weights_fast_get_buffer_size(&l));
+        (void)ws;
         begin();
         if (dw) {
             ts_depthwise_conv2d_backward_weights(&l, x, g, S_G);
         } else {
+#ifdef TS_REFERENCE_KERNELS
             ts_conv2d_backward_weights(&l, x, g, S_G);
+#else
+            ts_conv2d_backward_weights_fast(&l, x, g, S_G, ws);
+#endif
         }
         end();
         break;
@@ -624,7 +655,7 @@ static void run_conv_case(const bench_case_t *k, int dw)
         if (dw) {
             ts_depthwise_conv2d_backward_input(&l, g, S_G, scratch, gx, &s_gx);
         } else {
-            ts_conv2d_backward_input(&l, g, S_G, scratch, gx, &s_gx);
+            TS_KERNEL(conv2d_backward_input)(&l, g, S_G, scratch, gx, &s_gx);
         }
         end();
         break;
@@ -682,7 +713,7 @@ static void run_fc_case(const bench_case_t *k)
     case BK_FC_BACKWARD_WEIGHTS: {
         const int8_t *g = sparse_grad(k->c_out, k->density);
         begin();
-        ts_fully_connected_backward_weights(&l, x, g, S_G);
+        TS_KERNEL(fully_connected_backward_weights)(&l, x, g, S_G);
         end();
         break;
     }
@@ -690,7 +721,7 @@ static void run_fc_case(const bench_case_t *k)
         const int8_t *g = sparse_grad(k->c_out, k->density);
         int8_t *gx = arena_take(k->c);
         begin();
-        ts_fully_connected_backward_input(&l, g, S_G, acc, gx, &s_gx);
+        TS_KERNEL(fully_connected_backward_input)(&l, g, S_G, acc, gx, &s_gx);
         end();
         break;
     }

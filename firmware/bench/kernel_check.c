@@ -24,7 +24,7 @@
 TS_BOARD_DEFINE_STACK(4096);
 
 #define CONFIGS 320u
-#define ARENA_BYTES (48u * 1024u)
+#define ARENA_BYTES (64u * 1024u) /* mps2_an385 has 96 KB of RAM */
 
 static uint8_t s_arena[ARENA_BYTES] __attribute__((aligned(8)));
 static size_t s_arena_used;
@@ -257,13 +257,16 @@ static void check_conv_forward(int depthwise)
 
 /* ---- fully connected ------------------------------------------------------------------------- */
 
-static ts_fc_layer_t rnd_fc(uint32_t cfg)
+/* max_w: the most weights (the backward checks keep two float copies of their gradient) */
+static ts_fc_layer_t rnd_fc(uint32_t cfg, uint32_t max_w)
 {
     s_arena_used = 0;
     ts_fc_layer_t l;
     memset(&l, 0, sizeof l);
-    l.in_features = (uint16_t)(cfg % 4u == 0u ? rnd_in(1, 7) : rnd_in(1, 300));
-    l.out_features = (uint16_t)(cfg % 7u == 0u ? rnd_in(33, 70) : rnd_in(1, 40));
+    do {
+        l.in_features = (uint16_t)(cfg % 4u == 0u ? rnd_in(1, 7) : rnd_in(1, 300));
+        l.out_features = (uint16_t)(cfg % 7u == 0u ? rnd_in(33, 70) : rnd_in(1, 40));
+    } while ((uint32_t)l.in_features * l.out_features > max_w);
     l.act = (uint8_t)(rnd() % 2u);
     l.p.channels = l.out_features;
     l.p.per_channel = l.in_features;
@@ -282,7 +285,7 @@ static void check_fc_forward(void)
 {
     int bad = 0;
     for (uint32_t cfg = 0; cfg < CONFIGS && !bad; ++cfg) {
-        const ts_fc_layer_t l = rnd_fc(cfg);
+        const ts_fc_layer_t l = rnd_fc(cfg, 21000u);
         const size_t k_n = l.in_features, c_n = l.out_features;
         const int8_t *x = rnd_i8(k_n);
         int8_t *y_ref = take(c_n);
@@ -299,6 +302,143 @@ static void check_fc_forward(void)
         bad = bad || report_i8("fc_forward", cfg, "y (no acc)", y_fast, y_ref, c_n);
     }
     done("fc_forward", bad);
+}
+
+/* ---- backward -------------------------------------------------------------------------------- */
+
+/* an output gradient: zero where a ReLU or a max pool would mask it (about 60 %), else any
+ * int8, the extremes often */
+static int8_t *rnd_grad(size_t n)
+{
+    int8_t *t = take(n);
+    for (size_t i = 0; i < n; ++i) {
+        const uint32_t u = rnd() % 10u;
+        t[i] = (int8_t)(u < 6u ? 0 : u == 6u ? (rnd() % 2u ? -128 : 127) : rnd_in(-128, 127));
+    }
+    return t;
+}
+
+/* gradient sums as training leaves them: finite, never -0.0 */
+static float *rnd_sums(size_t n)
+{
+    float *f = take(n * sizeof(float));
+    for (size_t i = 0; i < n; ++i) {
+        f[i] = i % 5u == 0u ? 0.0f : (float)rnd_in(-100000, 100000) * 1e-3f;
+    }
+    return f;
+}
+
+static float *copy_f32(const float *a, size_t n)
+{
+    float *f = take(n * sizeof(float));
+    memcpy(f, a, n * sizeof(float));
+    return f;
+}
+
+/* a gradient scale, sometimes zero */
+static float rnd_scale(void)
+{
+    return rnd() % 16u == 0u ? 0.0f : 1e-4f * (float)rnd_in(1, 1000);
+}
+
+static void check_grad_requantize(void)
+{
+    int bad = 0;
+    for (uint32_t cfg = 0; cfg < CONFIGS && !bad; ++cfg) {
+        s_arena_used = 0;
+        const size_t n = (size_t)rnd_in(1, 700);
+        int32_t *a = take(n * sizeof(int32_t));
+        const uint32_t bits = (uint32_t)rnd_in(0, 31); /* magnitudes from tiny to all of int32 */
+        for (size_t i = 0; i < n; ++i) {
+            a[i] = (int32_t)(rnd() >> (31u - bits)) * (rnd() % 2u ? 1 : -1);
+        }
+        if (cfg % 7u == 0u) {
+            a[rnd() % n] = INT32_MIN;
+        }
+        int8_t *q_ref = take(n), *q_fast = take(n);
+        const uint32_t m_ref = ts_grad_requantize(a, n, q_ref);
+        const uint32_t m_fast = ts_grad_requantize_fast(a, n, q_fast);
+        bad = report_i8("grad_requantize", cfg, "gx", q_fast, q_ref, n) ||
+              report_i8("grad_requantize", cfg, "m", (const int8_t *)&m_fast,
+                        (const int8_t *)&m_ref, sizeof m_ref);
+    }
+    done("grad_requantize", bad);
+}
+
+static void check_fc_backward(void)
+{
+    int bad_w = 0, bad_i = 0;
+    for (uint32_t cfg = 0; cfg < CONFIGS && !(bad_w || bad_i); ++cfg) {
+        ts_fc_layer_t l = rnd_fc(cfg, 3000u);
+        const size_t k_n = l.in_features, c_n = l.out_features, n_w = k_n * c_n;
+        const int8_t *x = rnd_i8(k_n);
+        const int8_t *g = rnd_grad(c_n);
+        const float s_g = rnd_scale();
+        float *gw = rnd_sums(n_w), *gb = rnd_sums(c_n);
+        float *gw0 = copy_f32(gw, n_w), *gb0 = copy_f32(gb, c_n);
+        l.p.grad_w = gw;
+        l.p.grad_b = gb;
+        ts_fully_connected_backward_weights(&l, x, g, s_g);
+        l.p.grad_w = gw0;
+        l.p.grad_b = gb0;
+        ts_fully_connected_backward_weights_fast(&l, x, g, s_g);
+        bad_w = report_f32("fc_backward_weights", cfg, "grad_w", gw0, gw, n_w) ||
+                report_f32("fc_backward_weights", cfg, "grad_b", gb0, gb, c_n);
+
+        for (size_t c = 0; c < c_n; ++c) {
+            l.p.w_scale[c] = rnd() % 9u == 0u ? 0.0f : 1e-3f * (float)rnd_in(1, 1000);
+        }
+        int32_t *scratch = take(k_n * sizeof(int32_t));
+        int8_t *gx_ref = take(k_n), *gx_fast = take(k_n);
+        float sx[2] = {-1.0f, -1.0f};
+        ts_fully_connected_backward_input(&l, g, s_g, scratch, gx_ref, &sx[0]);
+        memset(scratch, 0x5a, k_n * sizeof(int32_t));
+        ts_fully_connected_backward_input_fast(&l, g, s_g, scratch, gx_fast, &sx[1]);
+        bad_i = report_i8("fc_backward_input", cfg, "gx", gx_fast, gx_ref, k_n) ||
+                report_f32("fc_backward_input", cfg, "s_gx", &sx[1], &sx[0], 1);
+    }
+    done("fc_backward_weights", bad_w);
+    done("fc_backward_input", bad_i);
+}
+
+static void check_conv_backward(void)
+{
+    int bad_w = 0, bad_i = 0;
+    for (uint32_t cfg = 0; cfg < CONFIGS && !(bad_w || bad_i); ++cfg) {
+        ts_conv_layer_t l = rnd_conv(cfg, 0);
+        const size_t n_x = (size_t)l.in.h * l.in.w * l.in.c;
+        const size_t n_y = (size_t)l.out.h * l.out.w * l.out.c;
+        const size_t n_w = (size_t)l.p.per_channel * l.out.c;
+        const int8_t *x = rnd_i8(n_x);
+        const int8_t *g = rnd_grad(n_y);
+        const float s_g = rnd_scale();
+        float *gw = rnd_sums(n_w), *gb = rnd_sums(l.out.c);
+        float *gw0 = copy_f32(gw, n_w), *gb0 = copy_f32(gb, l.out.c);
+        l.p.grad_w = gw;
+        l.p.grad_b = gb;
+        ts_conv2d_backward_weights(&l, x, g, s_g);
+        l.p.grad_w = gw0;
+        l.p.grad_b = gb0;
+        int32_t *ws = take(ts_conv2d_backward_weights_fast_get_buffer_size(&l));
+        ts_conv2d_backward_weights_fast(&l, x, g, s_g, ws);
+        bad_w = report_f32("conv2d_backward_weights", cfg, "grad_w", gw0, gw, n_w) ||
+                report_f32("conv2d_backward_weights", cfg, "grad_b", gb0, gb, l.out.c);
+
+        for (size_t c = 0; c < l.out.c; ++c) {
+            l.p.w_scale[c] = rnd() % 9u == 0u ? 0.0f : 1e-3f * (float)rnd_in(1, 1000);
+        }
+        const size_t bytes = ts_conv2d_backward_input_get_buffer_size(&l);
+        int32_t *scratch = take(bytes);
+        int8_t *gx_ref = take(n_x), *gx_fast = take(n_x);
+        float sx[2] = {-1.0f, -1.0f};
+        ts_conv2d_backward_input(&l, g, s_g, scratch, gx_ref, &sx[0]);
+        memset(scratch, 0x5a, bytes);
+        ts_conv2d_backward_input_fast(&l, g, s_g, scratch, gx_fast, &sx[1]);
+        bad_i = report_i8("conv2d_backward_input", cfg, "gx", gx_fast, gx_ref, n_x) ||
+                report_f32("conv2d_backward_input", cfg, "s_gx", &sx[1], &sx[0], 1);
+    }
+    done("conv2d_backward_weights", bad_w);
+    done("conv2d_backward_input", bad_i);
 }
 
 /* ---- main ------------------------------------------------------------------------------------ */
@@ -319,6 +459,9 @@ int main(void)
     check_conv_forward(0);
     check_conv_forward(1);
     check_fc_forward();
+    check_grad_requantize();
+    check_fc_backward();
+    check_conv_backward();
     put_str("check done\n");
     semihosting_exit();
     for (;;) {

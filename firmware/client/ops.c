@@ -33,9 +33,9 @@ static void fc_backward(const ts_model_op_t *op, const int8_t *x, const int8_t *
 {
     ts_fc_layer_t *l = op->layer.fc;
     ts_act_backward(l->act, l->p.out_q, g, y, l->out_features);
-    ts_fully_connected_backward_weights(l, x, g, s_g);
+    TS_KERNEL(fully_connected_backward_weights)(l, x, g, s_g);
     if (gx) {
-        ts_fully_connected_backward_input(l, g, s_g, ts_scratch, gx, s_gx);
+        TS_KERNEL(fully_connected_backward_input)(l, g, s_g, ts_scratch, gx, s_gx);
     }
 }
 
@@ -71,9 +71,14 @@ static void conv_backward(const ts_model_op_t *op, const int8_t *x, const int8_t
 {
     ts_conv_layer_t *l = op->layer.conv;
     ts_act_backward(l->act, l->p.out_q, g, y, ts_op_out_bytes(op));
+#ifdef TS_REFERENCE_KERNELS
     ts_conv2d_backward_weights(l, x, g, s_g);
+#else
+    /* ts_scratch is free until the input gradient: the plan sizes it for both */
+    ts_conv2d_backward_weights_fast(l, x, g, s_g, ts_scratch);
+#endif
     if (gx) {
-        ts_conv2d_backward_input(l, g, s_g, ts_scratch, gx, s_gx);
+        TS_KERNEL(conv2d_backward_input)(l, g, s_g, ts_scratch, gx, s_gx);
     }
 }
 

@@ -302,4 +302,28 @@ void ts_conv2d_forward_fast(const ts_conv_layer_t *l, const int8_t *x, int8_t *y
 void ts_depthwise_conv2d_forward_fast(const ts_conv_layer_t *l, const int8_t *x, int8_t *y,
                                       float *bmin, float *bmax);
 
+/** ts_grad_requantize, bit for bit (grad_requantize_fast.c). */
+uint32_t ts_grad_requantize_fast(const int32_t *acc, size_t n, int8_t *gx);
+
+/** ts_fully_connected_backward_weights, bit for bit for gradient sums without -0.0 or
+ *  signalling NaNs (which the kernels never produce; fully_connected_backward_weights_fast.c). */
+void ts_fully_connected_backward_weights_fast(ts_fc_layer_t *l, const int8_t *x, const int8_t *g,
+                                              float s_g);
+
+/** ts_fully_connected_backward_input, bit for bit (fully_connected_backward_input_fast.c). */
+void ts_fully_connected_backward_input_fast(const ts_fc_layer_t *l, const int8_t *g, float s_g,
+                                            int32_t *scratch, int8_t *gx, float *s_gx);
+
+/** Scratch bytes of ts_conv2d_backward_weights_fast: int32 [Cout][K] + int16 [K][4]. */
+size_t ts_conv2d_backward_weights_fast_get_buffer_size(const ts_conv_layer_t *l);
+
+/** ts_conv2d_backward_weights, bit for bit; scratch: get_buffer_size bytes, int32-aligned
+ *  (conv2d_backward_weights_fast.c). */
+void ts_conv2d_backward_weights_fast(ts_conv_layer_t *l, const int8_t *x, const int8_t *g,
+                                     float s_g, int32_t *scratch);
+
+/** ts_conv2d_backward_input, bit for bit, same scratch (conv2d_backward_input_fast.c). */
+void ts_conv2d_backward_input_fast(const ts_conv_layer_t *l, const int8_t *g, float s_g,
+                                   int32_t *scratch, int8_t *gx, float *s_gx);
+
 #endif
