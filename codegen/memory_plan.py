@@ -33,8 +33,9 @@ CONV_LAYER_STRUCT_BYTES = 92
 POOL_PARAMS_STRUCT_BYTES = 20
 MODEL_OP_STRUCT_BYTES = 28
 
-#: Extra code of the conv, depthwise and pool kernels at -O2 (an estimate, as the rest).
-CONV_CODE_ESTIMATE_BYTES = 12 * 1024
+#: Extra code of the conv, depthwise and pool kernels at -O2, reference and optimized (an
+#: estimate, as the rest: motion-cnn1d's image has 43.7 KB of .text in all).
+CONV_CODE_ESTIMATE_BYTES = 22 * 1024
 #: Flash kept free when the data shard is sized to the board (code estimate error, vectors).
 FLASH_HEADROOM_BYTES = 16 * 1024
 
@@ -43,8 +44,9 @@ FLASH_HEADROOM_BYTES = 16 * 1024
 #: The one place this size lives; tests/codegen checks it against the C struct.
 FRAME_DECODER_BYTES = 44 + -(-MAX_RAW // 4) * 4
 
-#: Kernels + protocol + board support at -O2. An estimate: a build's .map file has the truth.
-CODE_ESTIMATE_BYTES = 16 * 1024
+#: Kernels (reference and optimized FC) + protocol + board support at -O2. An estimate: a
+#: build's .map file has the truth.
+CODE_ESTIMATE_BYTES = 20 * 1024
 
 #: Bytes of the model hash in flash.
 MODEL_HASH_BYTES = 8
