@@ -413,7 +413,7 @@ def _export_into(
         if dataset is not full_data:
             tflite, ops = c.convert(dataset)
 
-    first_scale, first_zp = _input_quant(ops[0])
+    first_scale, first_zp = input_quant(ops[0])
     shard = (
         quantize_input(dataset.x_train, first_scale, first_zp),
         dataset.y_train.astype(np.uint8),
@@ -792,6 +792,8 @@ class ClientPlan:
     head: FCLayer | None = None  # U-shaped (--labels client): the board's head
     relu_cut: bool = False  # a coded --wire can carry this cut
     zero_share: tuple[float, float] = (0.0, 0.0)  # cut_zero_share on the shard
+    # the shard's first ZERO_SAMPLES training inputs, int8 (the planner's cost statistics)
+    inputs: npt.NDArray[np.int8] | None = None
 
 
 def plan_client(
@@ -818,13 +820,14 @@ def plan_client(
     dataset, data_note = _fit_shard(c, ops)
     layout, plan = _final_plan(c, ops, dataset, data_note)
     _check_budget(plan, ram_budget)
-    scale, zp = _input_quant(ops[0])
+    scale, zp = input_quant(ops[0])
     relu = relu_cut(ops)
-    zeros = cut_zero_share(ops, quantize_input(dataset.x_train, scale, zp)) if relu else (0.0, 0.0)
+    x8 = quantize_input(dataset.x_train[:ZERO_SAMPLES], scale, zp)
+    zeros = cut_zero_share(ops, x8) if relu else (0.0, 0.0)
     return ClientPlan(
         c.name, c.cut, c.input_size, c.cut_size, c.max_batch, tuple(ops), layout, plan,
         len(dataset.y_train), len(dataset.y_test), len(c.full_data.y_train),
-        len(c.full_data.y_test), c.head_op(), relu, zeros,
+        len(c.full_data.y_test), c.head_op(), relu, zeros, x8,
     )  # fmt: skip
 
 
@@ -837,7 +840,8 @@ def _check_budget(plan: MemoryPlan, ram_budget: int | None) -> None:
         )
 
 
-def _input_quant(op: ClientOp) -> tuple[np.float32, int]:
+def input_quant(op: ClientOp) -> tuple[np.float32, int]:
+    """The quantization of the client's input (its first op's)."""
     if isinstance(op, FCLayer | ConvLayer):
         return np.float32(op.in_scale), int(op.in_zp)
     return out_quant(op)  # a pool or reshape keeps its input's quantization
@@ -1133,7 +1137,7 @@ def load_client_state(out_dir: Path) -> ClientState:
         (Path(out_dir) / "client.tflite").read_bytes(), chain_layers(net)[: manifest["cut"]]
     )
     data = load_npz(Path(out_dir) / "data.npz")
-    scale, zp = _input_quant(ops[0])
+    scale, zp = input_quant(ops[0])
     return ClientState(
         ops,
         quantize_input(data.x_train, scale, zp),

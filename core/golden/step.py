@@ -38,6 +38,11 @@ def _forward(ops: Sequence[ClientOp], x: npt.ArrayLike, ranges: list[Range] | No
     return outs
 
 
+def ops_outputs(ops: Sequence[ClientOp], x: npt.ArrayLike) -> list[I8]:
+    """Every op's output (flat int8) of one sample's inference."""
+    return _forward(ops, x, None)
+
+
 def ops_forward(ops: Sequence[ClientOp], xs: npt.ArrayLike) -> I8:
     """Inference on a batch: xs int8 [B, input] -> cut outputs int8 [B, cut]."""
     x8 = np.asarray(xs, dtype=np.int8)

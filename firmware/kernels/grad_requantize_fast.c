@@ -4,11 +4,12 @@
  *        a 64-bit division per element.
  *
  * Each element is q = floor((|v| * 127 + floor(m / 2)) / m) with 0 <= q <= 127, m the largest
- * |v|. The numerator n has up to 39 bits, but m is the same for the whole call: when m < 2^24,
- * n < 2^31 and one 32-bit division is exact; otherwise n and m are both shifted right by the
- * same s (m >> s in [2^23, 2^24)), the 32-bit quotient of those is within one of q (their
+ * |v|. The numerator n has up to 39 bits, but m is the same for the whole call: n and m are
+ * both shifted right by the same s (the least with m >> s below 2^24; 0 for a small m, where
+ * n < 2^31 and the quotient is exact), the 32-bit quotient of those is within one of q (their
  * ratio differs from n / m by less than 2^-16 when q <= 127), and one exact 64-bit product on
- * each side settles it.
+ * each side settles it. Every element takes nearly the same steps whatever m is, so the kernel's
+ * instruction count depends on the sizes only (the cost model's premise).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -29,15 +30,6 @@ uint32_t ts_grad_requantize_fast(const int32_t *acc, size_t n, int8_t *gx)
         return 0;
     }
     const uint32_t half = m / 2u;
-    if (m < (1u << 24)) {
-        for (size_t i = 0; i < n; ++i) {
-            const int32_t v = acc[i];
-            const uint32_t a = v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
-            const uint32_t q = (a * 127u + half) / m; /* < 2^31: exact in 32 bits */
-            gx[i] = (int8_t)(v < 0 ? -(int32_t)q : (int32_t)q);
-        }
-        return m;
-    }
     uint32_t s = 0;
     while ((m >> s) >= (1u << 24)) {
         ++s;

@@ -46,7 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +55,8 @@ from tinysplit.core.errors import BadInput, TinysplitError
 from tinysplit.core.golden.conv_layer import PADDING_SAME, out_size, pad_before
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
+
     from tinysplit.codegen.memory_plan import OpLayout
     from tinysplit.core.golden.ops import ClientOp
 
@@ -118,8 +120,12 @@ CYCLES_PER_INSN = {
 QEMU_START_TIMEOUT_S = 10.0
 _COUNT_LINE = re.compile(r"^insn_count (\d+) (\d+)$")
 
-#: Share of a ReLU's units that pass their gradient (a fresh network's units are about half on).
+#: Share of a ReLU's units that pass their gradient (a fresh network's units are about half on),
+#: when no data says otherwise (active_shares).
 P_ACTIVE = 0.5
+
+#: Training samples active_shares runs through the client.
+ACTIVE_SAMPLES = 64
 
 
 class InsnModelError(TinysplitError):
@@ -147,6 +153,10 @@ class Case:
     sw: int = 1
     padding: int = 0
     density: int = 1000
+    # conv_backward_weights only, from ClientStats (else from density, zeros independent):
+    # expected (group, channel) pairs with a nonzero gradient, and groups with any
+    nz_ch: float = -1.0
+    built: float = -1.0
 
     def c_struct(self) -> str:
         """The case as a C initializer of bench_case_t."""
@@ -182,12 +192,16 @@ def _out_dims(case: Case) -> tuple[int, int]:
 
 
 def features(case: Case) -> dict[str, float]:
-    """The trip counts a kernel call's instruction count is linear in (always with "one")."""
+    """The trip counts a kernel call's instruction count is linear in (always with "one"): the
+    loops of the kernels a firmware build runs, the optimized ones (firmware/kernels/*_fast.c)
+    where there is one, else the reference ones."""
     k = case.kind
+    if k in FAST_FEATURES:
+        return {kk: float(v) for kk, v in FAST_FEATURES[k](case).items()}
     if k.startswith(("conv_", "dw_")) and not k.endswith(("sgd", "requantize", "range_update")):
-        return _conv_features(case)
+        return conv_trip_counts(case)
     if k.startswith("fc_") and not k.endswith(("sgd", "requantize", "range_update")):
-        return _fc_features(case)
+        return fc_trip_counts(case)
     if "pool" in k:
         return _pool_features(case)
     if k in ("act_backward", "relu_backward"):
@@ -203,7 +217,7 @@ def features(case: Case) -> dict[str, float]:
     return {"one": 1.0, "bytes": float(case.c)}  # frame_encode, frame_decode, crc32
 
 
-def _conv_features(case: Case) -> dict[str, float]:
+def conv_trip_counts(case: Case) -> dict[str, float]:
     dw = case.kind.startswith("dw_")
     oh, ow = _out_dims(case)
     c_out = case.c if dw else case.c_out
@@ -250,7 +264,7 @@ def _conv_features(case: Case) -> dict[str, float]:
     return {k: float(v) for k, v in f.items()}
 
 
-def _fc_features(case: Case) -> dict[str, float]:
+def fc_trip_counts(case: Case) -> dict[str, float]:
     k_in, c = case.c, case.c_out
     if case.kind == "fc_observe":
         return {"one": 1.0, "out": float(c)}
@@ -283,6 +297,180 @@ def _pool_features(case: Case) -> dict[str, float]:
     return {k: float(v) for k, v in f.items()}
 
 
+# ---- the optimized kernels' loops (firmware/kernels/*_fast.c) --------------------------------
+# Mirrors of the kernels' own choices (which path, which channel blocks) and trip counts. A
+# zero-skipping loop gets the expected count for a gradient whose elements are nonzero with
+# probability density / 1000, independently (the bench's gradients are that: random positions).
+
+#: ts_kernels.h TS_CONV_FAST_MAX_TAPS; ts_fast.h TS_FAST_CHANNELS_MAX; conv2d_fast.c ROWS_MAX,
+#: PAIRS_W_MAX, PAIRS_MAX.
+_MAX_TAPS, _MAX_CH, _ROWS_MAX, _PAIRS_W_MAX, _PAIRS_MAX = 192, 32, 320, 224, 32
+
+
+def _pairs_t(case: Case) -> int:
+    """conv2d_fast.c pairs_fit: the window's int16 pairs T, or 0 for the column path."""
+    _, ow = _out_dims(case)
+    pad_l = pad_before(case.w, ow, case.kw, case.sw)
+    pad_r = max(0, (ow - 1) * case.sw + case.kw - case.w - pad_l)
+    row_len = (case.w + pad_l + pad_r) * case.c + 1
+    t = case.kh * ((case.kw * case.c + 1) // 2)
+    fits = (
+        case.c <= 3
+        and t <= _PAIRS_MAX
+        and (case.kh + 1) * row_len <= _ROWS_MAX
+        and t * 2 * case.c_out <= _PAIRS_W_MAX
+    )
+    return t if fits else 0
+
+
+def _conv_forward_fast(case: Case) -> dict[str, float]:
+    k = case.kh * case.kw * case.c
+    if k > _MAX_TAPS or case.c_out > _MAX_CH:  # ts_conv2d_forward_fast runs the reference
+        return {f"ref_{n}": v for n, v in conv_trip_counts(case).items()}
+    oh, ow = _out_dims(case)
+    px, c_out = oh * ow, case.c_out
+    t = _pairs_t(case)
+    if t:
+        per_row = t // case.kh
+        pad = pad_before(case.h, oh, case.kh, case.sh)
+        rows = {oy * case.sh - pad + ky for oy in range(oh) for ky in range(case.kh)}
+        used = sum(0 <= r < case.h for r in rows)
+        f: dict[str, float] = {
+            "one": 1, "ch": c_out, "p_w": c_out * case.kh * 2 * per_row,
+            "p_zero": (case.kh + 1) * ((case.w + 2 * case.kw) * case.c + 1),
+            "p_rows": oh * case.kh, "p_offs": oh * t, "p_widen": used * case.w * case.c,
+        }  # fmt: skip
+        if t == 6:  # unrolled
+            return f | {"p6_px": px, "p6_out": px * c_out}
+        return f | {"pg_px": px, "pg_pxt": px * t, "pg_out": px * c_out, "pg_outt": px * c_out * t}
+    n_px = 2 * -(-px // 2)
+    tiles = -(-px // 2) * -(-c_out // 2)
+    k4 = k & ~3
+    # im2col: per pixel and window row, the whole row at once or, on the border, tap by tap
+    pad_t = pad_before(case.h, oh, case.kh, case.sh)
+    pad_l = pad_before(case.w, ow, case.kw, case.sw)
+    partial = 0
+    for oy in range(oh):
+        for ky in range(case.kh):
+            if not 0 <= oy * case.sh - pad_t + ky < case.h:
+                continue
+            partial += sum(
+                not (ox * case.sw - pad_l >= 0 and ox * case.sw - pad_l + case.kw <= case.w)
+                for ox in range(ow)
+            )
+    return {
+        "one": 1, "ch": c_out, "c_px": n_px, "c_rows": n_px * case.kh, "c_el": n_px * k,
+        "c_ptaps": partial * case.kw, "c_tiles": tiles, "c_tk4": tiles * k4 // 4,
+        "c_ttail": tiles * (k - k4),
+    }  # fmt: skip
+
+
+def _dw_forward_fast(case: Case) -> dict[str, float]:
+    oh, ow = _out_dims(case)
+    c = case.c
+    taps = case.kh * case.kw
+    blocks = [min(_MAX_CH, c - b) for b in range(0, c, _MAX_CH)]
+    quads = sum(n // 4 for n in blocks)
+    rest = sum(n % 4 for n in blocks)
+    pad_t, pad_l = (
+        pad_before(case.h, oh, case.kh, case.sh),
+        pad_before(case.w, ow, case.kw, case.sw),
+    )
+    inner = border_taps = border = 0
+    for oy in range(oh):
+        y0 = oy * case.sh - pad_t
+        ny = min(case.h - y0, case.kh) - max(-y0, 0)
+        for ox in range(ow):
+            x0 = ox * case.sw - pad_l
+            nx = min(case.w - x0, case.kw) - max(-x0, 0)
+            if ny == case.kh and nx == case.kw:
+                inner += 1
+            else:
+                border += 1
+                border_taps += max(ny, 0) * max(nx, 0)
+    unrolled = "3" if case.kw == 3 else ""
+    return {
+        "one": 1, "blocks": len(blocks), "setup": c * taps, "px_blocks": oh * ow * len(blocks),
+        "quads": oh * ow * quads, f"inner{unrolled}_rows": inner * quads * case.kh,
+        f"inner{unrolled}_taps": inner * quads * taps, "border_quads": border * quads,
+        "border_rows": border * quads * case.kh, "border_taps": border_taps * quads,
+        "single": oh * ow * rest, "single_taps": (inner * taps + border_taps) * rest,
+        "out": oh * ow * c,
+    }  # fmt: skip
+
+
+def _conv_backward_weights_fast(case: Case) -> dict[str, float]:
+    oh, ow = _out_dims(case)
+    px, c_out = oh * ow, case.c_out
+    k = case.kh * case.kw * case.c
+    d = case.density / 1000
+    groups = -(-px // 4)
+    nz_ch = case.nz_ch if case.nz_ch >= 0 else groups * c_out * (1 - (1 - d) ** 4)
+    built = case.built if case.built >= 0 else groups * (1 - (1 - d) ** (4 * c_out))
+    return {
+        "one": 1, "sums": c_out * k, "g_el": px * c_out, "g_ch": groups * c_out,
+        "nz_ch": nz_ch, "nz_k": nz_ch * k, "built": built, "built_el": built * 4 * k,
+        "built_taps": built * 4 * case.kh * case.kw,
+    }  # fmt: skip
+
+
+def _conv_backward_input_fast(case: Case) -> dict[str, float]:
+    if case.c_out > 64:  # ts_conv2d_backward_input_fast runs the reference
+        return {f"ref_{n}": v for n, v in conv_trip_counts(case).items()}
+    oh, ow = _out_dims(case)
+    px, c_out, c_in = oh * ow, case.c_out, case.c
+    d = case.density / 1000
+    rows, _ = _valid(case.h, oh, case.kh, case.sh)
+    cols, _ = _valid(case.w, ow, case.kw, case.sw)
+    taps = rows * cols  # in-image taps summed over the output pixels
+    p_px = 1 - (1 - d) ** c_out
+    n_in = case.h * case.w * c_in
+    return {
+        "one": 1, "in": n_in, "px": px, "out": px * c_out, "nz_px": px * p_px,
+        "nz_rows": rows * ow * p_px, "nz_taps": taps * p_px,
+        "blk": taps * p_px * (c_in // 4), "rem": taps * p_px * (c_in % 4),
+        "blk_ch": taps * (c_in // 4) * c_out * d, "rem_ch": taps * (c_in % 4) * c_out * d,
+    }  # fmt: skip
+
+
+def _fc_forward_fast(case: Case) -> dict[str, float]:
+    k_in, c = case.c, case.c_out
+    q, r = c // 4, c % 4
+    return {
+        "one": 1, "quads": q, "q_k4": q * (k_in // 4), "q_tail": q * (k_in % 4), "rows": r,
+        "r_k4": r * (k_in // 4), "r_tail": r * (k_in % 4), "out": c,
+    }  # fmt: skip
+
+
+def _fc_backward_weights_fast(case: Case) -> dict[str, float]:
+    k_in, c = case.c, case.c_out
+    nz = c * case.density // 1000
+    chunks = -(-k_in // 64)
+    return {"one": 1, "k": k_in, "c": c, "chunk_rows": chunks * c, "nz_chunks": nz * chunks,
+            "nz_k": nz * k_in}  # fmt: skip
+
+
+def _fc_backward_input_fast(case: Case) -> dict[str, float]:
+    k_in, c = case.c, case.c_out
+    nz = c * case.density // 1000
+    return {"one": 1, "k": k_in, "k_div": k_in if nz else 0, "c": c, "quads": nz // 4,
+            "q_k": (nz // 4) * k_in, "rest": nz % 4, "r_k": (nz % 4) * k_in}  # fmt: skip
+
+
+#: Kernel kinds whose build runs an optimized kernel, and that kernel's trip counts.
+FAST_FEATURES: dict[str, Any] = {
+    "conv_forward": _conv_forward_fast,
+    "conv_forward_observe": _conv_forward_fast,
+    "dw_forward": _dw_forward_fast,
+    "dw_forward_observe": _dw_forward_fast,
+    "conv_backward_weights": _conv_backward_weights_fast,
+    "conv_backward_input": _conv_backward_input_fast,
+    "fc_forward": _fc_forward_fast,
+    "fc_backward_weights": _fc_backward_weights_fast,
+    "fc_backward_input": _fc_backward_input_fast,
+}
+
+
 # ---- the bench's case table ---------------------------------------------------------------
 
 _V, _S = 0, PADDING_SAME
@@ -302,7 +490,12 @@ _CONV_SHAPES = (
     (16, 16, 2, 4, 3, 3, 1, 1, _V),
     (9, 9, 12, 8, 3, 3, 2, 2, _V),
     (20, 20, 1, 4, 5, 5, 1, 1, _S),
-    (6, 6, 32, 8, 3, 3, 1, 1, _S),
+    (6, 6, 32, 8, 3, 3, 1, 1, _S),  # window over TS_CONV_FAST_MAX_TAPS: the reference runs
+    (5, 5, 24, 6, 3, 3, 1, 1, _V),
+    (6, 6, 4, 40, 3, 3, 1, 1, _S),  # more channels than the output stage holds
+    (7, 7, 2, 6, 3, 3, 2, 2, _S),  # first-layer paths: T 6 with stride 2, T 9 (3x3x2), T 3
+    (9, 9, 2, 5, 3, 3, 1, 1, _V),
+    (1, 60, 1, 8, 1, 5, 1, 1, _S),
 )
 _DW_SHAPES = (
     (14, 14, 16, 16, 3, 3, 1, 1, _S),
@@ -334,7 +527,8 @@ def _cases() -> tuple[Case, ...]:
     out: list[Case] = []
     for h, w, c, co, kh, kw, sh, sw, pad in _CONV_SHAPES:
         geo = dict(h=h, w=w, c=c, c_out=co, kh=kh, kw=kw, sh=sh, sw=sw, padding=pad)
-        out += [Case(kind, **geo) for kind in KINDS[:3]]
+        out += [Case(kind, **geo) for kind in KINDS[:2]]
+        out += [Case("conv_backward_weights", **geo, density=d) for d in (1000, 400, 150)]
         out += [Case("conv_backward_input", **geo, density=d) for d in (1000, 400, 150)]
         out.append(Case("act_backward", **geo, density=500))
         out += [Case(kind, **geo) for kind in ("conv_sgd", "conv_requantize")]
@@ -345,7 +539,8 @@ def _cases() -> tuple[Case, ...]:
         out += [Case("dw_backward_input", **geo, density=d) for d in (1000, 300)]
     for k_in, c in _FC_SHAPES:
         geo = dict(c=k_in, c_out=c)
-        out += [Case(kind, **geo) for kind in KINDS[8:11]]
+        out += [Case(kind, **geo) for kind in KINDS[8:10]]
+        out += [Case("fc_backward_weights", **geo, density=d) for d in (1000, 500, 100)]
         out += [Case("fc_backward_input", **geo, density=d) for d in (1000, 500, 100)]
         out += [Case(kind, **geo) for kind in ("relu_backward", "fc_sgd", "fc_requantize")]
     out.append(Case("fc_range_update", c=8, c_out=8))
@@ -531,13 +726,97 @@ def case_macs(case: Case) -> int:
     if k in ("fc_forward", "fc_backward_weights", "fc_backward_input"):
         return case.c * case.c_out
     if k.startswith(("conv_forward", "conv_backward", "dw_forward", "dw_backward")):
-        f = _conv_features(replace(case, kind=k.split("_")[0] + "_forward"))
+        f = conv_trip_counts(replace(case, kind=k.split("_")[0] + "_forward"))
         return round(f.get("mac", f["tap"]))
     return 0
 
 
 def _per_mille(d: float) -> int:
     return max(0, min(1000, round(1000 * d)))
+
+
+@dataclass(frozen=True)
+class ClientStats:
+    """What the client's data does to its backward, measured by client_stats: the kernels that
+    skip zero gradients cost what the gradients' zeros allow.
+
+    active[i]: per conv or FC op with an activation, the share of its outputs above the
+    activation's floor; per max pool that pools such an op (through reshapes), the share of its
+    outputs above that floor (the window maxima whose gradient the ReLU passes).
+    groups[i]: per conv op, where its output gradient can be nonzero (a position the ReLU and
+    the max pool after it let a gradient through), counted the way the filter-gradient kernel
+    walks the output (four pixels at a time): per_channel[k] the mean number of (group,
+    channel) pairs with k such positions (k = 0..4), per_group[n] of groups with n of them over
+    all channels, per sample.
+    """
+
+    active: Mapping[int, float]
+    groups: Mapping[int, tuple[tuple[float, ...], tuple[float, ...]]]
+
+
+def client_stats(ops: Sequence[ClientOp], xs: npt.ArrayLike) -> ClientStats:
+    """ClientStats over the first ACTIVE_SAMPLES int8 inputs xs at these ops' weights. A client
+    whose ReLUs are mostly off (an image's dark background) costs the zero-skipping kernels far
+    less than the half-on guess P_ACTIVE and independent zeros would say."""
+    import numpy as np
+
+    from tinysplit.core.golden import ConvLayer, FCLayer, act_range, max_pool2d_backward
+    from tinysplit.core.golden.ops import PoolOp, op_kind
+    from tinysplit.core.golden.step import ops_outputs
+
+    def after(i: int) -> int | None:
+        j = i + 1
+        while j < len(ops) and op_kind(ops[j]) == "reshape":
+            j += 1
+        return j if j < len(ops) else None
+
+    floors: dict[int, int] = {}
+    pools: dict[int, int] = {}  # conv/fc op -> the max pool right after it
+    for i, op in enumerate(ops):
+        if isinstance(op, FCLayer) and op.relu:
+            floors[i] = act_range(1, op.out_scale, op.out_zp)[0]
+        elif isinstance(op, ConvLayer) and op.act:
+            floors[i] = act_range(op.act, op.out_scale, op.out_zp)[0]
+        else:
+            continue
+        j = after(i)
+        nxt = ops[j] if j is not None else None
+        if j is not None and isinstance(nxt, PoolOp) and nxt.kind == "max":
+            floors[j] = floors[i]
+            pools[i] = j
+    convs = {i: op for i, op in enumerate(ops) if isinstance(op, ConvLayer) and not op.depthwise}
+    x8 = np.asarray(xs, dtype=np.int8)
+    x8 = x8.reshape(x8.shape[0], -1)[:ACTIVE_SAMPLES]
+    passed = dict.fromkeys(floors, 0)
+    total = dict.fromkeys(floors, 0)
+    per_channel = {i: np.zeros(5) for i in convs}
+    per_group = {i: np.zeros(4 * op.out_dims[2] + 1) for i, op in convs.items()}
+    for x in x8:
+        outs = ops_outputs(ops, x)
+        for i, floor in floors.items():
+            passed[i] += int(np.count_nonzero(outs[i] > floor))
+            total[i] += int(outs[i].size)
+        for i, op in convs.items():
+            oh, ow, c = op.out_dims
+            if i in pools:
+                pool = ops[pools[i]]
+                assert isinstance(pool, PoolOp)
+                g = (outs[pools[i]] > floors[i]).astype(np.int8).reshape(pool.params.out_dims)
+                mask = max_pool2d_backward(pool.params, outs[i], g, 1.0)[0] != 0
+            elif i in floors:
+                mask = outs[i] > floors[i]
+            else:
+                mask = np.ones(oh * ow * c, dtype=bool)
+            m = mask.reshape(oh * ow, c)
+            pad = (-len(m)) % 4
+            k = np.vstack([m, np.zeros((pad, c), bool)]).reshape(-1, 4, c).sum(axis=1)
+            per_channel[i] += np.bincount(k.ravel(), minlength=5)[:5]
+            per_group[i] += np.bincount(k.sum(axis=1), minlength=4 * c + 1)[: 4 * c + 1]
+    n = max(len(x8), 1)
+    return ClientStats(
+        {i: passed[i] / total[i] for i in floors if total[i]},
+        {i: (tuple(per_channel[i] / n), tuple(per_group[i] / n)) for i in convs},
+    )
 
 
 def predict_training(
@@ -548,12 +827,15 @@ def predict_training(
     smashed_share: float = 0.0,
     grad_share: float = 0.0,
     cut_density: float = 1.0,
+    stats: ClientStats | None = None,
 ) -> TrainingCost:
     """Instructions of one training sample of the client `ops` laid out as `layout` (the
     export's memory plan), on `core`.
 
     smashed_share / grad_share: wire payload bytes per sample each way (for the link term).
     cut_density: share of nonzero elements in the host's int8 cut gradient.
+    stats: client_stats of the client on its data (else every ReLU passes P_ACTIVE and the
+    gradients' zeros fall independently).
     """
     from tinysplit.core.golden import ConvLayer, FCLayer
     from tinysplit.core.golden.ops import PoolOp, op_kind
@@ -561,8 +843,15 @@ def predict_training(
     coefficients(core)  # a clear error before anything else
     calls: list[KernelCall] = []
 
-    def call(i: int, phase: str, kind: str, density: float = 1.0) -> None:
+    def call(i: int, phase: str, kind: str, density: float = 1.0, q: float | None = None) -> None:
         case = op_case(ops[i], kind, _per_mille(density))
+        if q is not None and stats is not None and i in stats.groups:
+            # the filter gradient's groups from the data's nonzero positions, each nonzero
+            # with probability q (the gradient arriving at the ReLU)
+            per_channel, per_group = stats.groups[i]
+            nz_ch = sum(n * (1 - (1 - q) ** k) for k, n in enumerate(per_channel))
+            built = sum(n * (1 - (1 - q) ** k) for k, n in enumerate(per_group))
+            case = replace(case, nz_ch=nz_ch, built=built)
         calls.append(KernelCall(i, phase, case, kernel_insns(case, core), case_macs(case)))
 
     def forward(i: int, phase: str) -> None:
@@ -600,17 +889,25 @@ def predict_training(
     # gradient elements (what the input-gradient kernels skip) and, after a max pool, the
     # window its gradients came through (a window's maximum is dead only if all of it is).
     first = next((i for i, op in enumerate(ops) if isinstance(op, FCLayer | ConvLayer)), None)
-    density, window = cut_density, 1
+    active = stats.active if stats is not None else {}
+    density, window, pooled, arriving = cut_density, 1, None, cut_density
     for i in range(len(ops) - 1, -1 if first is None else first - 1, -1):
         op = ops[i]
         kind = op_kind(op)
         if isinstance(op, FCLayer | ConvLayer):
             act = op.relu if isinstance(op, FCLayer) else op.act != 0
+            if pooled is None:
+                arriving = density
             if act:
                 call(i, "backward", "relu_backward" if kind == "fc" else "act_backward")
-                density *= 1.0 - (1.0 - P_ACTIVE) ** window
+                if pooled is not None and pooled in active:
+                    density *= active[pooled]  # the maxima the pool sent gradients to
+                elif pooled is None and i in active:
+                    density *= active[i]
+                else:
+                    density *= 1.0 - (1.0 - P_ACTIVE) ** window
             pre = "fc" if kind == "fc" else ("dw" if kind == "depthwise" else "conv")
-            call(i, "backward", pre + "_backward_weights")
+            call(i, "backward", pre + "_backward_weights", density, arriving)  # skips zeros
             if layout.input_grad[i]:
                 call(i, "backward", pre + "_backward_input", density)
                 if isinstance(op, FCLayer):
@@ -619,14 +916,16 @@ def predict_training(
                     terms = -(-op.kh // op.stride_h) * -(-op.kw // op.stride_w)
                     terms *= 1 if op.depthwise else op.out_dims[2]
                 density = 1.0 - (1.0 - density) ** terms
-            window = 1
+            window, pooled = 1, None
         elif isinstance(op, PoolOp) and layout.input_grad[i]:
+            arriving = density  # the pooled outputs' gradient, before the pool spreads it
             call(i, "backward", f"{op.kind}_pool_backward", density)
             p = op.params
             n_in, n_out = math.prod(p.in_dims), math.prod(p.out_dims)
             spread = 1 if op.kind == "max" else p.kh * p.kw
             density = min(1.0, density * n_out * spread / n_in)
             window = p.kh * p.kw if op.kind == "max" else 1
+            pooled = i if op.kind == "max" else None
 
     forward_insns = sum(c.insns for c in calls if c.phase == "forward")
     backward_insns = sum(c.insns for c in calls if c.phase != "forward")
@@ -665,6 +964,7 @@ class TrainingCount:
 
     forward: tuple[int, ...]
     backward: tuple[int, ...]
+    cut_density: float = 1.0  # nonzero share of the int8 cut gradients the host sent
 
     @property
     def per_sample(self) -> float:
@@ -754,6 +1054,7 @@ def measure_training(
         ):
             server = ServerSegment.load(export.path / "server.keras", lr)
             order = schedule(hello.n_train, batch, 1, int(hyper.get("seed", 0)))
+            nonzero = sent = 0
             for s, _ in zip(order, range(steps), strict=False):
                 step = hello.committed + s.step
                 smashed = link.forward(step, lr, s.indices.astype(np.int64))
@@ -764,6 +1065,8 @@ def measure_training(
                     )
                 loss, grad, _ = server.train_step(smashed.dequantize(), smashed.labels)
                 q, scales = quantize_cut_gradient(grad, loss, step, smashed)
+                nonzero += int(np.count_nonzero(q))
+                sent += int(q.size)
                 link.backward(step, q, scales)
         found = [
             int(m.group(2)) for m in map(_COUNT_LINE.match, counts.read_text().splitlines()) if m
@@ -779,7 +1082,7 @@ def measure_training(
         chunk = found[2 * batch * k : 2 * batch * (k + 1)]
         forward += chunk[:batch]
         backward += chunk[batch:]
-    return TrainingCount(tuple(forward), tuple(backward))
+    return TrainingCount(tuple(forward), tuple(backward), nonzero / max(sent, 1))
 
 
 # ---- the fitted coefficients: fitted.json (package data) -----------------------------------
@@ -820,6 +1123,18 @@ def rewrite_fitted(fits: dict[str, tuple[str, Fit]]) -> Path:
     return FITTED_PATH
 
 
+def export_stats(model_dir: Path, ops: Sequence[ClientOp]) -> ClientStats:
+    """client_stats of an export's client on its own training shard (data.npz)."""
+    import numpy as np
+
+    from tinysplit.codegen.export import input_quant, quantize_input
+
+    with np.load(Path(model_dir) / "data.npz", allow_pickle=False) as data:
+        x = data["x_train"][:ACTIVE_SAMPLES]
+    scale, zp = input_quant(ops[0])
+    return client_stats(ops, quantize_input(x, scale, zp))
+
+
 def compare(
     model_dir: Path, board: str = "mps2_an386", steps: int = 1, kernels: str = "fast"
 ) -> dict[str, Any]:
@@ -829,8 +1144,14 @@ def compare(
     from tinysplit.core.boards import board_profile
 
     ops, layout, _ = load_client_layout(Path(model_dir))
-    pred = predict_training(ops, layout, str(board_profile(board)["core"]))
     got = measure_training(Path(model_dir), board, steps, kernels=kernels)
+    pred = predict_training(
+        ops,
+        layout,
+        str(board_profile(board)["core"]),
+        cut_density=got.cut_density,
+        stats=export_stats(Path(model_dir), ops),
+    )
     n = len(got.forward)
     measured = {"forward": sum(got.forward) / n, "backward": sum(got.backward) / n}
     measured["per_sample"] = measured["forward"] + measured["backward"]

@@ -392,7 +392,7 @@ def plan_cut(
     own count is one more when it put a Flatten at the cut). wire_bits: a coded --wire (a cut
     that is no ReLU's output cannot carry it: fits_wire False, priced as int8)."""
     from tinysplit.core.golden.ops import op_kind
-    from tinysplit.host.costmodel.model import predict_training
+    from tinysplit.host.costmodel.model import client_stats, predict_training
 
     head = cp.head
     coded = wire_bits if cp.relu_cut else 0
@@ -409,6 +409,7 @@ def plan_cut(
         board.core,
         smashed_share=wire.smashed_payload,
         grad_share=wire.grad_payload,
+        stats=None if cp.inputs is None else client_stats(cp.ops, cp.inputs),
     )
     total = cost.per_sample_amortized(cp.max_batch)
     macs = cost.macs

@@ -90,8 +90,12 @@ def test_fc_forward_fast(ck: CKernels, lib: Any) -> None:
         x = rng.integers(-128, 128, size=k).astype(np.int8)
         y_r, y_f = np.zeros(c, np.int8), np.zeros(c, np.int8)
         a_r, a_f = np.zeros(c, np.int32), np.full(c, 7, np.int32)
-        lib.ts_fully_connected_forward(layer.ref, ptr(x, c_int8), ptr(y_r, c_int8), ptr(a_r, c_int32))
-        lib.ts_fully_connected_forward_fast(layer.ref, ptr(x, c_int8), ptr(y_f, c_int8), ptr(a_f, c_int32))
+        lib.ts_fully_connected_forward(
+            layer.ref, ptr(x, c_int8), ptr(y_r, c_int8), ptr(a_r, c_int32)
+        )
+        lib.ts_fully_connected_forward_fast(
+            layer.ref, ptr(x, c_int8), ptr(y_f, c_int8), ptr(a_f, c_int32)
+        )
         ctx = f"layer {i}: K {k} C {c}"
         first_mismatch("y", y_f, y_r, ctx)
         first_mismatch("acc", a_f, a_r, ctx)
@@ -108,7 +112,10 @@ def test_fc_backward_fast(ck: CKernels, lib: Any) -> None:
         s_g = np.float32(0.0 if i % 11 == 0 else rng.uniform(1e-5, 1e-1))
         gw, gb = grad_sums(rng, k * c), grad_sums(rng, c)
         outs = []
-        for fn in ("ts_fully_connected_backward_weights", "ts_fully_connected_backward_weights_fast"):
+        for fn in (
+            "ts_fully_connected_backward_weights",
+            "ts_fully_connected_backward_weights_fast",
+        ):
             layer = CLayer(g_layer)
             layer.arrays["grad_w"][...] = gw.reshape(layer.arrays["grad_w"].shape)
             layer.arrays["grad_b"][...] = gb
@@ -206,7 +213,7 @@ def test_grad_requantize_fast(ck: CKernels, lib: Any) -> None:
     for i in range(N):
         n = int(rng.integers(1, 700))
         bits = int(rng.integers(0, 32))
-        a = (rng.integers(0, 1 << bits, size=n, dtype=np.int64) * rng.choice([-1, 1], n))
+        a = rng.integers(0, 1 << bits, size=n, dtype=np.int64) * rng.choice([-1, 1], n)
         a = np.clip(a, -(1 << 31), (1 << 31) - 1).astype(np.int32)
         if i % 7 == 0:
             a[int(rng.integers(0, n))] = np.iinfo(np.int32).min

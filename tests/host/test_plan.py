@@ -52,23 +52,24 @@ def test_memory_equals_the_export_plan(mnist_exports: dict[int, Path], digits_ex
 
 
 @pytest.mark.qemu
-def test_predicted_instructions_within_10_percent_of_the_emulator(
+def test_predicted_instructions_within_5_percent_of_the_emulator(
     mnist_exports: dict[int, Path], tmp_path: Path
 ) -> None:
     """One training step of 16 samples on the emulated M4: every sample's forward and backward
-    pass counted exactly between the firmware's markers, against the cost model."""
+    pass counted exactly between the firmware's markers, against the cost model given what the
+    planner gives it (the client's ReLU statistics on its data shard, a dense cut gradient)."""
     from tinysplit.codegen.export import load_client_layout
-    from tinysplit.host.costmodel.model import measure_training, predict_training
+    from tinysplit.host.costmodel.model import export_stats, measure_training, predict_training
 
     for cut, out in mnist_exports.items():
         ops, layout, _ = load_client_layout(out)
-        predicted = predict_training(ops, layout, "cortex-m4f")
+        predicted = predict_training(ops, layout, "cortex-m4f", stats=export_stats(out, ops))
         measured = measure_training(out, BOARD, steps=1, build_dir=tmp_path / f"cut{cut}")
         assert len(measured.forward) == len(measured.backward) == 16
         ratio = predicted.per_sample / measured.per_sample
         m, p = measured.per_sample, predicted.per_sample
         print(f"\ncut {cut}: {m:,.0f} instructions per sample measured, {p:,.0f} predicted")
-        assert abs(ratio - 1) < 0.10, f"cut {cut}"
+        assert abs(ratio - 1) < 0.05, f"cut {cut}"
         # Forward and backward each, too: one error must not hide another.
         fwd = predicted.forward / (sum(measured.forward) / 16)
         bwd = predicted.backward / (sum(measured.backward) / 16)
