@@ -20,11 +20,6 @@
 
 #define GATHER 64
 
-static int32_t asr_i32(int32_t x, int32_t n)
-{
-    return x < 0 ? ~(~x >> n) : x >> n;
-}
-
 /* a[ci] += sum over the n gathered channels of t[i] * rows[i][tap + ci], for ci < c_in: four
  * input channels at a time with their sums in registers (one word of four filter bytes per
  * channel; SMLABB / SMLATB on a core with the DSP extension), then each sum stored once. */
@@ -34,9 +29,41 @@ typedef struct {
     int32_t t;
 } chan_t;
 
-static void add_tap(int32_t *a, const chan_t *ch, int32_t n, size_t tap, int32_t c_in)
+__attribute__((always_inline)) static inline void add_tap(int32_t *a, const chan_t *ch,
+                                                           int32_t n, size_t tap, int32_t c_in)
 {
     int32_t ci = 0;
+#if TS_FAST_DSP
+    /* eight input channels per pass where there are: one channel's filter pointer and gradient
+     * loaded once per eight products */
+    for (; ci + 8 <= c_in; ci += 8) {
+        const size_t off = tap + (size_t)ci;
+        uint32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+        for (const chan_t *c = ch, *end = ch + n; c != end; ++c) {
+            const int8_t *w = c->row + off;
+            const int32_t ti = c->t;
+            const uint32_t v = ts_fast_ld32(w), u = ts_fast_ld32(w + 4);
+            const int32_t w02 = (int32_t)__sxtb16(v), w13 = (int32_t)ts_fast_sxtb16_ror8(v);
+            const int32_t u02 = (int32_t)__sxtb16(u), u13 = (int32_t)ts_fast_sxtb16_ror8(u);
+            s0 = (uint32_t)__smlabb(w02, ti, (int32_t)s0);
+            s2 = (uint32_t)__smlatb(w02, ti, (int32_t)s2);
+            s1 = (uint32_t)__smlabb(w13, ti, (int32_t)s1);
+            s3 = (uint32_t)__smlatb(w13, ti, (int32_t)s3);
+            s4 = (uint32_t)__smlabb(u02, ti, (int32_t)s4);
+            s6 = (uint32_t)__smlatb(u02, ti, (int32_t)s6);
+            s5 = (uint32_t)__smlabb(u13, ti, (int32_t)s5);
+            s7 = (uint32_t)__smlatb(u13, ti, (int32_t)s7);
+        }
+        a[ci] = (int32_t)((uint32_t)a[ci] + s0);
+        a[ci + 1] = (int32_t)((uint32_t)a[ci + 1] + s1);
+        a[ci + 2] = (int32_t)((uint32_t)a[ci + 2] + s2);
+        a[ci + 3] = (int32_t)((uint32_t)a[ci + 3] + s3);
+        a[ci + 4] = (int32_t)((uint32_t)a[ci + 4] + s4);
+        a[ci + 5] = (int32_t)((uint32_t)a[ci + 5] + s5);
+        a[ci + 6] = (int32_t)((uint32_t)a[ci + 6] + s6);
+        a[ci + 7] = (int32_t)((uint32_t)a[ci + 7] + s7);
+    }
+#endif
     for (; ci + 4 <= c_in; ci += 4) {
         const size_t off = tap + (size_t)ci;
         uint32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -111,7 +138,8 @@ void ts_conv2d_backward_input_fast(const ts_conv_layer_t *l, const int8_t *g, fl
                 const int8_t *g_px = &g[((size_t)oy * (size_t)out_w + (size_t)ox) * (size_t)c_out];
                 int32_t n = 0;
                 for (int32_t co = 0; co < c_out; ++co) {
-                    const int32_t tc = asr_i32((int32_t)g_px[co] * r[co] + (1 << (6 + e)), 7 + e);
+                    /* the reference's asr_i32: an arithmetic shift (ts_fast.h asserts it) */
+                    const int32_t tc = ((int32_t)g_px[co] * r[co] + (1 << (6 + e))) >> (7 + e);
                     if (tc != 0) {
                         ch[n].t = tc;
                         ch[n++].row = &l->p.w[(size_t)co * k];

@@ -571,10 +571,10 @@ def bench_header(cases: Sequence[Case]) -> str:
 
 
 def measure_cases(
-    board: str, cases: Sequence[Case] = CASES, build_dir: Path | None = None
+    board: str, cases: Sequence[Case] = CASES, build_dir: Path | None = None, kernels: str = "fast"
 ) -> list[int]:
     """Exact instructions of every case's kernel call on an emulated board (marker overhead
-    subtracted), in case order."""
+    subtracted), in case order; kernels: "fast" (what boards run) or "reference"."""
     from tinysplit.core.boards import board_profile
     from tinysplit.host.board.build import build_firmware
     from tinysplit.host.costmodel.count import BENCH_APP, BenchError, build_plugin, run_bench
@@ -592,7 +592,11 @@ def measure_cases(
             board,
             None,
             base / f"fit-{board}",
-            make_vars={"APP_SRCS": BENCH_APP, "EXTRA_CFLAGS": f"-DTS_BENCH_CASES -I{gen}"},
+            make_vars={
+                "APP_SRCS": BENCH_APP,
+                "EXTRA_CFLAGS": f"-DTS_BENCH_CASES -I{gen}",
+                "KERNELS": kernels,
+            },
         )
         intervals = run_bench(elf, plugin, machine, Path(tmp))
     overhead = intervals[0]
