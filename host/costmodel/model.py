@@ -99,6 +99,7 @@ FIT_BOARDS = {
     "cortex-m0plus": "mps2_an385_m0plus",
     "cortex-m7": "mps2_an500",
     "cortex-m33": "mps2_an505",
+    "cortex-m55": "mps3_an547",
 }
 
 #: Cycles per instruction, to turn counts into time: a stated estimate, not a measurement (no
@@ -106,7 +107,8 @@ FIT_BOARDS = {
 #: loop the kernels spend their time in (gcc -O2: LDRSB, LDRSB, SUB, CMP, MLA, BNE): two
 #: back-to-back loads 3 cycles, SUB, CMP, MLA 1 each, a taken branch 1 + 2 (pipeline refill) =
 #: 9 cycles for 6 instructions, flash at zero wait states. The M0+ has no load pipelining and
-#: 2-cycle loads and taken branches (~1.8); the M7 dual-issues (~0.8, with its caches on).
+#: 2-cycle loads and taken branches (~1.8); the M7 dual-issues (~0.8, with its caches on); the
+#: M55 issues some pairs of 16-bit instructions together and has a 4-stage pipeline (~1.2).
 #: host/bench/kernels.py states the same model for the M4.
 CYCLES_PER_INSN = {
     "cortex-m4f": 1.5,
@@ -114,6 +116,7 @@ CYCLES_PER_INSN = {
     "cortex-m33": 1.5,
     "cortex-m0plus": 1.8,
     "cortex-m7": 0.8,
+    "cortex-m55": 1.2,
 }
 
 #: Seconds QEMU gets to open its UART socket.
@@ -425,11 +428,14 @@ def _conv_backward_input_fast(case: Case) -> dict[str, float]:
     taps = rows * cols  # in-image taps summed over the output pixels
     p_px = 1 - (1 - d) ** c_out
     n_in = case.h * case.w * c_in
+    # input channels in passes of eight (DSP cores), then four, then one by one
+    b8, b4, rem = c_in // 8, (c_in % 8) // 4, c_in % 4
     return {
         "one": 1, "in": n_in, "px": px, "out": px * c_out, "nz_px": px * p_px,
         "nz_rows": rows * ow * p_px, "nz_taps": taps * p_px,
-        "blk": taps * p_px * (c_in // 4), "rem": taps * p_px * (c_in % 4),
-        "blk_ch": taps * (c_in // 4) * c_out * d, "rem_ch": taps * (c_in % 4) * c_out * d,
+        "blk8": taps * p_px * b8, "blk4": taps * p_px * b4, "rem": taps * p_px * rem,
+        "blk8_ch": taps * b8 * c_out * d, "blk4_ch": taps * b4 * c_out * d,
+        "rem_ch": taps * rem * c_out * d,
     }  # fmt: skip
 
 

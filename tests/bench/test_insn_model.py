@@ -70,7 +70,7 @@ def test_optimized_kernels_trip_counts() -> None:
     # the input gradient runs its channel loops for nonzero gradient elements only
     dense = features(Case("conv_backward_input", 13, 13, 8, 16, 3, 3, 1, 1, 0, 1000))
     sparse = features(Case("conv_backward_input", 13, 13, 8, 16, 3, 3, 1, 1, 0, 250))
-    assert sparse["blk_ch"] == dense["blk_ch"] / 4 and sparse["in"] == dense["in"] == 13 * 13 * 8
+    assert sparse["blk8_ch"] == dense["blk8_ch"] / 4 and sparse["in"] == dense["in"] == 13 * 13 * 8
     # the filter gradient skips (four-pixel group, channel) pairs without a nonzero gradient
     w = features(Case("conv_backward_weights", 13, 13, 8, 16, 3, 3, 1, 1, 0, 1000))
     assert w["nz_ch"] == w["g_ch"] == 31 * 16 and w["nz_k"] == w["nz_ch"] * 72
