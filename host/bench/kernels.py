@@ -237,7 +237,7 @@ def _cores(build_dir: Path) -> list[dict[str, Any]]:
     optimized."""
     from tinysplit.host.costmodel.count import ANCHORS_M0PLUS, count_kernels
 
-    cores = []
+    cores: list[dict[str, Any]] = []
     for core, board in CORE_BOARDS:
         try:
             rows = count_kernels(board, build_dir / board)
