@@ -191,8 +191,12 @@ def _same_shape(call: dict[str, Any], anchors: list[dict[str, Any]]) -> dict[str
 # ---- the section ----------------------------------------------------------------------------
 
 
-def measure(build_dir: Path, workloads: Sequence[tuple[str, Path]]) -> dict[str, Any]:
-    """Counts the KERNEL-ANCHORS.md shapes, then the workloads' own kernel calls, on BOARD."""
+def measure(
+    build_dir: Path, workloads: Sequence[tuple[str, Path]], quick: bool = False
+) -> dict[str, Any]:
+    """Counts the KERNEL-ANCHORS.md shapes, then the workloads' own kernel calls, on BOARD;
+    unless quick, the anchor shapes on every emulated core and one training step of each
+    workload with each kind of kernel too."""
     from tinysplit.host.costmodel.count import count_kernels
 
     anchors = []
@@ -226,9 +230,10 @@ def measure(build_dir: Path, workloads: Sequence[tuple[str, Path]]) -> dict[str,
     except Exception as e:  # the anchors stand on their own
         section["workload_rows"] = []
         section["workload_rows_not_run"] = md.first_line(e)
-    section["cores"] = _cores(build_dir / "cores")
-    section["steps"] = _steps(build_dir / "steps", workloads)
-    section["goals"] = _goals(anchors, section["cores"], section["steps"])
+    if not quick:
+        section["cores"] = _cores(build_dir / "cores")
+        section["steps"] = _steps(build_dir / "steps", workloads)
+        section["goals"] = _goals(anchors, section["cores"], section["steps"])
     return section
 
 

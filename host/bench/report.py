@@ -93,7 +93,7 @@ def run_bench(
         t = time.monotonic()
         say("kernels: building the bench and counting instructions under QEMU ...")
         exports = [(w, p[0].path) for w, p in ok.items()]
-        kernels = _attempt(say, "kernels", kernels.measure, work / "kernels", exports)
+        kernels = _attempt(say, "kernels", kernels.measure, work / "kernels", exports, quick)
         seconds["kernels"] = time.monotonic() - t
 
         t = time.monotonic()
