@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bench_support.h"
 #include "board_config.h"
 #include "ts_board.h"
 #include "ts_crc32.h"
@@ -73,27 +74,6 @@ static inline void irq_on(void)
 
 /* ---- output ---------------------------------------------------------------------------------- */
 
-static void put_str(const char *s)
-{
-    size_t n = 0;
-    while (s[n] != '\0') {
-        n++;
-    }
-    ts_board_uart_write((const uint8_t *)s, n);
-}
-
-static void put_u32(uint32_t v)
-{
-    char buf[11];
-    size_t i = sizeof buf;
-    buf[--i] = '\0';
-    do {
-        buf[--i] = (char)('0' + v % 10u);
-        v /= 10u;
-    } while (v != 0u);
-    put_str(&buf[i]);
-}
-
 /** Names the interval just measured (the plugin numbers them in the same order). */
 static void report(const char *kernel, const char *shape, uint32_t macs)
 {
@@ -124,11 +104,7 @@ static void *arena_take(size_t bytes)
 
 static uint32_t rng_next(void)
 {
-    /* xorshift32: the same data on every run and every board */
-    s_rng ^= s_rng << 13;
-    s_rng ^= s_rng >> 17;
-    s_rng ^= s_rng << 5;
-    return s_rng;
+    return xorshift32(&s_rng);
 }
 
 /* int8 in [-127, 127]; nonzero: a dense gradient (the backward kernels skip zero taps) */
@@ -892,14 +868,6 @@ static void run_fit_suite(void)
 #endif
 
 /* ---- main ------------------------------------------------------------------------------------ */
-
-static void semihosting_exit(void)
-{
-    /* SYS_EXIT (0x18), ADP_Stopped_ApplicationExit: QEMU exits with status 0. */
-    register uint32_t r0 __asm("r0") = 0x18u;
-    register uint32_t r1 __asm("r1") = 0x20026u;
-    __asm volatile("bkpt 0xab" : : "r"(r0), "r"(r1) : "memory");
-}
 
 int main(void)
 {

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "bench_support.h"
 #include "board_config.h"
 #include "ts_board.h"
 #include "ts_kernels.h"
@@ -29,29 +30,6 @@ TS_BOARD_DEFINE_STACK(4096);
 static uint8_t s_arena[ARENA_BYTES] __attribute__((aligned(8)));
 static size_t s_arena_used;
 static uint32_t s_rng = 0x2545f491u;
-
-/* ---- output ---------------------------------------------------------------------------------- */
-
-static void put_str(const char *s)
-{
-    ts_board_uart_write((const uint8_t *)s, strlen(s));
-}
-
-static void put_i32(int32_t v)
-{
-    char buf[12];
-    size_t i = sizeof buf;
-    uint32_t u = v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
-    buf[--i] = '\0';
-    do {
-        buf[--i] = (char)('0' + u % 10u);
-        u /= 10u;
-    } while (u != 0u);
-    if (v < 0) {
-        buf[--i] = '-';
-    }
-    put_str(&buf[i]);
-}
 
 /* ---- data ------------------------------------------------------------------------------------ */
 
@@ -69,10 +47,7 @@ static void *take(size_t bytes)
 
 static uint32_t rnd(void)
 {
-    s_rng ^= s_rng << 13;
-    s_rng ^= s_rng >> 17;
-    s_rng ^= s_rng << 5;
-    return s_rng;
+    return xorshift32(&s_rng);
 }
 
 /* uniform in [lo, hi] */
@@ -442,13 +417,6 @@ static void check_conv_backward(void)
 }
 
 /* ---- main ------------------------------------------------------------------------------------ */
-
-static void semihosting_exit(void)
-{
-    register uint32_t r0 __asm("r0") = 0x18u;
-    register uint32_t r1 __asm("r1") = 0x20026u;
-    __asm volatile("bkpt 0xab" : : "r"(r0), "r"(r1) : "memory");
-}
 
 int main(void)
 {

@@ -12,15 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ts_fast.h"
 #include "ts_kernels.h"
 
 /* Channels the gather holds at a time (on the stack). */
 #define GATHER 64u
-
-static int32_t asr_i32(int32_t x, int32_t n)
-{
-    return x < 0 ? ~(~x >> n) : x >> n;
-}
 
 void ts_fully_connected_backward_input_fast(const ts_fc_layer_t *l, const int8_t *g, float s_g,
                                             int32_t *scratch, int8_t *gx, float *s_gx)
@@ -43,7 +39,8 @@ void ts_fully_connected_backward_input_fast(const ts_fc_layer_t *l, const int8_t
             size_t n = 0;
             for (size_t c = c0; c < c1; ++c) {
                 const int32_t r = ts_round((l->p.w_scale[c] / s_wmax) * 32768.0f);
-                const int32_t tc = asr_i32((int32_t)g[c] * r + 64, 7);
+                /* the reference's asr_i32: an arithmetic shift (ts_fast.h asserts it) */
+                const int32_t tc = ((int32_t)g[c] * r + 64) >> 7;
                 if (tc != 0) {
                     t[n] = tc;
                     rows[n++] = &l->p.w[c * k_n];

@@ -40,12 +40,6 @@ static inline uint32_t ts_fast_ld32(const void *p)
     return v;
 }
 
-/** v rotated right by n (1..31): the second SXTB16 of a word takes its odd bytes. */
-static inline uint32_t ts_fast_ror(uint32_t v, uint32_t n)
-{
-    return (v >> n) | (v << (32u - n));
-}
-
 #if TS_FAST_DSP
 /** SXTB16 of v rotated right by 8: the odd bytes of a word as two int16 lanes (gcc 12 does not
  *  fold the rotation into the instruction by itself). */
